@@ -1,0 +1,353 @@
+"""Turning checkpoints, metadata, channel values and pending writes into storable parts and back.
+
+Owns: the storage model every backend shares; depends on: the serializer
+protocol of ``langgraph.checkpoint``.
+
+A checkpoint is stored as three parts:
+
+* its *body*: the checkpoint dict without ``channel_values`` and
+  ``channel_versions``, serialised with the saver's serde (so an
+  ``EncryptedSerializer`` encrypts it);
+* its *channel versions* as JSON, so a store can join them to channel values
+  without deserialising anything;
+* one *channel value* per (thread, checkpoint_ns, channel, version), written
+  only for the channels in ``new_versions``. An unchanged 100 KB field is
+  stored once, however many checkpoints refer to it. A channel that was
+  updated but holds no value (cleared, or a ``DeltaChannel`` between
+  snapshots) is stored as the marker type ``"empty"``.
+
+Metadata is stored as canonical JSON (sorted keys, compact) so stores can
+filter on it; it is never encrypted.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    get_serializable_checkpoint_metadata,
+    writes_sort_key,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from langgraph_persist_kit.errors import ConfigurationError
+
+EMPTY = "empty"
+"""Type tag of a channel value row that holds no value."""
+
+Version = str | int | float
+
+
+class ThreadInfo(NamedTuple):
+    """One thread of a store, as `list_threads` yields it.
+
+    Attributes:
+        thread_id: The thread's id.
+        created_at: When the thread's first checkpoint or write was stored (UTC).
+        updated_at: When its newest checkpoint or pending write was stored (UTC).
+        metadata: The metadata of the thread's latest root (``checkpoint_ns=""``)
+            checkpoint; ``{}`` when it has none.
+    """
+
+    thread_id: str
+    created_at: datetime
+    updated_at: datetime
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The thread, namespace and (optional) checkpoint a config names."""
+
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str | None
+
+    def config(self, checkpoint_id: str | None = None) -> RunnableConfig:
+        """The ``RunnableConfig`` naming this target (or another checkpoint of it)."""
+        return {
+            "configurable": {
+                "thread_id": self.thread_id,
+                "checkpoint_ns": self.checkpoint_ns,
+                "checkpoint_id": checkpoint_id or self.checkpoint_id,
+            }
+        }
+
+
+def target_of(config: RunnableConfig | None, *, need_checkpoint_id: bool = False) -> Target:
+    """Read ``{"configurable": {"thread_id": str, "checkpoint_ns"?: str, "checkpoint_id"?: str}}``.
+
+    Raises:
+        ConfigurationError: When ``thread_id`` (or a required ``checkpoint_id``) is missing.
+    """
+    configurable = (config or {}).get("configurable") or {}
+    thread_id = configurable.get("thread_id")
+    if thread_id is None or thread_id == "":
+        raise ConfigurationError(
+            'config must name a thread: {"configurable": {"thread_id": "..."}}'
+        )
+    checkpoint_id = configurable.get("checkpoint_id") or None
+    if need_checkpoint_id and checkpoint_id is None:
+        raise ConfigurationError(
+            'config must name a checkpoint: {"configurable": {"checkpoint_id": "..."}}'
+        )
+    return Target(
+        thread_id=str(thread_id),
+        checkpoint_ns=str(configurable.get("checkpoint_ns") or ""),
+        checkpoint_id=None if checkpoint_id is None else str(checkpoint_id),
+    )
+
+
+def next_version(current: Version | None) -> str:
+    """A channel version greater than ``current``: ``"<32-digit counter>.<random>"``.
+
+    Same scheme as ``InMemorySaver``: strings compare correctly in every store
+    and the random suffix keeps concurrent forks from colliding.
+    """
+    if current is None:
+        number = 0
+    elif isinstance(current, (int, float)):
+        number = int(current)
+    else:
+        number = int(current.split(".")[0])
+    return f"{number + 1:032}.{random.random():016}"
+
+
+# --- metadata -----------------------------------------------------------------
+
+
+def dump_json(value: Any) -> str:
+    """Canonical JSON: sorted keys, compact, UTF-8 kept as is.
+
+    Raises:
+        ConfigurationError: When ``value`` holds something JSON cannot represent.
+    """
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"metadata must be JSON-serialisable: {exc}") from exc
+
+
+def encode_metadata(config: RunnableConfig, metadata: CheckpointMetadata) -> str:
+    """The metadata LangGraph would store for ``config`` and ``metadata``, as JSON."""
+    return dump_json(get_serializable_checkpoint_metadata(config, metadata))
+
+
+class FilterTerm(NamedTuple):
+    """One ``key == value`` condition of a metadata filter, ready for a store."""
+
+    key: str
+    kind: str  # "scalar", "null" or "json"
+    value: Any  # the scalar itself, None, or canonical JSON text
+
+
+def filter_terms(filter: Mapping[str, Any] | None) -> list[FilterTerm]:
+    """Validate a ``list(filter=...)`` / ``list_threads(filter=...)`` mapping.
+
+    Keys are never spliced into queries: stores bind them as parameters, so a
+    key such as ``"a') OR 1=1 --"`` simply matches nothing. ``None`` matches a
+    missing key too, as ``InMemorySaver`` does.
+
+    Raises:
+        ConfigurationError: When the filter is not a mapping of string keys to
+            JSON values.
+    """
+    if not filter:
+        return []
+    if not isinstance(filter, Mapping):
+        raise ConfigurationError(f"filter must be a dict, not {type(filter).__name__}")
+    terms = []
+    for key, value in filter.items():
+        if not isinstance(key, str):
+            raise ConfigurationError(f"filter keys must be strings, not {key!r}")
+        if value is None:
+            terms.append(FilterTerm(key, "null", None))
+        elif isinstance(value, (str, int, float, bool)):
+            terms.append(FilterTerm(key, "scalar", value))
+        elif isinstance(value, (dict, list, tuple)):
+            terms.append(FilterTerm(key, "json", dump_json(value)))
+        else:
+            raise ConfigurationError(
+                f"filter value for {key!r} must be a JSON value, not {type(value).__name__}"
+            )
+    return terms
+
+
+# --- writing ------------------------------------------------------------------
+
+
+class ChannelValueRow(NamedTuple):
+    channel: str
+    version: Version
+    type: str
+    value: bytes
+
+
+@dataclass(frozen=True)
+class EncodedCheckpoint:
+    """What a store writes for one ``put``."""
+
+    target: Target
+    checkpoint_id: str
+    parent_checkpoint_id: str | None
+    body_type: str
+    body: bytes
+    channel_versions: str
+    metadata: str
+    values: list[ChannelValueRow]
+
+    @property
+    def config(self) -> RunnableConfig:
+        """The config ``put`` returns."""
+        return self.target.config(self.checkpoint_id)
+
+
+def encode_checkpoint(
+    serde: SerializerProtocol,
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    new_versions: ChannelVersions,
+) -> EncodedCheckpoint:
+    """Split a ``put`` into body, versions, metadata and new channel values."""
+    target = target_of(config)
+    body = {
+        k: v for k, v in checkpoint.items() if k not in ("channel_values", "channel_versions")
+    }
+    values = checkpoint["channel_values"]
+    rows = [
+        ChannelValueRow(channel, version, *serde.dumps_typed(values[channel]))
+        if channel in values
+        else ChannelValueRow(channel, version, EMPTY, b"")
+        for channel, version in new_versions.items()
+    ]
+    body_type, body_bytes = serde.dumps_typed(body)
+    return EncodedCheckpoint(
+        target=target,
+        checkpoint_id=checkpoint["id"],
+        parent_checkpoint_id=target.checkpoint_id,
+        body_type=body_type,
+        body=body_bytes,
+        channel_versions=json.dumps(checkpoint["channel_versions"], separators=(",", ":")),
+        metadata=encode_metadata(config, metadata),
+        values=rows,
+    )
+
+
+class WriteRow(NamedTuple):
+    task_id: str
+    idx: int
+    channel: str
+    type: str
+    value: bytes
+    task_path: str
+
+
+def encode_writes(
+    serde: SerializerProtocol,
+    writes: Sequence[tuple[str, Any]],
+    task_id: str,
+    task_path: str,
+) -> list[WriteRow]:
+    """Pending writes as rows; special channels (errors, interrupts) get negative indexes.
+
+    A store inserts regular rows only when absent (a retried task does not
+    duplicate its writes) and replaces special rows, as ``InMemorySaver`` does.
+    """
+    return [
+        WriteRow(task_id, WRITES_IDX_MAP.get(channel, idx), channel, *serde.dumps_typed(value),
+                 task_path)
+        for idx, (channel, value) in enumerate(writes)
+    ]
+
+
+# --- reading ------------------------------------------------------------------
+
+
+class StoredWrite(NamedTuple):
+    task_id: str
+    channel: str
+    type: str
+    value: bytes
+    idx: int
+    task_path: str
+
+
+def decode_writes(serde: SerializerProtocol, rows: Iterable[StoredWrite]) -> list[PendingWrite]:
+    """Pending writes in ``writes_sort_key`` order, as ``get_tuple`` must return them."""
+    ordered = sorted(rows, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
+    return [(w.task_id, w.channel, serde.loads_typed((w.type, w.value))) for w in ordered]
+
+
+@dataclass
+class StoredCheckpoint:
+    """A checkpoint row as read back, before its values and writes are attached."""
+
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str
+    parent_checkpoint_id: str | None
+    body_type: str
+    body: bytes
+    channel_versions: str
+    metadata: str
+
+    def to_tuple(
+        self,
+        serde: SerializerProtocol,
+        values: Mapping[tuple[str, Version], tuple[str, bytes]],
+        writes: Iterable[StoredWrite],
+    ) -> CheckpointTuple:
+        """Assemble the ``CheckpointTuple``.
+
+        Args:
+            serde: The saver's serializer.
+            values: ``(channel, version) -> (type, bytes)`` for at least this
+                checkpoint's channel versions; rows of type ``"empty"`` are skipped.
+            writes: This checkpoint's pending writes, in any order.
+        """
+        versions: ChannelVersions = json.loads(self.channel_versions)
+        channel_values = {}
+        for channel, version in versions.items():
+            stored = values.get((channel, version))
+            if stored is not None and stored[0] != EMPTY:
+                channel_values[channel] = serde.loads_typed(stored)
+        checkpoint: Checkpoint = {
+            **serde.loads_typed((self.body_type, self.body)),
+            "channel_versions": versions,
+            "channel_values": channel_values,
+        }
+        target = Target(self.thread_id, self.checkpoint_ns, None)
+        return CheckpointTuple(
+            config=target.config(self.checkpoint_id),
+            checkpoint=checkpoint,
+            metadata=json.loads(self.metadata),
+            parent_config=(
+                target.config(self.parent_checkpoint_id) if self.parent_checkpoint_id else None
+            ),
+            pending_writes=decode_writes(serde, writes),
+        )
+
+
+def utc_datetime(seconds: float) -> datetime:
+    """A timezone-aware UTC datetime from Unix seconds."""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def thread_info(thread_id: str, created: float, updated: float, metadata: str | None) -> ThreadInfo:
+    """A `ThreadInfo` from a registry row (Unix seconds, metadata JSON)."""
+    return ThreadInfo(
+        thread_id, utc_datetime(created), utc_datetime(updated), json.loads(metadata or "{}")
+    )

@@ -1,0 +1,94 @@
+"""Storage operations written once, run by a sync or an async driver.
+
+Owns: the sans-I/O protocol between plans and drivers; depends on nothing.
+
+A *plan* is a generator. It yields a `Query` and receives the rows the query
+returned (a list of tuples, empty for statements), or yields `Emit` to hand
+one result to the caller of an iterating method (``list``) and receives
+``None``. Its return value is the operation's result. Each backend supplies
+one small function that executes a `Query`; `run` / `arun` and `iterate` /
+`aiterate` below drive any plan with it, so the logic of every operation
+exists once for both modes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, Union
+
+R = TypeVar("R")
+Rows = list[Sequence[Any]]
+
+
+@dataclass(frozen=True)
+class Query:
+    """One statement to execute; ``params`` is a sequence or a mapping."""
+
+    sql: str
+    params: Any = ()
+
+
+@dataclass(frozen=True)
+class Emit:
+    """One item for the caller of an iterating plan."""
+
+    item: Any
+
+
+Step = Union[Query, Emit]
+Plan = Generator[Step, Any, R]
+
+
+def run(plan: Plan[R], execute: Callable[[Query], Rows]) -> R:
+    """Drive ``plan`` to completion with a blocking ``execute``."""
+    try:
+        step = next(plan)
+        while True:
+            if isinstance(step, Emit):
+                raise TypeError("this plan emits items: drive it with iterate()")
+            step = plan.send(execute(step))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def arun(plan: Plan[R], execute: Callable[[Query], Awaitable[Rows]]) -> R:
+    """Drive ``plan`` to completion with an awaitable ``execute``."""
+    try:
+        step = next(plan)
+        while True:
+            if isinstance(step, Emit):
+                raise TypeError("this plan emits items: drive it with aiterate()")
+            step = plan.send(await execute(step))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def iterate(plan: Plan[None], execute: Callable[[Query], Rows]) -> Iterator[Any]:
+    """Drive an emitting plan, yielding what it emits."""
+    try:
+        step = next(plan)
+        while True:
+            if isinstance(step, Emit):
+                yield step.item
+                step = plan.send(None)
+            else:
+                step = plan.send(execute(step))
+    except StopIteration:
+        return
+
+
+async def aiterate(
+    plan: Plan[None], execute: Callable[[Query], Awaitable[Rows]]
+) -> AsyncIterator[Any]:
+    """Drive an emitting plan asynchronously, yielding what it emits."""
+    try:
+        step = next(plan)
+        while True:
+            if isinstance(step, Emit):
+                yield step.item
+                step = plan.send(None)
+            else:
+                step = plan.send(await execute(step))
+    except StopIteration:
+        return

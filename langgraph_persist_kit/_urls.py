@@ -1,0 +1,51 @@
+"""Reading store URLs.
+
+Owns: what each backend accepts as ``conn`` / URL; depends on: `errors`.
+"""
+
+from __future__ import annotations
+
+from langgraph_persist_kit.errors import ConfigurationError
+
+SQLITE_SCHEME = "sqlite://"
+
+
+def backend_of(url: str) -> str:
+    """``"sqlite"``, ``"postgres"`` or ``"redis"`` for a store URL.
+
+    Raises:
+        ConfigurationError: For a URL of no known backend.
+    """
+    lowered = url.lower()
+    if lowered.startswith(SQLITE_SCHEME):
+        return "sqlite"
+    if lowered.startswith(("postgresql://", "postgres://")):
+        return "postgres"
+    if lowered.startswith(("redis://", "rediss://")):
+        return "redis"
+    raise ConfigurationError(
+        f"unknown store URL {url!r}: use sqlite:///relative.db, sqlite:////absolute.db, "
+        "postgresql://user@host/db, redis://host:6379/0 or rediss://..."
+    )
+
+
+def sqlite_path(conn: str) -> str:
+    """The file path (or ``":memory:"``) that a SQLite ``conn`` names.
+
+    Accepts ``"agents.db"``, ``":memory:"``, ``"sqlite:///relative.db"``,
+    ``"sqlite:////absolute.db"`` and ``"sqlite:///:memory:"``.
+
+    Raises:
+        ConfigurationError: For another scheme or an empty path.
+    """
+    if not isinstance(conn, str):
+        raise ConfigurationError(f"a SQLite conn must be a path or URL string, not {conn!r}")
+    if "://" in conn:
+        if not conn.lower().startswith(SQLITE_SCHEME + "/"):
+            raise ConfigurationError(
+                f"{conn!r} is not a SQLite URL: use sqlite:///relative.db or sqlite:////abs.db"
+            )
+        conn = conn[len(SQLITE_SCHEME) + 1 :]
+    if not conn:
+        raise ConfigurationError("the SQLite URL names no file: use sqlite:///agents.db")
+    return conn

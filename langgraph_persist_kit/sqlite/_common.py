@@ -1,0 +1,69 @@
+"""What the sync and async SQLite savers share: options, pragmas, error translation.
+
+Owns: SQLite connection settings; depends on: `errors`, `_urls`, `_codec`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AbstractContextManager
+from typing import Literal
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from langgraph_persist_kit._codec import Version, next_version
+from langgraph_persist_kit.errors import ConfigurationError, translate_errors
+
+Synchronous = Literal["full", "normal"]
+
+DEFAULT_BUSY_TIMEOUT = 30.0
+"""Seconds a writer waits for another process's write transaction to finish."""
+
+
+def connect_kwargs(busy_timeout: float) -> dict[str, object]:
+    """Arguments for ``sqlite3.connect`` / ``aiosqlite.connect``.
+
+    ``isolation_level=None``: the savers issue ``BEGIN IMMEDIATE`` themselves, so
+    a write transaction takes the write lock up front and waits for it (up to
+    ``busy_timeout``) instead of failing with "database is locked" later.
+    """
+    if busy_timeout < 0:
+        raise ConfigurationError(f"busy_timeout must be >= 0 seconds, not {busy_timeout}")
+    return {"timeout": busy_timeout, "isolation_level": None, "check_same_thread": False}
+
+
+def connection_pragmas(synchronous: Synchronous) -> list[str]:
+    """Per-connection settings.
+
+    ``synchronous="full"`` (the default, as the official SqliteSaver) syncs the
+    WAL on every commit; ``"normal"`` is faster and cannot corrupt the file, but a
+    power loss may drop the last transactions.
+    """
+    if synchronous not in ("full", "normal"):
+        raise ConfigurationError(f"synchronous must be 'full' or 'normal', not {synchronous!r}")
+    return [f"PRAGMA synchronous={synchronous.upper()}"]
+
+
+JOURNAL_MODE = "PRAGMA journal_mode=WAL"
+"""Readers never block the writer; set by `setup()`, kept by the file."""
+
+BEGIN = "BEGIN IMMEDIATE"
+
+
+def sqlite_errors() -> AbstractContextManager[None]:
+    """Translate ``sqlite3`` errors into `BackendError` (original as ``__cause__``)."""
+    return translate_errors(sqlite3.Error, what="SQLite")
+
+
+class SqliteSaverBase(BaseCheckpointSaver[str]):
+    """Serializer, channel versions and error translation shared by both SQLite savers."""
+
+    def __init__(self, *, serde: SerializerProtocol | None = None) -> None:
+        super().__init__(serde=serde)
+        self.is_setup = False
+
+    def get_next_version(self, current: Version | None, channel: None = None) -> str:  # type: ignore[override]
+        """A version greater than ``current``: ``"<32-digit counter>.<random>"``."""
+        return next_version(current)
+

@@ -1,0 +1,213 @@
+"""`AsyncSqliteSaver`: the asynchronous SQLite checkpoint saver.
+
+Owns: running `sqlite/plans.py` on an ``aiosqlite`` connection; depends on:
+`plans`, `_common`, `_plan`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiosqlite
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from langgraph_persist_kit._codec import ThreadInfo
+from langgraph_persist_kit._modes import AsyncOnly
+from langgraph_persist_kit._plan import Plan, Query, R, Rows, aiterate, arun
+from langgraph_persist_kit._urls import sqlite_path
+from langgraph_persist_kit.sqlite import plans
+from langgraph_persist_kit.sqlite._common import (
+    BEGIN,
+    DEFAULT_BUSY_TIMEOUT,
+    JOURNAL_MODE,
+    SqliteSaverBase,
+    Synchronous,
+    connect_kwargs,
+    connection_pragmas,
+    sqlite_errors,
+)
+
+
+class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
+    """A checkpoint saver on a SQLite file, for ``graph.ainvoke`` / ``graph.astream``.
+
+    Stores exactly what `SqliteSaver` stores (the two can share a file) and
+    runs the same plans; each statement is one hop to aiosqlite's thread.
+
+    Args:
+        conn: An open ``aiosqlite.Connection`` that the caller owns and closes.
+        serde: The serializer; see `SqliteSaver`.
+
+    Example:
+        ```python
+        from langgraph_persist_kit.sqlite import AsyncSqliteSaver
+
+        async with AsyncSqliteSaver.from_conn_string("agents.db") as saver:
+            graph = builder.compile(checkpointer=saver)
+            await graph.ainvoke(inputs, {"configurable": {"thread_id": "t-1"}})
+        ```
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, *, serde: SerializerProtocol | None = None):
+        super().__init__(serde=serde)
+        self.conn = conn
+        self.lock = asyncio.Lock()
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(
+        cls,
+        conn: str,
+        *,
+        serde: SerializerProtocol | None = None,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        synchronous: Synchronous = "full",
+    ) -> AsyncIterator[AsyncSqliteSaver]:
+        """Open a database, set its schema up, yield a saver, close the database.
+
+        Arguments and errors as `SqliteSaver.from_conn_string`.
+        """
+        path = sqlite_path(conn)
+        pragmas = connection_pragmas(synchronous)
+        with sqlite_errors():
+            connection = await aiosqlite.connect(path, **connect_kwargs(busy_timeout))  # type: ignore[arg-type]
+        try:
+            for pragma in pragmas:
+                await connection.execute(pragma)
+            saver = cls(connection, serde=serde)
+            await saver.setup()
+            yield saver
+        finally:
+            await connection.close()
+
+    # --- the driver ---------------------------------------------------------------
+
+    async def _execute(self, query: Query) -> Rows:
+        return list(await self.conn.execute_fetchall(query.sql, query.params))
+
+    async def _run(self, plan: Plan[R], *, transaction: bool = False) -> R:
+        """Run a plan under the lock; writes in one ``BEGIN IMMEDIATE`` transaction."""
+        if not self.is_setup:
+            await self.setup()
+        return await self._drive(plan, transaction)
+
+    async def _drive(self, plan: Plan[R], transaction: bool) -> R:
+        async with self.lock:
+            with sqlite_errors():
+                if not transaction:
+                    result = await arun(plan, self._execute)
+                    if self.conn.in_transaction:  # a caller-owned connection in legacy mode
+                        await self.conn.commit()
+                    return result
+                await self.conn.execute(BEGIN)
+                try:
+                    result = await arun(plan, self._execute)
+                except BaseException:
+                    await self.conn.rollback()
+                    raise
+                await self.conn.commit()
+                return result
+
+    async def _iterate(self, plan: Plan[None]) -> AsyncIterator[Any]:
+        if not self.is_setup:
+            await self.setup()
+
+        async def execute(query: Query) -> Rows:
+            async with self.lock:
+                with sqlite_errors():
+                    return await self._execute(query)
+
+        async for item in aiterate(plan, execute):
+            yield item
+
+    async def setup(self) -> None:
+        """Create or migrate the schema; see `SqliteSaver.setup`."""
+        with sqlite_errors():
+            await self.conn.execute(JOURNAL_MODE)
+        await self._drive(plans.setup(), transaction=True)
+        self.is_setup = True
+
+    # --- BaseCheckpointSaver ---------------------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Fetch a checkpoint in one query; see `SqliteSaver.get_tuple`."""
+        return await self._run(plans.get_tuple(self.serde, config))
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """List checkpoints newest first, a page per query; see `SqliteSaver.list`."""
+        plan = plans.list_checkpoints(self.serde, config, filter=filter, before=before,
+                                      limit=limit)
+        async for item in self._iterate(plan):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint atomically; see `SqliteSaver.put`."""
+        return await self._run(
+            plans.put(self.serde, config, checkpoint, metadata, new_versions), transaction=True
+        )
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store pending writes atomically; see `SqliteSaver.put_writes`."""
+        await self._run(
+            plans.put_writes(self.serde, config, writes, task_id, task_path),
+            transaction=len(writes) > plans.ROWS_PER_STATEMENT,
+        )
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete a thread atomically; see `SqliteSaver.delete_thread`."""
+        await self._run(plans.delete_thread(thread_id), transaction=True)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints of runs; see `SqliteSaver.delete_for_runs`."""
+        await self._run(plans.delete_for_runs(run_ids), transaction=True)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread in one transaction; see `SqliteSaver.copy_thread`."""
+        await self._run(plans.copy_thread(source_thread_id, target_thread_id), transaction=True)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune threads in one transaction; see `SqliteSaver.prune`."""
+        await self._run(plans.prune(thread_ids, strategy), transaction=True)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """DeltaChannel seeds and writes; see `SqliteSaver.get_delta_channel_history`."""
+        return await self._run(plans.delta_history(self.serde, config, channels))
+
+    async def alist_threads(
+        self, *, filter: dict[str, Any] | None = None, limit: int | None = None
+    ) -> AsyncIterator[ThreadInfo]:
+        """List threads newest-updated first; see `SqliteSaver.list_threads`."""
+        async for item in self._iterate(plans.list_threads(filter=filter, limit=limit)):
+            yield item

@@ -1,0 +1,226 @@
+-- Every SQL statement of the SQLite savers, by name. `{...}` marks a fragment
+-- that sqlite/plans.py fills from its own constants (never from user input);
+-- every value is a bound parameter.
+
+-- create_migrations_table --
+-- The version table of sqlite/migrations.
+CREATE TABLE IF NOT EXISTS persist_kit_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at REAL NOT NULL
+)
+
+-- select_migrations --
+-- Versions already applied.
+SELECT version FROM persist_kit_migrations ORDER BY version
+
+-- insert_migration --
+-- Record one applied migration, in the transaction that applied it.
+INSERT INTO persist_kit_migrations (version, name, applied_at) VALUES (?, ?, ?)
+
+-- select_checkpoints --
+-- Checkpoint rows matching {where}, newest first, then every channel value and
+-- pending write they need: one round trip for get_tuple or a page of list.
+-- Kinds: 0 checkpoint row, 1 channel value, 2 pending write.
+WITH cp AS (
+    SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type,
+           checkpoint, channel_versions, metadata
+    FROM checkpoints
+    WHERE {where}
+    ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC
+    LIMIT :limit
+)
+SELECT 0, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type,
+       checkpoint, channel_versions, metadata, NULL
+FROM cp
+UNION ALL
+SELECT 1, v.thread_id, v.checkpoint_ns, v.channel, v.version, v.type, v.value, NULL, NULL, NULL
+FROM channel_values AS v
+WHERE (v.thread_id, v.checkpoint_ns, v.channel, v.version) IN (
+    SELECT cp.thread_id, cp.checkpoint_ns, je.key, je.value
+    FROM cp, json_each(cp.channel_versions) AS je
+)
+UNION ALL
+SELECT 2, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.channel, w.type,
+       w.value, w.idx, w.task_path
+FROM cp JOIN writes AS w
+  ON w.thread_id = cp.thread_id AND w.checkpoint_ns = cp.checkpoint_ns
+ AND w.checkpoint_id = cp.checkpoint_id
+
+-- insert_channel_values --
+-- The channel values a put brings, {rows} being one "(?, ?, ?, ?, ?, ?)" each.
+INSERT OR REPLACE INTO channel_values (thread_id, checkpoint_ns, channel, version, type, value)
+VALUES {rows}
+
+-- insert_checkpoint --
+-- One checkpoint row; a re-put of the same id replaces it.
+INSERT OR REPLACE INTO checkpoints (
+    thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+    channel_versions, metadata, run_id, created_at
+) VALUES (
+    :thread_id, :checkpoint_ns, :checkpoint_id, :parent_checkpoint_id, :type, :checkpoint,
+    :channel_versions, :metadata, :run_id, :created_at
+)
+
+-- insert_writes --
+-- Pending writes, {rows} being one "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" each. A
+-- regular write (idx >= 0) already stored is kept; a special one is replaced.
+-- One statement, so the whole call is atomic without an explicit transaction.
+INSERT INTO writes (
+    thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value,
+    task_path, created_at
+) VALUES {rows}
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
+    channel = excluded.channel, type = excluded.type, value = excluded.value,
+    task_path = excluded.task_path, created_at = excluded.created_at
+WHERE excluded.idx < 0
+
+-- walk_ancestors --
+-- The checkpoint :checkpoint_id and up to :depth of its ancestors, nearest
+-- first, with the version and value type of each channel in :channels (JSON
+-- array) at each of them. Follows parent links, not id order.
+WITH RECURSIVE chain (depth, checkpoint_id, parent_checkpoint_id, channel_versions) AS (
+    SELECT 0, checkpoint_id, parent_checkpoint_id, channel_versions
+    FROM checkpoints
+    WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
+      AND checkpoint_id = :checkpoint_id
+    UNION ALL
+    SELECT chain.depth + 1, c.checkpoint_id, c.parent_checkpoint_id, c.channel_versions
+    FROM chain CROSS JOIN checkpoints AS c
+    WHERE c.thread_id = :thread_id AND c.checkpoint_ns = :checkpoint_ns
+      AND c.checkpoint_id = chain.parent_checkpoint_id AND chain.depth < :depth
+)
+SELECT chain.depth, chain.checkpoint_id, chain.parent_checkpoint_id, je.key, je.value, v.type
+FROM chain
+LEFT JOIN json_each(chain.channel_versions) AS je
+       ON je.key IN (SELECT value FROM json_each(:channels))
+LEFT JOIN channel_values AS v
+       ON v.thread_id = :thread_id AND v.checkpoint_ns = :checkpoint_ns
+      AND v.channel = je.key AND v.version = je.value
+ORDER BY chain.depth
+
+-- select_delta_history --
+-- Seed values (:seeds, JSON [[channel, version], ...]) and the pending writes of
+-- :checkpoint_ids (JSON array) on :channels (JSON array).
+-- Kinds: 0 seed value, 1 pending write.
+SELECT 0, channel, version, type, value, NULL, NULL, NULL
+FROM channel_values
+WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
+  AND (channel, version) IN (
+      SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:seeds))
+UNION ALL
+SELECT 1, checkpoint_id, channel, type, value, task_id, idx, task_path
+FROM writes
+WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
+  AND checkpoint_id IN (SELECT value FROM json_each(:checkpoint_ids))
+  AND channel IN (SELECT value FROM json_each(:channels))
+
+-- select_threads --
+-- The registry, newest-updated first, rows matching {where}.
+SELECT thread_id, created_at, updated_at, metadata
+FROM threads
+WHERE {where}
+ORDER BY updated_at DESC, thread_id
+LIMIT :limit
+
+-- delete_thread_checkpoints --
+-- Every checkpoint of :thread_id.
+DELETE FROM checkpoints WHERE thread_id = :thread_id
+
+-- delete_thread_writes --
+-- Every pending write of :thread_id.
+DELETE FROM writes WHERE thread_id = :thread_id
+
+-- delete_thread_channel_values --
+-- Every channel value of :thread_id.
+DELETE FROM channel_values WHERE thread_id = :thread_id
+
+-- delete_thread_registry --
+-- The registry row of :thread_id.
+DELETE FROM threads WHERE thread_id = :thread_id
+
+-- copy_thread_channel_values --
+-- The channel values of :source, stored again under :target.
+INSERT OR REPLACE INTO channel_values (thread_id, checkpoint_ns, channel, version, type, value)
+SELECT :target, checkpoint_ns, channel, version, type, value
+FROM channel_values WHERE thread_id = :source
+
+-- copy_thread_checkpoints --
+-- The checkpoints of :source, stored again under :target at :now.
+INSERT OR REPLACE INTO checkpoints (
+    thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+    channel_versions, metadata, run_id, created_at
+)
+SELECT :target, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+       channel_versions, metadata, run_id, :now
+FROM checkpoints WHERE thread_id = :source
+ORDER BY checkpoint_ns, checkpoint_id
+
+-- copy_thread_writes --
+-- The pending writes of :source, stored again under :target at :now.
+INSERT OR REPLACE INTO writes (
+    thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value,
+    task_path, created_at
+)
+SELECT :target, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value, task_path, :now
+FROM writes WHERE thread_id = :source
+
+-- select_run_threads --
+-- Threads that hold a checkpoint of one of :run_ids (JSON array).
+SELECT DISTINCT thread_id FROM checkpoints
+WHERE run_id IN (SELECT value FROM json_each(:run_ids))
+
+-- delete_run_writes --
+-- Pending writes of the checkpoints of :run_ids (JSON array).
+DELETE FROM writes
+WHERE (thread_id, checkpoint_ns, checkpoint_id) IN (
+    SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints
+    WHERE run_id IN (SELECT value FROM json_each(:run_ids)))
+
+-- delete_run_checkpoints --
+-- Checkpoints of :run_ids (JSON array).
+DELETE FROM checkpoints WHERE run_id IN (SELECT value FROM json_each(:run_ids))
+
+-- select_latest_per_namespace --
+-- The newest checkpoint of each namespace of :thread_ids (JSON array), with its metadata.
+SELECT thread_id, checkpoint_ns, max(checkpoint_id), metadata
+FROM checkpoints
+WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))
+GROUP BY thread_id, checkpoint_ns
+
+-- delete_checkpoints_except --
+-- Checkpoints of one namespace of a thread, except :keep (JSON array of ids).
+DELETE FROM checkpoints
+WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
+  AND checkpoint_id NOT IN (SELECT value FROM json_each(:keep))
+
+-- delete_writes_except --
+-- Pending writes of one namespace of a thread, except those of :keep (JSON array of ids).
+DELETE FROM writes
+WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
+  AND checkpoint_id NOT IN (SELECT value FROM json_each(:keep))
+
+-- delete_unreferenced_channel_values --
+-- Channel values of :thread_ids (JSON array) that no checkpoint refers to any more.
+DELETE FROM channel_values
+WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))
+  AND NOT EXISTS (
+      SELECT 1 FROM checkpoints AS c, json_each(c.channel_versions) AS je
+      WHERE c.thread_id = channel_values.thread_id
+        AND c.checkpoint_ns = channel_values.checkpoint_ns
+        AND je.key = channel_values.channel AND je.value = channel_values.version)
+
+-- refresh_threads --
+-- Recompute the latest root checkpoint and metadata of :thread_ids (JSON array).
+UPDATE threads SET (latest_checkpoint_id, metadata) = (
+    SELECT checkpoint_id, metadata FROM checkpoints AS c
+    WHERE c.thread_id = threads.thread_id AND c.checkpoint_ns = ''
+    ORDER BY checkpoint_id DESC LIMIT 1)
+WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))
+
+-- delete_empty_threads --
+-- Registry rows of :thread_ids (JSON array) that no longer hold anything.
+DELETE FROM threads
+WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))
+  AND NOT EXISTS (SELECT 1 FROM checkpoints AS c WHERE c.thread_id = threads.thread_id)
+  AND NOT EXISTS (SELECT 1 FROM writes AS w WHERE w.thread_id = threads.thread_id)

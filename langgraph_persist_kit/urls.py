@@ -1,0 +1,53 @@
+"""`saver_from_url` / `async_saver_from_url`: a saver for whatever store a URL names.
+
+Owns: dispatching URLs to backends; depends on: the backend packages (imported
+lazily, so the optional extras are only needed for the backends used).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from langgraph_persist_kit._urls import backend_of
+from langgraph_persist_kit.errors import ConfigurationError
+
+_NOT_YET = {
+    "postgres": "PostgreSQL savers are not part of this release yet",
+    "redis": "Redis savers are not part of this release yet",
+}
+
+
+def saver_from_url(url: str, **options: Any) -> AbstractContextManager[BaseCheckpointSaver]:
+    """The sync saver's ``from_conn_string(url, **options)`` for the backend ``url`` names.
+
+    Args:
+        url: ``sqlite:///relative.db`` or ``sqlite:////absolute.db``.
+        **options: Passed to ``from_conn_string`` (e.g. ``serde=``).
+
+    Returns:
+        A context manager yielding a ready saver.
+
+    Raises:
+        ConfigurationError: For an unknown URL or a backend not available.
+    """
+    backend = backend_of(url)
+    if backend == "sqlite":
+        from langgraph_persist_kit.sqlite import SqliteSaver
+
+        return SqliteSaver.from_conn_string(url, **options)
+    raise ConfigurationError(f"{_NOT_YET[backend]}: {url!r}")
+
+
+def async_saver_from_url(
+    url: str, **options: Any
+) -> AbstractAsyncContextManager[BaseCheckpointSaver]:
+    """The async saver's ``from_conn_string(url, **options)``; see `saver_from_url`."""
+    backend = backend_of(url)
+    if backend == "sqlite":
+        from langgraph_persist_kit.sqlite import AsyncSqliteSaver
+
+        return AsyncSqliteSaver.from_conn_string(url, **options)
+    raise ConfigurationError(f"{_NOT_YET[backend]}: {url!r}")
