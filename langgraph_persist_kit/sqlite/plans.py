@@ -41,6 +41,7 @@ from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, delta_
 from langgraph_persist_kit._migrations import load_migrations, migrate
 from langgraph_persist_kit._plan import Emit, Plan, Query
 from langgraph_persist_kit._queries import load_queries
+from langgraph_persist_kit.errors import ConfigurationError
 
 Q = load_queries("langgraph_persist_kit.sqlite")
 
@@ -348,8 +349,6 @@ def prune(thread_ids: Sequence[str], strategy: str) -> Plan[None]:
             yield from delete_thread(thread_id)
         return
     if strategy != "keep_latest":
-        from langgraph_persist_kit.errors import ConfigurationError
-
         raise ConfigurationError(
             f"prune strategy must be 'keep_latest' or 'delete', not {strategy!r}"
         )
@@ -379,8 +378,7 @@ def delta_history(
     target = target_of(config)
     if target.checkpoint_id is None:
         latest = yield Query(
-            "SELECT max(checkpoint_id) FROM checkpoints"
-            " WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns",
+            Q["select_latest_checkpoint_id"],
             {"thread_id": target.thread_id, "checkpoint_ns": target.checkpoint_ns},
         )
         target = Target(target.thread_id, target.checkpoint_ns, latest[0][0])

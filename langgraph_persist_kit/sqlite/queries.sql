@@ -75,6 +75,11 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SE
     task_path = excluded.task_path, created_at = excluded.created_at
 WHERE excluded.idx < 0
 
+-- select_latest_checkpoint_id --
+-- The newest checkpoint id of one namespace of a thread.
+SELECT max(checkpoint_id) FROM checkpoints
+WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
+
 -- walk_ancestors --
 -- The checkpoint :checkpoint_id and up to :depth of its ancestors, nearest
 -- first, with the version and value type of each channel in :channels (JSON

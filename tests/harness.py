@@ -1,0 +1,81 @@
+"""One face for every saver under test, whatever its backend and mode.
+
+Tests are written once against `Harness`; the ``harness`` fixture
+(conftest.py) parametrises them over backend x {sync, async}. In async mode
+each call runs to completion on the harness's own event loop, so test bodies
+stay plain functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+
+@dataclass
+class Harness:
+    backend: str
+    mode: str  # "sync" or "async"
+    saver: BaseCheckpointSaver
+    loop: asyncio.AbstractEventLoop | None
+
+    @property
+    def id(self) -> str:
+        return f"{self.backend}-{self.mode}"
+
+    def wait(self, awaitable: Any) -> Any:
+        """Run a coroutine to completion on this harness's loop."""
+        assert self.loop is not None, "wait() is for async harnesses"
+        return self.loop.run_until_complete(awaitable)
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call saver method ``name`` (sync spelling) in this harness's mode.
+
+        Iterators (``list``, ``list_threads``) come back as lists.
+        """
+        if self.mode == "sync":
+            result = getattr(self.saver, name)(*args, **kwargs)
+            return list(result) if inspect.isgenerator(result) or _is_iter(result) else result
+        result = getattr(self.saver, "a" + name)(*args, **kwargs)
+        if inspect.isasyncgen(result) or hasattr(result, "__aiter__"):
+            return self.wait(_collect(result))
+        return self.wait(result)
+
+    # graph helpers: the same calls a user makes, in this harness's mode
+
+    def invoke(self, graph: Any, input: Any, config: dict, **kwargs: Any) -> Any:
+        if self.mode == "sync":
+            return graph.invoke(input, config, **kwargs)
+        return self.wait(graph.ainvoke(input, config, **kwargs))
+
+    def get_state(self, graph: Any, config: dict, **kwargs: Any) -> Any:
+        if self.mode == "sync":
+            return graph.get_state(config, **kwargs)
+        return self.wait(graph.aget_state(config, **kwargs))
+
+    def get_state_history(self, graph: Any, config: dict, **kwargs: Any) -> list:
+        if self.mode == "sync":
+            return list(graph.get_state_history(config, **kwargs))
+        return self.wait(_collect(graph.aget_state_history(config, **kwargs)))
+
+    def update_state(self, graph: Any, config: dict, values: Any, **kwargs: Any) -> Any:
+        if self.mode == "sync":
+            return graph.update_state(config, values, **kwargs)
+        return self.wait(graph.aupdate_state(config, values, **kwargs))
+
+
+def _is_iter(value: Any) -> bool:
+    return hasattr(value, "__next__") and hasattr(value, "__iter__")
+
+
+async def _collect(aiter: Any) -> list:
+    return [item async for item in aiter]
+
+
+SaverFactory = Callable[[str], "AbstractContextManager[Any] | AbstractAsyncContextManager[Any]"]
