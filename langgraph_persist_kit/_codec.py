@@ -27,7 +27,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -324,11 +324,11 @@ class StoredCheckpoint:
             stored = values.get((channel, version))
             if stored is not None and stored[0] != EMPTY:
                 channel_values[channel] = serde.loads_typed(stored)
-        checkpoint: Checkpoint = {
+        checkpoint = cast(Checkpoint, {
             **serde.loads_typed((self.body_type, self.body)),
             "channel_versions": versions,
             "channel_values": channel_values,
-        }
+        })
         target = Target(self.thread_id, self.checkpoint_ns, None)
         return CheckpointTuple(
             config=target.config(self.checkpoint_id),

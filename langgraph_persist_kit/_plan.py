@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 R = TypeVar("R")
 Rows = list[Sequence[Any]]
@@ -36,7 +36,7 @@ class Emit:
     item: Any
 
 
-Step = Union[Query, Emit]
+Step = Query | Emit
 Plan = Generator[Step, Any, R]
 
 
@@ -49,7 +49,7 @@ def run(plan: Plan[R], execute: Callable[[Query], Rows]) -> R:
                 raise TypeError("this plan emits items: drive it with iterate()")
             step = plan.send(execute(step))
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        return stop.value
 
 
 async def arun(plan: Plan[R], execute: Callable[[Query], Awaitable[Rows]]) -> R:
@@ -61,7 +61,7 @@ async def arun(plan: Plan[R], execute: Callable[[Query], Awaitable[Rows]]) -> R:
                 raise TypeError("this plan emits items: drive it with aiterate()")
             step = plan.send(await execute(step))
     except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+        return stop.value
 
 
 def iterate(plan: Plan[None], execute: Callable[[Query], Rows]) -> Iterator[Any]:

@@ -23,7 +23,7 @@ def load_queries(package: str, filename: str = "queries.sql") -> dict[str, str]:
     text = files(package).joinpath(filename).read_text(encoding="utf-8")
     parts = _BLOCK.split(text)
     queries: dict[str, str] = {}
-    for name, body in zip(parts[1::2], parts[2::2]):
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
         lines = [line for line in body.strip().splitlines() if not line.startswith("--")]
         sql = "\n".join(lines).strip().rstrip(";")
         if name in queries:

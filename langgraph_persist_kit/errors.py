@@ -46,7 +46,7 @@ class ConfigurationError(PersistKitError, ValueError):
 
 
 class SchemaVersionError(PersistKitError):
-    """The database was migrated by a newer version of langgraph-persist-kit; upgrade the package."""
+    """The database was migrated by a newer langgraph-persist-kit; upgrade the package."""
 
 
 class BackendError(PersistKitError):
@@ -54,7 +54,7 @@ class BackendError(PersistKitError):
 
 
 class BackendUnavailableError(BackendError):
-    """The storage backend could not be reached; check that the server is up and the URL is right."""
+    """The storage backend could not be reached; check the server is up and the URL is right."""
 
 
 class ThreadBusyError(PersistKitError):
@@ -101,7 +101,7 @@ def translate_errors(
         yield
     except PersistKitError:
         raise
-    except unavailable as exc:  # type: ignore[misc]
+    except unavailable as exc:
         raise BackendUnavailableError(f"{what} is unavailable: {exc}") from exc
-    except driver_errors as exc:  # type: ignore[misc]
+    except driver_errors as exc:
         raise BackendError(f"{what} failed: {exc}") from exc

@@ -11,8 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from backends import BACKENDS, MODES, async_saver, sync_saver  # noqa: E402
-from harness import Harness  # noqa: E402
+from backends import BACKENDS, MODES, async_saver, sync_saver
+from harness import Harness
 
 COMBINATIONS = [(backend, mode) for backend in BACKENDS for mode in MODES]
 

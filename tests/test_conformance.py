@@ -17,7 +17,9 @@ from sync_adapter import SyncSaverAdapter
 EXPECTED_TESTS = 81
 
 
-@pytest.mark.parametrize(("backend", "mode"), COMBINATIONS, ids=[f"{b}-{m}" for b, m in COMBINATIONS])
+@pytest.mark.parametrize(
+    ("backend", "mode"), COMBINATIONS, ids=[f"{b}-{m}" for b, m in COMBINATIONS]
+)
 async def test_conformance_all_capabilities(backend: str, mode: str, tmp_path: Path) -> None:
     counter = iter(range(1000))
 

@@ -171,7 +171,8 @@ def test_filter_semantics_match_in_memory_saver(harness: Harness, filter: dict) 
     expected = ids(list(memory.list(None, filter=filter)))
     assert ids(harness.call("list", None, filter=filter)) == expected
     one = {"configurable": {"thread_id": "t2"}}
-    assert ids(harness.call("list", one, filter=filter)) == ids(list(memory.list(one, filter=filter)))
+    expected_one = ids(list(memory.list(one, filter=filter)))
+    assert ids(harness.call("list", one, filter=filter)) == expected_one
 
 
 def test_list_threads_registry(harness: Harness) -> None:

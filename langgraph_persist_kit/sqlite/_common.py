@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import AbstractContextManager
-from typing import Literal
+from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -21,7 +21,7 @@ DEFAULT_BUSY_TIMEOUT = 30.0
 """Seconds a writer waits for another process's write transaction to finish."""
 
 
-def connect_kwargs(busy_timeout: float) -> dict[str, object]:
+def connect_kwargs(busy_timeout: float) -> dict[str, Any]:
     """Arguments for ``sqlite3.connect`` / ``aiosqlite.connect``.
 
     ``isolation_level=None``: the savers issue ``BEGIN IMMEDIATE`` themselves, so
@@ -63,7 +63,7 @@ class SqliteSaverBase(BaseCheckpointSaver[str]):
         super().__init__(serde=serde)
         self.is_setup = False
 
-    def get_next_version(self, current: Version | None, channel: None = None) -> str:  # type: ignore[override]
+    def get_next_version(self, current: Version | None, channel: None = None) -> str:
         """A version greater than ``current``: ``"<32-digit counter>.<random>"``."""
         return next_version(current)
 

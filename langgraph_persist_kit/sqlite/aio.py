@@ -81,7 +81,7 @@ class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
         path = sqlite_path(conn)
         pragmas = connection_pragmas(synchronous)
         with sqlite_errors():
-            connection = await aiosqlite.connect(path, **connect_kwargs(busy_timeout))  # type: ignore[arg-type]
+            connection = await aiosqlite.connect(path, **connect_kwargs(busy_timeout))
         try:
             for pragma in pragmas:
                 await connection.execute(pragma)

@@ -99,7 +99,7 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
         path = sqlite_path(conn)
         pragmas = connection_pragmas(synchronous)
         with sqlite_errors():
-            connection = sqlite3.connect(path, **connect_kwargs(busy_timeout))  # type: ignore[arg-type]
+            connection = sqlite3.connect(path, **connect_kwargs(busy_timeout))
         try:
             for pragma in pragmas:
                 connection.execute(pragma)
