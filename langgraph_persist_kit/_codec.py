@@ -140,11 +140,6 @@ def dump_json(value: Any) -> str:
         raise ConfigurationError(f"metadata must be JSON-serialisable: {exc}") from exc
 
 
-def encode_metadata(config: RunnableConfig, metadata: CheckpointMetadata) -> str:
-    """The metadata LangGraph would store for ``config`` and ``metadata``, as JSON."""
-    return dump_json(get_serializable_checkpoint_metadata(config, metadata))
-
-
 class FilterTerm(NamedTuple):
     """One ``key == value`` condition of a metadata filter, ready for a store."""
 
@@ -206,6 +201,7 @@ class EncodedCheckpoint:
     body: bytes
     channel_versions: str
     metadata: str
+    run_id: str | None
     values: list[ChannelValueRow]
 
     @property
@@ -234,6 +230,8 @@ def encode_checkpoint(
         for channel, version in new_versions.items()
     ]
     body_type, body_bytes = serde.dumps_typed(body)
+    stored_metadata = get_serializable_checkpoint_metadata(config, metadata)
+    run_id = stored_metadata.get("run_id")
     return EncodedCheckpoint(
         target=target,
         checkpoint_id=checkpoint["id"],
@@ -241,7 +239,8 @@ def encode_checkpoint(
         body_type=body_type,
         body=body_bytes,
         channel_versions=json.dumps(checkpoint["channel_versions"], separators=(",", ":")),
-        metadata=encode_metadata(config, metadata),
+        metadata=dump_json(stored_metadata),
+        run_id=None if run_id is None else str(run_id),
         values=rows,
     )
 

@@ -259,7 +259,7 @@ def put(
             "checkpoint": enc.body,
             "channel_versions": enc.channel_versions,
             "metadata": enc.metadata,
-            "run_id": json.loads(enc.metadata).get("run_id"),
+            "run_id": enc.run_id,
             "created_at": time.time(),
         },
     )
