@@ -5,6 +5,8 @@ Owns: what each backend accepts as ``conn`` / URL; depends on: `errors`.
 
 from __future__ import annotations
 
+import os
+
 from langgraph_persist_kit.errors import ConfigurationError
 
 SQLITE_SCHEME = "sqlite://"
@@ -29,15 +31,17 @@ def backend_of(url: str) -> str:
     )
 
 
-def sqlite_path(conn: str) -> str:
+def sqlite_path(conn: str | os.PathLike[str]) -> str:
     """The file path (or ``":memory:"``) that a SQLite ``conn`` names.
 
-    Accepts ``"agents.db"``, ``":memory:"``, ``"sqlite:///relative.db"``,
+    Accepts a ``pathlib.Path``, ``"agents.db"``, ``":memory:"``, ``"sqlite:///relative.db"``,
     ``"sqlite:////absolute.db"`` and ``"sqlite:///:memory:"``.
 
     Raises:
         ConfigurationError: For another scheme or an empty path.
     """
+    if isinstance(conn, os.PathLike):
+        conn = os.fspath(conn)
     if not isinstance(conn, str):
         raise ConfigurationError(f"a SQLite conn must be a path or URL string, not {conn!r}")
     if "://" in conn:

@@ -193,6 +193,22 @@ def test_bad_sqlite_urls(conn: str) -> None:
         sqlite_path(conn)
 
 
+def test_path_objects_are_accepted(tmp_path: Path) -> None:
+    with SqliteSaver.from_conn_string(tmp_path / "p.db") as saver:
+        put_steps(saver, "t", 1)
+    assert (tmp_path / "p.db").exists()
+
+
+async def test_a_file_that_is_not_a_database_is_a_backend_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(BackendError, match="not a database"), SqliteSaver.from_conn_string(junk):
+        pass
+    with pytest.raises(BackendError, match="not a database"):
+        async with AsyncSqliteSaver.from_conn_string(junk):
+            pass
+
+
 def test_unopenable_file_is_a_backend_error(tmp_path: Path) -> None:
     missing = tmp_path / "no" / "such" / "dir" / "x.db"
     with pytest.raises(BackendError) as caught, SqliteSaver.from_conn_string(str(missing)):

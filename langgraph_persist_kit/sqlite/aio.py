@@ -7,6 +7,7 @@ Owns: running `sqlite/plans.py` on an ``aiosqlite`` connection; depends on:
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -68,7 +69,7 @@ class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
     @asynccontextmanager
     async def from_conn_string(
         cls,
-        conn: str,
+        conn: str | os.PathLike[str],
         *,
         serde: SerializerProtocol | None = None,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
@@ -83,8 +84,9 @@ class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
         with sqlite_errors():
             connection = await aiosqlite.connect(path, **connect_kwargs(busy_timeout))
         try:
-            for pragma in pragmas:
-                await connection.execute(pragma)
+            with sqlite_errors():
+                for pragma in pragmas:
+                    await connection.execute(pragma)
             saver = cls(connection, serde=serde)
             await saver.setup()
             yield saver

@@ -6,6 +6,7 @@ Owns: running `sqlite/plans.py` on a ``sqlite3`` connection; depends on:
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -75,7 +76,7 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
     @contextmanager
     def from_conn_string(
         cls,
-        conn: str,
+        conn: str | os.PathLike[str],
         *,
         serde: SerializerProtocol | None = None,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
@@ -101,8 +102,9 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
         with sqlite_errors():
             connection = sqlite3.connect(path, **connect_kwargs(busy_timeout))
         try:
-            for pragma in pragmas:
-                connection.execute(pragma)
+            with sqlite_errors():
+                for pragma in pragmas:
+                    connection.execute(pragma)
             saver = cls(connection, serde=serde)
             saver.setup()
             yield saver

@@ -1,0 +1,44 @@
+"""The ``persist-kit`` command line (also ``python -m langgraph_persist_kit``).
+
+Owns: the click group, its registered commands and `main`, the console
+script's entry point; depends on: `cli.base` (error handling), `cli.commands`.
+
+Exit codes: 0 on success, 1 on failure (one ``error: ...`` line on stderr,
+no traceback), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+
+from langgraph_persist_kit import __version__
+from langgraph_persist_kit.cli.base import PersistKitGroup
+from langgraph_persist_kit.cli.commands import demo, history, threads
+
+__all__ = ["cli", "main"]
+
+
+@click.group(cls=PersistKitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="persist-kit")
+def cli() -> None:
+    """Inspect and manage LangGraph checkpoints stored by langgraph-persist-kit.
+
+    Every command takes a store URL: sqlite:///relative.db or
+    sqlite:////absolute/path.db. New here? Run `persist-kit demo`.
+    """
+
+
+cli.add_command(demo)
+cli.add_command(threads)
+cli.add_command(history)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line and exit with its status code.
+
+    Args:
+        argv: The arguments (``sys.argv[1:]`` when ``None``).
+    """
+    cli.main(args=list(argv) if argv is not None else None)

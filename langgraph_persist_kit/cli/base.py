@@ -1,0 +1,160 @@
+"""What every ``persist-kit`` command shares.
+
+Owns: the click group class that turns package errors into one-line failures
+(exit 1), the `Failure` exception, the ``--filter key=value`` parser and
+opening a store for reading; depends on: `urls`, `_urls`, `errors`, click.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any, Protocol, runtime_checkable
+
+import click
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from langgraph_persist_kit._codec import ThreadInfo
+from langgraph_persist_kit._urls import backend_of, sqlite_path
+from langgraph_persist_kit.errors import PersistKitError
+from langgraph_persist_kit.urls import saver_from_url
+
+__all__ = [
+    "Failure",
+    "ListsThreads",
+    "PersistKitGroup",
+    "one_line",
+    "open_store",
+    "parse_filters",
+    "require_thread_listing",
+]
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (its class name when it has none)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class Failure(click.ClickException):
+    """A command failed: click prints ``error: <message>`` on stderr and exits 1."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """Print the one-line message to ``file`` (stderr by default)."""
+        click.echo(f"error: {self.format_message()}", file=file, err=file is None)
+
+
+class PersistKitGroup(click.Group):
+    """A click group whose commands fail with one line instead of a traceback.
+
+    `PersistKitError` (bad URL, store failure, ...) and `OSError` (missing
+    file, permission denied, ...) become `Failure`. Click's usage errors keep
+    exit code 2. A broken
+    pipe (``persist-kit threads URL | head``) is left to click, which exits
+    quietly.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the chosen command, translating expected errors into `Failure`."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise
+        except (PersistKitError, OSError) as exc:
+            raise Failure(one_line(exc)) from exc
+
+
+def _parse_filter_value(text: str) -> Any:
+    """``text`` as JSON when it parses (``3``, ``true``, ``null``, ``"3"``), else the string.
+
+    ``NaN`` and ``Infinity`` stay strings: they are not JSON and never compare equal.
+    """
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(constant)
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except ValueError:
+        return text
+
+
+def parse_filters(
+    ctx: click.Context | None, param: click.Parameter | None, values: tuple[str, ...]
+) -> dict[str, Any]:
+    """Click callback: ``("step=3", "user=ada")`` -> ``{"step": 3, "user": "ada"}``.
+
+    Each value is split on its first ``=``; the right side is parsed as JSON
+    when it parses, so ``step=3`` matches the integer 3 and ``flag=true`` the
+    boolean, while ``user=ada`` stays a string (write ``step='"3"'`` for the
+    string ``"3"``).
+
+    Raises:
+        click.BadParameter: For an item without ``=``, an empty key or a key
+            given twice (a usage error, exit code 2).
+    """
+    filters: dict[str, Any] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.BadParameter(f"expected key=value, got {item!r}", ctx=ctx, param=param)
+        if key in filters:
+            raise click.BadParameter(f"key {key!r} given twice", ctx=ctx, param=param)
+        filters[key] = _parse_filter_value(value)
+    return filters
+
+
+@runtime_checkable
+class ListsThreads(Protocol):
+    """A saver with ``list_threads`` (every saver of this package has it)."""
+
+    def list_threads(
+        self, *, filter: dict[str, Any] | None = None, limit: int | None = None
+    ) -> Iterator[ThreadInfo]:
+        """Threads newest-updated first."""
+        ...
+
+
+def require_thread_listing(saver: BaseCheckpointSaver) -> ListsThreads:
+    """``saver`` as a `ListsThreads`.
+
+    Raises:
+        Failure: When the saver cannot list threads.
+    """
+    if not isinstance(saver, ListsThreads):
+        raise Failure(f"{type(saver).__name__} cannot list threads")
+    return saver
+
+
+@contextmanager
+def open_store(url: str) -> Iterator[BaseCheckpointSaver]:
+    """Open an existing store for reading, close it afterwards.
+
+    Unlike `saver_from_url`, a SQLite URL naming a file that does not exist
+    fails instead of creating an empty database: a typo in a read-only
+    command should not leave a new file behind.
+
+    Args:
+        url: A store URL, e.g. ``sqlite:///agents.db``.
+
+    Yields:
+        A ready saver.
+
+    Raises:
+        Failure: For a SQLite file that does not exist.
+        ConfigurationError: For a URL of no known backend.
+        BackendError: When the store cannot be opened.
+    """
+    if backend_of(url) == "sqlite":
+        path = sqlite_path(url)
+        if path != ":memory:" and not os.path.exists(path):
+            raise Failure(f"no SQLite database at {path!r} (from {url!r})")
+    with saver_from_url(url) as saver:
+        yield saver
