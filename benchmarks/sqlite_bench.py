@@ -1,0 +1,452 @@
+"""SQLite suite: langgraph_persist_kit.sqlite vs the official langgraph-checkpoint-sqlite.
+
+Run from the repo root:  python -m benchmarks.sqlite_bench [--rounds N] [--quick] [--json FILE]
+See benchmarks/README.md for what each row measures.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sqlite3
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, nullcontext
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from functools import partial
+from typing import Annotated, Any, NamedTuple, TypedDict
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.checkpoint.base.id import uuid6
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver as OfficialSqliteSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver as OfficialAsyncSqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+
+from benchmarks import common
+from benchmarks.common import Call, Case, Derived, Section, Space, Target, Work, work_trial
+from langgraph_persist_kit.sqlite import AsyncSqliteSaver, SqliteSaver
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rounds: int = 9
+    steps: int = 200  # 1: super-steps per round
+    reads: int = 200  # 2: get_tuple calls per round
+    small: int = 10  # 2: checkpoints of the short thread
+    big: int = 10_000  # 2: checkpoints of the long thread
+    threads: int = 10_000  # 3: threads in the DB
+    per_thread: int = 3  # 3: checkpoints per thread
+    users: int = 1_000  # 3: distinct metadata "user" values (threads/users match the filter)
+    turns: int = 200  # 4: chat turns
+    blob: int = 100_000  # 4: bytes of the unchanged string field
+    invokes: int = 30  # 5: graph invokes per round
+    normal_rows: bool = True  # 1: extra rows, ours at synchronous="normal"
+
+
+FULL = Sizes()
+QUICK = Sizes(rounds=3, steps=50, reads=50, big=2_000, threads=2_000, users=200, turns=40,
+              invokes=8, normal_rows=False)
+TINY = Sizes(rounds=1, steps=3, reads=3, small=3, big=20, threads=20, per_thread=2, users=10,
+             turns=3, blob=1_000, invokes=2)
+
+HUMAN = "Can you check the status of order #{n} and tell me when it ships? Thanks a lot!"
+AI = ("Order #{n} was packed this morning and leaves our warehouse tomorrow; the tracking "
+      "number will be e-mailed to you as soon as the carrier scans the parcel. Anything else?")
+WARM = 10  # untimed get_tuple calls after opening a saver (section 2)
+
+
+# --- savers ---------------------------------------------------------------------------
+
+
+def _file(where: str | Space) -> Any:
+    return where.scratch() if isinstance(where, Space) else nullcontext(where)
+
+
+@contextmanager
+def sync_saver(side: str, where: str | Space, synchronous: str = "full") -> Iterator[Any]:
+    """A set-up saver on a file (or a scratch file of a `Space`, removed afterwards):
+    ours at ``synchronous``, or the official one with its defaults."""
+    with _file(where) as path:
+        if side == "official":
+            with OfficialSqliteSaver.from_conn_string(path) as saver:
+                saver.setup()
+                yield saver
+        else:
+            with SqliteSaver.from_conn_string(path, synchronous=synchronous) as saver:  # type: ignore[arg-type]
+                yield saver
+
+
+@asynccontextmanager
+async def async_saver(side: str, where: str | Space, synchronous: str = "full"
+                      ) -> AsyncIterator[Any]:
+    with _file(where) as path:
+        if side == "official":
+            async with OfficialAsyncSqliteSaver.from_conn_string(path) as saver:
+                await saver.setup()
+                yield saver
+        else:
+            async with AsyncSqliteSaver.from_conn_string(path, synchronous=synchronous) as saver:  # type: ignore[arg-type]
+                yield saver
+
+
+def saver_case(name: str, space: Space, mode: str, work_of: Callable[[Any], Work],
+               paths: dict[str, str] | None = None, synchronous: str = "full",
+               **kw: Any) -> Case:
+    """``work_of(saver)`` on each side's ``mode`` ("sync"/"async") saver, on ``paths[side]``
+    (kept across rounds) or a fresh scratch file per trial. ``synchronous``: ours only."""
+    opener = async_saver if mode == "async" else sync_saver
+
+    def make(side: str) -> Any:
+        where = paths[side] if paths else space
+        return work_trial(opener(side, where, synchronous if side == "ours" else "full"), work_of)
+    return Case(name, {side: partial(make, side) for side in common.SIDES}, **kw)
+
+
+# --- checkpoints as LangGraph's loop makes them ---------------------------------------------
+
+
+class Put(NamedTuple):
+    config: dict
+    checkpoint: dict
+    metadata: dict
+    new_versions: dict
+    writes: list
+    task_id: str
+
+    def calls(self, saver: Any) -> list[Call]:
+        """put_writes (the task's writes, against the parent), then put."""
+        put = Call(saver, "put", (self.config, self.checkpoint, self.metadata, self.new_versions))
+        if not self.writes:
+            return [put]
+        return [Call(saver, "put_writes", (self.config, self.writes, self.task_id)), put]
+
+
+class ThreadScript:
+    """One thread's checkpoints: full channel values, versions from the saver's own
+    ``get_next_version`` and ``new_versions`` only for the channels that changed."""
+
+    def __init__(self, saver: Any, thread_id: str, values: dict[str, Any], **metadata: Any):
+        self.saver, self.thread_id, self.extra = saver, thread_id, metadata
+        self.values: dict[str, Any] = dict(values)
+        self.versions: dict[str, Any] = {}
+        self.parent: str | None = None
+        self.step = -1
+
+    def advance(self, changes: dict[str, Any] | None = None, writes: list | None = None) -> Put:
+        changes = dict(self.values) if self.step == -1 else (changes or {})
+        previous = dict(self.versions)
+        new_versions = {ch: self.saver.get_next_version(previous.get(ch), None) for ch in changes}
+        self.values.update(changes)
+        self.versions.update(new_versions)
+        checkpoint: dict[str, Any] = dict(empty_checkpoint())
+        checkpoint.update(
+            id=str(uuid6(clock_seq=self.step)), ts=datetime.now(timezone.utc).isoformat(),
+            channel_values=dict(self.values), channel_versions=dict(self.versions),
+            versions_seen={"agent": {ch: previous[ch] for ch in changes if ch in previous}},
+            updated_channels=sorted(changes),
+        )
+        conf = {"thread_id": self.thread_id, "checkpoint_ns": ""}
+        if self.parent:
+            conf["checkpoint_id"] = self.parent
+        metadata = {"source": "input" if self.step == -1 else "loop", "step": self.step,
+                    "parents": {}, **self.extra}
+        put = Put({"configurable": conf}, checkpoint, metadata, new_versions,
+                  list(writes or []) if self.parent else [], str(uuid6()))
+        self.parent, self.step = checkpoint["id"], self.step + 1
+        return put
+
+
+def latest(thread_id: str) -> Any:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+
+
+def chat_work(saver: Any, steps: int) -> Work:
+    """6 channels; each step appends a message and bumps ``turn`` (2 change, 4 do not)."""
+    script = ThreadScript(saver, "chat", {
+        "messages": [], "turn": 0, "user_id": "u-42", "route": "agent", "locale": "en-US",
+        "summary": "The user asks about order shipping; be concise and polite.",
+    })
+    setup, ops, messages = script.advance().calls(saver), [], []  # type: ignore[var-annotated]
+    for n in range(steps):
+        kind, text = (HumanMessage, HUMAN) if n % 2 == 0 else (AIMessage, AI)
+        message = kind(text.format(n=n))
+        messages = [*messages, message]
+        put = script.advance({"messages": messages, "turn": n + 1},
+                             [("messages", [message]), ("turn", n + 1)])
+        ops.append([*put.calls(saver), Call(saver, "get_tuple", (latest("chat"),))])
+    return Work(ops, setup)
+
+
+def populate(side: str, path: str, threads: Sequence[tuple[str, int, dict]]) -> None:
+    """Fill a DB fast (``synchronous=OFF``; untimed): ``(thread_id, checkpoints, metadata)``."""
+    small = {"counter": 0, "note": "note-0", "user": "u-1", "route": "agent", "lang": "en",
+             "flags": {"beta": True}}
+    with sync_saver(side, path) as saver:
+        saver.conn.execute("PRAGMA synchronous=OFF")
+        for thread_id, count, extra in threads:
+            script = ThreadScript(saver, thread_id, small, **extra)
+            for i in range(count):
+                put = script.advance({"counter": i, "note": f"note-{i}"},
+                                     [("counter", i), ("note", f"note-{i}")])
+                for c in put.calls(saver):
+                    common.call(c)
+
+
+# --- 1. saver super-step -------------------------------------------------------------------
+
+
+def section_superstep(space: Space, sizes: Sizes) -> Section:
+    def work(saver: Any) -> Work:
+        return chat_work(saver, sizes.steps)
+
+    items: list[Case | Derived] = [
+        saver_case("super-step, sync (both synchronous=FULL)", space, "sync", work,
+                   target=Target.ratio_at_most(0.6)),
+        saver_case("super-step, async (both synchronous=FULL)", space, "async", work,
+                   target=Target.ratio_at_most(0.5)),
+    ]
+    if sizes.normal_rows:
+        items += [saver_case(f"super-step, {mode}: ours synchronous=NORMAL vs official FULL "
+                             "(NOT the same durability)", space, mode, work, synchronous="normal")
+                  for mode in ("sync", "async")]
+    return Section(f"1. Saver super-step: put_writes(2) + put + get_tuple(latest), µs per step "
+                   f"({sizes.steps} steps/round on a fresh DB; the message list grows 1/step; "
+                   "2 of 6 channels change)", items)
+
+
+# --- 2. get_tuple vs thread length ------------------------------------------------------------
+
+
+def section_get_tuple(space: Space, sizes: Sizes) -> Section:
+    paths = {side: space.path(f"history-{side}.db") for side in common.SIDES}
+    for side, path in paths.items():
+        populate(side, path, [("short", sizes.small, {}), ("long", sizes.big, {})])
+
+    def reads(thread_id: str) -> Callable[[Any], Work]:
+        def work(saver: Any) -> Work:
+            op = [Call(saver, "get_tuple", (latest(thread_id),))]
+            return Work([op] * sizes.reads, setup=op * WARM)
+        return work
+
+    items: list[Case | Derived] = []
+    for mode in ("sync", "async"):
+        small = f"get_tuple(latest), {sizes.small:,} checkpoints, {mode}"
+        big = f"get_tuple(latest), {sizes.big:,} checkpoints, {mode}"
+        items += [saver_case(small, space, mode, reads("short"), paths),
+                  saver_case(big, space, mode, reads("long"), paths),
+                  Derived.quotient(f"{sizes.big:,}/{sizes.small:,} ratio, {mode}", big, small,
+                                   "get_tuple time on the long thread / on the short one",
+                                   Target.ours_at_most(1.3, "ours <= 1.3x"))]
+    return Section(f"2. get_tuple of the latest checkpoint vs thread length, µs per call "
+                   f"({sizes.reads} calls/round; one DB per saver, reused every round)", items)
+
+
+# --- 3. threads and metadata filters ------------------------------------------------------------
+
+
+def section_threads(space: Space, sizes: Sizes) -> Section:
+    paths = {side: space.path(f"threads-{side}.db") for side in common.SIDES}
+    spec = [(f"thread-{i:06d}", sizes.per_thread, {"user": f"u-{i % sizes.users}"})
+            for i in range(sizes.threads)]
+    for side, path in paths.items():
+        populate(side, path, spec)
+    flt = {"source": "input", "user": "u-7"}
+    matches = sum(1 for i in range(sizes.threads) if i % sizes.users == 7)
+
+    def expect(count: int, distinct: bool = False) -> Callable[[Any], None]:
+        def check(found: list) -> None:  # runs after the clock stops
+            n = len(set(found)) if distinct else len(found)
+            assert n == count, f"{n} results, expected {count}"
+        return check
+
+    def threads_work(repeat: int) -> Callable[[Any], Work]:
+        def work(saver: Any) -> Work:
+            if isinstance(saver, (SqliteSaver, AsyncSqliteSaver)):
+                return Work([[Call(saver, "list_threads")]] * repeat, check=expect(sizes.threads))
+            walk = Call(saver, "list", (None,),
+                        each=lambda t: t.config["configurable"]["thread_id"])
+            return Work([[walk]] * repeat, check=expect(sizes.threads, distinct=True))
+        return work
+
+    def filter_work(saver: Any) -> Work:
+        return Work([[Call(saver, "list", (None,), {"filter": flt})]] * 3, check=expect(matches))
+
+    walk = ("official: no list_threads API; a user's equivalent, a full list(None) walk "
+            "keeping each thread_id")
+    n, items = f"{sizes.threads:,} threads", []
+    for mode, repeat in (("sync", 3), ("async", 1)):
+        items.append(saver_case(
+            f"list_threads(), {n}, {mode}", space, mode, threads_work(repeat), paths, unit="ms",
+            target=Target.ours_at_most(50, "ours < 50 ms", strict=True),
+            note=walk + ("; 1 call/round, the official walk takes seconds" if repeat == 1 else "")))
+    for mode in ("sync", "async"):
+        items.append(saver_case(
+            f"list(None, filter={flt}), {mode}", space, mode, filter_work, paths, unit="ms",
+            note=f"{matches} of {sizes.threads * sizes.per_thread:,} checkpoints match"))
+    return Section(f"3. Threads and metadata filters: one DB of {n} x {sizes.per_thread} "
+                   "checkpoints per saver, ms per call", items)
+
+
+# --- 4 and 5. real compiled graphs ---------------------------------------------------------------
+
+
+class ChatState(TypedDict):
+    messages: Annotated[list, add_messages]
+    blob: str
+
+
+class FlowState(TypedDict):
+    messages: Annotated[list, add_messages]
+    context: str
+    turns: int
+
+
+def reply(state: Any) -> dict:
+    return {"messages": [AIMessage(AI.format(n=len(state["messages"])))]}
+
+
+def ask(n: int) -> dict:
+    return {"messages": [HumanMessage(HUMAN.format(n=n))]}
+
+
+FLOW = {  # section 5: three nodes in sequence
+    "retrieve": lambda s: {"context": f"3 documents about order #{len(s['messages'])}"},
+    "agent": reply,
+    "post": lambda s: {"turns": s.get("turns", 0) + 1},
+}
+
+
+def compile_graph(state: type, nodes: dict[str, Callable], saver: Any, is_async: bool) -> Any:
+    """``START -> node -> ... -> END``; async node functions for async savers."""
+    builder: Any = StateGraph(state)
+    previous = START
+
+    def as_async(fn: Callable) -> Callable:
+        async def node(state: Any) -> dict:
+            return fn(state)
+        return node
+
+    for name, fn in nodes.items():
+        builder.add_node(name, as_async(fn) if is_async else fn)
+        builder.add_edge(previous, name)
+        previous = name
+    builder.add_edge(previous, END)
+    return builder.compile(checkpointer=saver)
+
+
+def disk_bytes(path: str) -> int:
+    """DB + WAL + SHM sizes after ``wal_checkpoint(TRUNCATE)`` on a fresh connection."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        conn.close()
+    return sum(os.path.getsize(p) for p in (path, path + "-wal", path + "-shm")
+               if os.path.exists(p))
+
+
+def section_bytes(space: Space, sizes: Sizes) -> Section:
+    blob = ("lorem ipsum dolor sit amet " * (sizes.blob // 27 + 1))[: sizes.blob]
+
+    def chat_bytes(side: str, path: str) -> float:
+        with sync_saver(side, path) as saver:
+            graph, config = compile_graph(ChatState, {"chat": reply}, saver, False), latest("chat")
+            for n in range(sizes.turns):
+                graph.invoke({**ask(n), "blob": blob} if n == 0 else ask(n), config)
+            state = graph.get_state(config).values
+            assert len(state["messages"]) == 2 * sizes.turns and state["blob"] == blob
+        return float(disk_bytes(path))
+
+    @contextmanager
+    def trial(side: str) -> Iterator[Any]:
+        with space.scratch() as path:
+            yield lambda: [chat_bytes(side, path)]  # measures bytes, not time
+
+    case = Case(f"bytes on disk after {sizes.turns} turns (+{sizes.blob:,} B unchanged field)",
+                {side: partial(trial, side) for side in common.SIDES}, unit="B",
+                kind="value", rounds=1, target=Target.ratio_at_most(0.3),
+                note="db + wal + shm after PRAGMA wal_checkpoint(TRUNCATE); sync savers")
+    return Section("4. Storage: a real compiled graph (1 node), 1 human + 1 AI message per turn",
+                   [case], note="Deterministic: measured once.")
+
+
+def section_graph(space: Space, sizes: Sizes) -> Section:
+    memory = InMemorySaver()  # count the checkpoints one invoke writes
+    compile_graph(FlowState, FLOW, memory, False).invoke(ask(0), latest("count"))
+    per_invoke = len(list(memory.list(latest("count"))))
+
+    def graph_work(is_async: bool) -> Callable[[Any], Work]:
+        def work(saver: Any) -> Work:
+            graph = compile_graph(FlowState, FLOW, saver, is_async)
+            return Work([[Call(graph, "invoke", (ask(n), latest("t")))]
+                         for n in range(sizes.invokes)],
+                        setup=[Call(graph, "invoke", (ask(0), latest("warm-up")))])
+        return work
+
+    items: list[Case | Derived] = []
+    for mode, limit in (("sync", 0.6), ("async", 0.5)):
+        name = f"{'ainvoke' if mode == 'async' else 'invoke'}, one thread, {mode}"
+        items += [saver_case(name, space, mode, graph_work(mode == "async"), unit="ms"),
+                  Derived.scaled(f"per super-step, {mode}", name, lambda: 1e3 / per_invoke, "us",
+                                 f"per invoke / {per_invoke} checkpoints written per invoke",
+                                 Target.ratio_at_most(limit))]
+    return Section(f"5. Compiled graph (3 nodes in sequence + add_messages), {sizes.invokes} "
+                   "invokes/round on one thread of a fresh DB", items)
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+
+SECTIONS = (section_superstep, section_get_tuple, section_threads, section_bytes, section_graph)
+
+
+def pragma_synchronous(side: str, space: Space) -> int:
+    """The ``PRAGMA synchronous`` a default-configured saver runs with (2 = FULL)."""
+    with sync_saver(side, space) as saver:
+        return saver.conn.execute("PRAGMA synchronous").fetchone()[0]
+
+
+def run(sizes: Sizes, *, console: Any = None, space_root: str | None = None,
+        verbose: bool = False) -> list[common.SectionResult]:
+    """Run every section at ``sizes`` (the smoke test calls this with `TINY`)."""
+    space = Space(space_root)
+    try:
+        if console is not None:
+            console.print(f"durability: PRAGMA synchronous of a default-configured saver: ours="
+                          f"{pragma_synchronous('ours', space)}, official="
+                          f"{pragma_synchronous('official', space)} (2 = FULL, 1 = NORMAL); "
+                          f"both in WAL mode. DB files under {space.root} (removed at exit).\n")
+        builders = [lambda b=b: b(space, sizes) for b in SECTIONS]
+        return common.run_suite(builders, rounds=sizes.rounds, console=console, verbose=verbose)
+    finally:
+        space.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = common.parser((__doc__ or "").splitlines()[0]).parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    if args.rounds:
+        sizes = replace(sizes, rounds=args.rounds)
+    console = common.make_console()
+    command = shlex.join(["python", "-m", "benchmarks.sqlite_bench",
+                          *(sys.argv[1:] if argv is None else argv)])
+    info = common.machine_info(["langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite",
+                                "langgraph-persist-kit", "aiosqlite"],
+                               sqlite=sqlite3.sqlite_version)
+    common.print_header(console, info, command, f"sizes: {asdict(sizes)}")
+    t0 = time.perf_counter()
+    results = run(sizes, console=console, verbose=args.verbose)
+    console.print(f"total {time.perf_counter() - t0:.1f} s")
+    if args.json:
+        common.dump_json(args.json, common.to_json(results, info, command, asdict(sizes)))
+        console.print(f"JSON written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Smoke test of the benchmark suite: every case runs at a tiny size and yields figures.
+
+Catches a benchmark broken by an API change; the figures themselves mean nothing here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+pytest.importorskip("langgraph.checkpoint.sqlite", reason="the bench extra is not installed")
+
+from benchmarks import common, sqlite_bench  # noqa: E402
+
+
+@pytest.mark.timeout(60)
+def test_sqlite_suite_runs_every_case_at_a_tiny_size(tmp_path: Path) -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=132)
+    results = sqlite_bench.run(sqlite_bench.TINY, console=console, space_root=str(tmp_path))
+
+    assert [r.title.split(".")[0] for r in results] == ["1", "2", "3", "4", "5"]
+    rows = [row for result in results for row, _ in result.rows]
+    assert len(rows) >= 17
+    for row in rows:
+        assert row.ours is not None and row.ours > 0, f"{row.name}: ours={row.ours}"
+        assert row.official is not None and row.official > 0, f"{row.name}: {row.official}"
+    assert "MISSED" in out.getvalue() or "met" in out.getvalue()  # tables were rendered
+    payload = common.to_json(results, common.machine_info([]), "test", {})
+    assert json.loads(json.dumps(payload))["sections"][0]["rows"][0]["ours"] > 0
+    assert list(tmp_path.iterdir()) == []  # DB files cleaned up
+
+
+def test_percentile_and_interleaving_order() -> None:
+    assert common.percentile([5, 1, 4, 2, 3], 50) == 3
+    assert common.percentile([5, 1, 4, 2, 3], 90) == 5
+    order: list[str] = []
+
+    @contextmanager
+    def trial(side: str) -> Iterator[Callable[[], list[float]]]:
+        order.append(side)
+        yield lambda: [1.0]
+
+    case = common.Case("c", {side: partial(trial, side) for side in common.SIDES})
+    result = common.run_suite([common.Section("s", [case])], rounds=3)
+    assert order == ["ours", "official", "official", "ours", "ours", "official"]
+    assert result[0].rows[0][0].ratio == 1.0
