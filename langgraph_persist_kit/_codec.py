@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple, cast
 
+import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -135,7 +136,9 @@ def dump_json(value: Any) -> str:
         ConfigurationError: When ``value`` holds something JSON cannot represent.
     """
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"metadata must be JSON-serialisable: {exc}") from exc
 
@@ -317,7 +320,7 @@ class StoredCheckpoint:
                 checkpoint's channel versions; rows of type ``"empty"`` are skipped.
             writes: This checkpoint's pending writes, in any order.
         """
-        versions: ChannelVersions = json.loads(self.channel_versions)
+        versions: ChannelVersions = orjson.loads(self.channel_versions)
         channel_values = {}
         for channel, version in versions.items():
             stored = values.get((channel, version))
@@ -332,7 +335,7 @@ class StoredCheckpoint:
         return CheckpointTuple(
             config=target.config(self.checkpoint_id),
             checkpoint=checkpoint,
-            metadata=json.loads(self.metadata),
+            metadata=orjson.loads(self.metadata),
             parent_config=(
                 target.config(self.parent_checkpoint_id) if self.parent_checkpoint_id else None
             ),
@@ -348,5 +351,5 @@ def utc_datetime(seconds: float) -> datetime:
 def thread_info(thread_id: str, created: float, updated: float, metadata: str | None) -> ThreadInfo:
     """A `ThreadInfo` from a registry row (Unix seconds, metadata JSON)."""
     return ThreadInfo(
-        thread_id, utc_datetime(created), utc_datetime(updated), json.loads(metadata or "{}")
+        thread_id, utc_datetime(created), utc_datetime(updated), orjson.loads(metadata or "{}")
     )

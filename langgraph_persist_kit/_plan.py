@@ -3,9 +3,9 @@
 Owns: the sans-I/O protocol between plans and drivers; depends on nothing.
 
 A *plan* is a generator. It yields a `Query` and receives the rows the query
-returned (a list of tuples, empty for statements), or yields `Emit` to hand
-one result to the caller of an iterating method (``list``) and receives
-``None``. Its return value is the operation's result. Each backend supplies
+returned (a list of tuples, empty for statements), or yields `Emit` to hand a
+batch of results (one page) to the caller of an iterating method (``list``)
+and receives ``None``. Its return value is the operation's result. Each backend supplies
 one small function that executes a `Query`; `run` / `arun` and `iterate` /
 `aiterate` below drive any plan with it, so the logic of every operation
 exists once for both modes.
@@ -31,9 +31,9 @@ class Query:
 
 @dataclass(frozen=True)
 class Emit:
-    """One item for the caller of an iterating plan."""
+    """Items for the caller of an iterating plan, in order."""
 
-    item: Any
+    items: Sequence[Any]
 
 
 Step = Query | Emit
@@ -70,7 +70,7 @@ def iterate(plan: Plan[None], execute: Callable[[Query], Rows]) -> Iterator[Any]
         step = next(plan)
         while True:
             if isinstance(step, Emit):
-                yield step.item
+                yield from step.items
                 step = plan.send(None)
             else:
                 step = plan.send(execute(step))
@@ -86,7 +86,8 @@ async def aiterate(
         step = next(plan)
         while True:
             if isinstance(step, Emit):
-                yield step.item
+                for item in step.items:
+                    yield item
                 step = plan.send(None)
             else:
                 step = plan.send(await execute(step))

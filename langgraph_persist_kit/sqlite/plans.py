@@ -83,9 +83,7 @@ _LATEST = (
     " WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns)"
 )
 _AFTER_PAGE = "(checkpoint_id, thread_id, checkpoint_ns) < (:page_id, :page_thread, :page_ns)"
-_THREADS_AFTER_PAGE = (
-    "(updated_at < :page_updated OR (updated_at = :page_updated AND thread_id > :page_thread))"
-)
+_THREADS_AFTER_PAGE = "(updated_at, thread_id) < (:page_updated, :page_thread)"
 _FILTERS = {
     "scalar": "EXISTS (SELECT 1 FROM json_each({column}) AS m WHERE m.key = :{key}"
     " AND m.value = :{value} AND m.type NOT IN ('object', 'array'))",
@@ -145,14 +143,16 @@ def _assemble(serde: SerializerProtocol, rows: list[Sequence[Any]]) -> list[Chec
     ]
 
 
+_IN_NAMESPACE = "thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns AND "
+_GET_BY_ID = Q["select_checkpoints"].format(where=_IN_NAMESPACE + "checkpoint_id = :checkpoint_id")
+_GET_LATEST = Q["select_checkpoints"].format(where=_IN_NAMESPACE + _LATEST)
+
+
 def get_tuple(serde: SerializerProtocol, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
     """The named checkpoint (or the namespace's latest) in one query."""
     target = target_of(config)
-    where = "thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns AND " + (
-        "checkpoint_id = :checkpoint_id" if target.checkpoint_id else _LATEST
-    )
     rows = yield Query(
-        Q["select_checkpoints"].format(where=where),
+        _GET_BY_ID if target.checkpoint_id else _GET_LATEST,
         {
             "thread_id": target.thread_id,
             "checkpoint_ns": target.checkpoint_ns,
@@ -197,8 +197,7 @@ def list_checkpoints(
     while remaining is None or remaining > 0:
         size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
         tuples = _assemble(serde, (yield Query(sql, {**params, "limit": size})))
-        for tup in tuples:
-            yield Emit(tup)
+        yield Emit(tuples)
         if len(tuples) < size:
             return
         last = tuples[-1].config["configurable"]
@@ -222,8 +221,7 @@ def list_threads(*, filter: Mapping[str, Any] | None, limit: int | None) -> Plan
     while remaining is None or remaining > 0:
         size = PAGE_SIZE * 10 if remaining is None else min(PAGE_SIZE * 10, remaining)
         rows = yield Query(sql, {**params, "limit": size})
-        for row in rows:
-            yield Emit(thread_info(*row))
+        yield Emit([thread_info(*row) for row in rows])
         if len(rows) < size:
             return
         params.update(page_updated=rows[-1][2], page_thread=rows[-1][0])

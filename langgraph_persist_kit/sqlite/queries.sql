@@ -125,7 +125,7 @@ WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
 SELECT thread_id, created_at, updated_at, metadata
 FROM threads
 WHERE {where}
-ORDER BY updated_at DESC, thread_id
+ORDER BY updated_at DESC, thread_id DESC
 LIMIT :limit
 
 -- delete_thread_checkpoints --

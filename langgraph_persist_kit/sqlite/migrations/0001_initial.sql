@@ -9,7 +9,7 @@ CREATE TABLE threads (
     metadata TEXT                        -- its metadata, JSON
 ) WITHOUT ROWID;
 
-CREATE INDEX threads_by_updated_at ON threads (updated_at);
+CREATE INDEX threads_by_updated_at ON threads (updated_at, thread_id);
 
 CREATE TABLE checkpoints (
     thread_id TEXT NOT NULL,
