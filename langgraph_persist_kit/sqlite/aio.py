@@ -121,17 +121,17 @@ class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
                 await self.conn.commit()
                 return result
 
-    async def _iterate(self, plan: Plan[None]) -> AsyncIterator[Any]:
-        if not self.is_setup:
-            await self.setup()
+    def _iterate(self, plan: Plan[None]) -> AsyncIterator[Any]:
+        """Drive an emitting plan; one async generator between the plan and the caller."""
 
         async def execute(query: Query) -> Rows:
+            if not self.is_setup:
+                await self.setup()
             async with self.lock:
                 with sqlite_errors():
                     return await self._execute(query)
 
-        async for item in aiterate(plan, execute):
-            yield item
+        return aiterate(plan, execute)
 
     async def setup(self) -> None:
         """Create or migrate the schema; see `SqliteSaver.setup`."""
@@ -146,7 +146,7 @@ class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
         """Fetch a checkpoint in one query; see `SqliteSaver.get_tuple`."""
         return await self._run(plans.get_tuple(self.serde, config))
 
-    async def alist(
+    def alist(  # returns the async iterator directly: one generator layer, not two
         self,
         config: RunnableConfig | None,
         *,
@@ -155,10 +155,9 @@ class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """List checkpoints newest first, a page per query; see `SqliteSaver.list`."""
-        plan = plans.list_checkpoints(self.serde, config, filter=filter, before=before,
-                                      limit=limit)
-        async for item in self._iterate(plan):
-            yield item
+        return self._iterate(
+            plans.list_checkpoints(self.serde, config, filter=filter, before=before, limit=limit)
+        )
 
     async def aput(
         self,
@@ -207,9 +206,8 @@ class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
         """DeltaChannel seeds and writes; see `SqliteSaver.get_delta_channel_history`."""
         return await self._run(plans.delta_history(self.serde, config, channels))
 
-    async def alist_threads(
+    def alist_threads(
         self, *, filter: dict[str, Any] | None = None, limit: int | None = None
     ) -> AsyncIterator[ThreadInfo]:
         """List threads newest-updated first; see `SqliteSaver.list_threads`."""
-        async for item in self._iterate(plans.list_threads(filter=filter, limit=limit)):
-            yield item
+        return self._iterate(plans.list_threads(filter=filter, limit=limit))

@@ -140,14 +140,14 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
 
     def _iterate(self, plan: Plan[None]) -> Iterator[Any]:
         """Drive an emitting plan; the lock is held per query, never across a yield."""
-        if not self.is_setup:
-            self.setup()
 
         def execute(query: Query) -> Rows:
+            if not self.is_setup:
+                self.setup()
             with self.lock, sqlite_errors():
                 return self._execute(query)
 
-        yield from iterate(plan, execute)
+        return iterate(plan, execute)
 
     def setup(self) -> None:
         """Create or migrate the schema. Idempotent; safe from several processes at once.
