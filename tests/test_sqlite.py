@@ -20,7 +20,7 @@ from langgraph_persist_kit.errors import (
     SchemaVersionError,
 )
 from langgraph_persist_kit.sqlite import AsyncSqliteSaver, SqliteSaver
-from langgraph_persist_kit.sqlite.plans import MIGRATIONS
+from langgraph_persist_kit.sqlite.plans import PLANS
 
 BIG = "x" * 100_000
 
@@ -136,7 +136,7 @@ def test_concurrent_setup_applies_each_migration_once(tmp_path: Path) -> None:
     _run_processes(_setup_only, [(db,)] * 4)
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT version, name FROM persist_kit_migrations").fetchall()
-    assert rows == [(m.version, m.name) for m in MIGRATIONS]
+    assert rows == [(m.version, m.name) for m in PLANS.migrations]
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """`AsyncSqliteSaver`: the asynchronous SQLite checkpoint saver.
 
-Owns: running `sqlite/plans.py` on an ``aiosqlite`` connection; depends on:
+Owns: running the SQLite plans (`sqlite/plans.py`) on an ``aiosqlite`` connection; depends on:
 `plans`, `_common`, `_plan`.
 """
 
@@ -27,7 +27,6 @@ from langgraph_persist_kit._codec import ThreadInfo
 from langgraph_persist_kit._modes import AsyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, aiterate, arun
 from langgraph_persist_kit._urls import sqlite_path
-from langgraph_persist_kit.sqlite import plans
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
     DEFAULT_BUSY_TIMEOUT,
@@ -38,6 +37,7 @@ from langgraph_persist_kit.sqlite._common import (
     connection_pragmas,
     sqlite_errors,
 )
+from langgraph_persist_kit.sqlite.plans import PLANS, ROWS_PER_STATEMENT
 
 
 class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
@@ -137,14 +137,14 @@ class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
         """Create or migrate the schema; see `SqliteSaver.setup`."""
         with sqlite_errors():
             await self.conn.execute(JOURNAL_MODE)
-        await self._drive(plans.setup(), transaction=True)
+        await self._drive(PLANS.setup(), transaction=True)
         self.is_setup = True
 
     # --- BaseCheckpointSaver ---------------------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Fetch a checkpoint in one query; see `SqliteSaver.get_tuple`."""
-        return await self._run(plans.get_tuple(self.serde, config))
+        return await self._run(PLANS.get_tuple(self.serde, config))
 
     def alist(  # returns the async iterator directly: one generator layer, not two
         self,
@@ -156,7 +156,7 @@ class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
     ) -> AsyncIterator[CheckpointTuple]:
         """List checkpoints newest first, a page per query; see `SqliteSaver.list`."""
         return self._iterate(
-            plans.list_checkpoints(self.serde, config, filter=filter, before=before, limit=limit)
+            PLANS.list_checkpoints(self.serde, config, filter=filter, before=before, limit=limit)
         )
 
     async def aput(
@@ -168,7 +168,7 @@ class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
     ) -> RunnableConfig:
         """Store a checkpoint atomically; see `SqliteSaver.put`."""
         return await self._run(
-            plans.put(self.serde, config, checkpoint, metadata, new_versions), transaction=True
+            PLANS.put(self.serde, config, checkpoint, metadata, new_versions), transaction=True
         )
 
     async def aput_writes(
@@ -180,34 +180,34 @@ class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
     ) -> None:
         """Store pending writes atomically; see `SqliteSaver.put_writes`."""
         await self._run(
-            plans.put_writes(self.serde, config, writes, task_id, task_path),
-            transaction=len(writes) > plans.ROWS_PER_STATEMENT,
+            PLANS.put_writes(self.serde, config, writes, task_id, task_path),
+            transaction=len(writes) > ROWS_PER_STATEMENT,
         )
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete a thread atomically; see `SqliteSaver.delete_thread`."""
-        await self._run(plans.delete_thread(thread_id), transaction=True)
+        await self._run(PLANS.delete_thread(thread_id), transaction=True)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints of runs; see `SqliteSaver.delete_for_runs`."""
-        await self._run(plans.delete_for_runs(run_ids), transaction=True)
+        await self._run(PLANS.delete_for_runs(run_ids), transaction=True)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread in one transaction; see `SqliteSaver.copy_thread`."""
-        await self._run(plans.copy_thread(source_thread_id, target_thread_id), transaction=True)
+        await self._run(PLANS.copy_thread(source_thread_id, target_thread_id), transaction=True)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Prune threads in one transaction; see `SqliteSaver.prune`."""
-        await self._run(plans.prune(thread_ids, strategy), transaction=True)
+        await self._run(PLANS.prune(thread_ids, strategy), transaction=True)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
         """DeltaChannel seeds and writes; see `SqliteSaver.get_delta_channel_history`."""
-        return await self._run(plans.delta_history(self.serde, config, channels))
+        return await self._run(PLANS.delta_history(self.serde, config, channels))
 
     def alist_threads(
         self, *, filter: dict[str, Any] | None = None, limit: int | None = None
     ) -> AsyncIterator[ThreadInfo]:
         """List threads newest-updated first; see `SqliteSaver.list_threads`."""
-        return self._iterate(plans.list_threads(filter=filter, limit=limit))
+        return self._iterate(PLANS.list_threads(filter=filter, limit=limit))

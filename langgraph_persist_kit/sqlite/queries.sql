@@ -21,7 +21,7 @@ INSERT INTO persist_kit_migrations (version, name, applied_at) VALUES (?, ?, ?)
 -- select_checkpoints --
 -- Checkpoint rows matching {where}, newest first, then every channel value and
 -- pending write they need: one round trip for get_tuple or a page of list.
--- Kinds: 0 checkpoint row, 1 channel value, 2 pending write.
+-- Row layout: see SqlPlans (kinds 0 checkpoint, 1 channel value, 2 pending write).
 WITH cp AS (
     SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type,
            checkpoint, channel_versions, metadata
@@ -41,8 +41,8 @@ WHERE (v.thread_id, v.checkpoint_ns, v.channel, v.version) IN (
     FROM cp, json_each(cp.channel_versions) AS je
 )
 UNION ALL
-SELECT 2, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.channel, w.type,
-       w.value, w.idx, w.task_path
+SELECT 2, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.type, w.value,
+       w.channel, w.task_path, w.idx
 FROM cp JOIN writes AS w
   ON w.thread_id = cp.thread_id AND w.checkpoint_ns = cp.checkpoint_ns
  AND w.checkpoint_id = cp.checkpoint_id
@@ -105,14 +105,15 @@ LEFT JOIN channel_values AS v
 ORDER BY chain.depth
 
 -- select_delta_history --
--- Seed values (:seeds, JSON [[channel, version], ...]) and the pending writes of
--- :checkpoint_ids (JSON array) on :channels (JSON array).
+-- Seed values (:seed_channels and :seed_versions, JSON arrays of channels and of
+-- versions as JSON text) and the pending writes of :checkpoint_ids on :channels.
 -- Kinds: 0 seed value, 1 pending write.
 SELECT 0, channel, version, type, value, NULL, NULL, NULL
 FROM channel_values
 WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
   AND (channel, version) IN (
-      SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:seeds))
+      SELECT c.value, json_extract(v.value, '$')
+      FROM json_each(:seed_channels) AS c JOIN json_each(:seed_versions) AS v ON v.key = c.key)
 UNION ALL
 SELECT 1, checkpoint_id, channel, type, value, task_id, idx, task_path
 FROM writes

@@ -1,6 +1,6 @@
 """`SqliteSaver`: the synchronous SQLite checkpoint saver.
 
-Owns: running `sqlite/plans.py` on a ``sqlite3`` connection; depends on:
+Owns: running the SQLite plans (`sqlite/plans.py`) on a ``sqlite3`` connection; depends on:
 `plans`, `_common`, `_plan`.
 """
 
@@ -27,7 +27,6 @@ from langgraph_persist_kit._codec import ThreadInfo
 from langgraph_persist_kit._modes import SyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, iterate, run
 from langgraph_persist_kit._urls import sqlite_path
-from langgraph_persist_kit.sqlite import plans
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
     DEFAULT_BUSY_TIMEOUT,
@@ -38,6 +37,7 @@ from langgraph_persist_kit.sqlite._common import (
     connection_pragmas,
     sqlite_errors,
 )
+from langgraph_persist_kit.sqlite.plans import PLANS, ROWS_PER_STATEMENT
 
 
 class SqliteSaver(SyncOnly, SqliteSaverBase):
@@ -162,7 +162,7 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
         with self.lock:
             with sqlite_errors():
                 self.conn.execute(JOURNAL_MODE)
-            self._drive(plans.setup(), transaction=True)
+            self._drive(PLANS.setup(), transaction=True)
             self.is_setup = True
 
     # --- BaseCheckpointSaver ---------------------------------------------------------
@@ -178,7 +178,7 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
         Returns:
             The tuple (pending writes in ``writes_sort_key`` order), or ``None``.
         """
-        return self._run(plans.get_tuple(self.serde, config))
+        return self._run(PLANS.get_tuple(self.serde, config))
 
     def list(
         self,
@@ -202,7 +202,7 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
             ConfigurationError: For a filter that is not a dict of JSON values.
         """
         return self._iterate(
-            plans.list_checkpoints(self.serde, config, filter=filter, before=before, limit=limit)
+            PLANS.list_checkpoints(self.serde, config, filter=filter, before=before, limit=limit)
         )
 
     def put(
@@ -225,7 +225,7 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
             The config naming the stored checkpoint.
         """
         return self._run(
-            plans.put(self.serde, config, checkpoint, metadata, new_versions), transaction=True
+            PLANS.put(self.serde, config, checkpoint, metadata, new_versions), transaction=True
         )
 
     def put_writes(
@@ -248,13 +248,13 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
             task_path: The task's path, used to order writes.
         """
         self._run(
-            plans.put_writes(self.serde, config, writes, task_id, task_path),
-            transaction=len(writes) > plans.ROWS_PER_STATEMENT,
+            PLANS.put_writes(self.serde, config, writes, task_id, task_path),
+            transaction=len(writes) > ROWS_PER_STATEMENT,
         )
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete a thread's checkpoints, writes, channel values and registry row, atomically."""
-        self._run(plans.delete_thread(thread_id), transaction=True)
+        self._run(PLANS.delete_thread(thread_id), transaction=True)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) whose metadata ``run_id`` is in ``run_ids``.
@@ -262,7 +262,7 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
         Conformance capability ``delete_for_runs``. Channel values nothing
         refers to any more are removed too; one transaction.
         """
-        self._run(plans.delete_for_runs(run_ids), transaction=True)
+        self._run(PLANS.delete_for_runs(run_ids), transaction=True)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, channel value and write of a thread, in one transaction.
@@ -270,7 +270,7 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
         Conformance capability ``copy_thread``; the whole parent chain is
         copied, so DeltaChannel values rebuild on the target.
         """
-        self._run(plans.copy_thread(source_thread_id, target_thread_id), transaction=True)
+        self._run(PLANS.copy_thread(source_thread_id, target_thread_id), transaction=True)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Prune threads, in one transaction.
@@ -286,7 +286,7 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
         Raises:
             ConfigurationError: For another strategy.
         """
-        self._run(plans.prune(thread_ids, strategy), transaction=True)
+        self._run(PLANS.prune(thread_ids, strategy), transaction=True)
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -296,7 +296,7 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
         Walks parent links in rounds of growing depth (64, 512, ... ancestors
         per query), then fetches seeds and writes in one query.
         """
-        return self._run(plans.delta_history(self.serde, config, channels))
+        return self._run(PLANS.delta_history(self.serde, config, channels))
 
     def list_threads(
         self, *, filter: dict[str, Any] | None = None, limit: int | None = None
@@ -311,4 +311,4 @@ class SqliteSaver(SyncOnly, SqliteSaverBase):
         Yields:
             `ThreadInfo(thread_id, created_at, updated_at, metadata)`, times in UTC.
         """
-        return self._iterate(plans.list_threads(filter=filter, limit=limit))
+        return self._iterate(PLANS.list_threads(filter=filter, limit=limit))

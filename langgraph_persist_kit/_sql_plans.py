@@ -1,0 +1,370 @@
+"""Every storage operation of the SQL stores (SQLite, PostgreSQL) as plans.
+
+Owns: which named statements each operation runs, in what order, and how
+their rows become results; depends on: `_codec`, `_delta`, `_plan`.
+
+A backend subclasses `SqlPlans` with its dialect: its named queries (same
+names and parameter names in both ``queries.sql`` files), a few ``{where}``
+fragments, how it binds a list, how it decodes a stored channel version, and
+its own ``put`` / ``put_writes`` (the statements that differ most). Every row
+layout below is shared by both dialects' queries.
+
+``{where}`` fragments are constants of the dialect classes; user input only
+ever reaches a store as bound parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import orjson
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from langgraph_persist_kit._codec import (
+    FilterTerm,
+    StoredCheckpoint,
+    StoredWrite,
+    Target,
+    ThreadInfo,
+    Version,
+    filter_terms,
+    target_of,
+)
+from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, delta_channels
+from langgraph_persist_kit._plan import Emit, Plan, Query
+from langgraph_persist_kit.errors import ConfigurationError
+
+PAGE_SIZE = 100
+"""Checkpoints fetched per round trip by ``list``."""
+
+THREAD_PAGE_SIZE = 1000
+"""Threads fetched per round trip by ``list_threads``."""
+
+Rows = list[Sequence[Any]]
+
+
+class SqlPlans:
+    """The plans of one SQL store. Subclasses set the class attributes and hooks.
+
+    Row layout of ``select_checkpoints`` (kind, a .. i):
+
+    * 0: thread, ns, checkpoint_id, parent_id, type, body, versions JSON, metadata JSON, -
+    * 1: thread, ns, channel, version, type, value, -, -, -
+    * 2: thread, ns, checkpoint_id, task_id, type, value, channel, task_path, idx
+    """
+
+    queries: Mapping[str, str]
+    LATEST: ClassVar[str]  # the namespace's newest checkpoint_id, as a condition
+    IN_NAMESPACE: ClassVar[str]  # thread_id and checkpoint_ns match
+    AFTER_PAGE: ClassVar[str]  # keyset condition for the next page of checkpoints
+    THREADS_AFTER_PAGE: ClassVar[str]  # keyset condition for the next page of threads
+    COPY_THREAD: ClassVar[tuple[str, ...]]  # statements of copy_thread, in order
+
+    # --- dialect hooks ---------------------------------------------------------------
+
+    def array(self, items: Sequence[Any]) -> Any:
+        """How the dialect binds a list parameter."""
+        raise NotImplementedError
+
+    def decode_version(self, stored: Any) -> Version:
+        """A channel version as the store returns it."""
+        raise NotImplementedError
+
+    def filter_clause(self, term: FilterTerm, column: str, n: int, params: dict[str, Any]) -> str:
+        """The condition for one metadata filter term; adds its parameters to ``params``."""
+        raise NotImplementedError
+
+    def thread_info(self, row: Sequence[Any]) -> ThreadInfo:
+        """A `ThreadInfo` from a ``select_threads`` row."""
+        raise NotImplementedError
+
+    def _param(self, name: str) -> str:
+        """How the dialect's SQL names parameter ``name``."""
+        raise NotImplementedError
+
+    def put(
+        self,
+        serde: SerializerProtocol,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> Plan[RunnableConfig]:
+        raise NotImplementedError
+
+    def put_writes(
+        self,
+        serde: SerializerProtocol,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> Plan[None]:
+        raise NotImplementedError
+
+    # --- reading ---------------------------------------------------------------------
+
+    def _select(self, where: str) -> str:
+        return self.queries["select_checkpoints"].format(where=where)
+
+    def _assemble(self, serde: SerializerProtocol, rows: Rows) -> list[CheckpointTuple]:
+        """Turn `select_checkpoints` rows into tuples, newest first."""
+        checkpoints: list[StoredCheckpoint] = []
+        values: dict[tuple[str, str], dict[Any, tuple[str, bytes]]] = defaultdict(dict)
+        writes: dict[tuple[str, str, str], list[StoredWrite]] = defaultdict(list)
+        for kind, a, b, c, d, e, f, g, h, i in rows:
+            if kind == 0:
+                checkpoints.append(StoredCheckpoint(a, b, c, d, e, bytes(f), g, h))
+            elif kind == 1:
+                values[(a, b)][(c, self.decode_version(d))] = (e, bytes(f))
+            else:
+                writes[(a, b, c)].append(StoredWrite(d, g, e, bytes(f), i, h))
+        checkpoints.sort(
+            key=lambda cp: (cp.checkpoint_id, cp.thread_id, cp.checkpoint_ns), reverse=True
+        )
+        return [
+            cp.to_tuple(
+                serde,
+                values[(cp.thread_id, cp.checkpoint_ns)],
+                writes[(cp.thread_id, cp.checkpoint_ns, cp.checkpoint_id)],
+            )
+            for cp in checkpoints
+        ]
+
+    def get_tuple(
+        self, serde: SerializerProtocol, config: RunnableConfig
+    ) -> Plan[CheckpointTuple | None]:
+        """The named checkpoint (or the namespace's latest) in one query."""
+        target = target_of(config)
+        condition = "checkpoint_id = " + self._param("checkpoint_id")
+        rows = yield Query(
+            self._select(self.IN_NAMESPACE + (condition if target.checkpoint_id else self.LATEST)),
+            {
+                "thread_id": target.thread_id,
+                "checkpoint_ns": target.checkpoint_ns,
+                "checkpoint_id": target.checkpoint_id,
+                "limit": 1,
+            },
+        )
+        tuples = self._assemble(serde, rows)
+        return tuples[0] if tuples else None
+
+    def _filters(self, filter: Mapping[str, Any] | None, params: dict[str, Any]) -> list[str]:
+        return [
+            self.filter_clause(term, "metadata", n, params)
+            for n, term in enumerate(filter_terms(filter))
+        ]
+
+    def list_checkpoints(
+        self,
+        serde: SerializerProtocol,
+        config: RunnableConfig | None,
+        *,
+        filter: Mapping[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Plan[None]:
+        """Emit matching checkpoints newest first, a page per query."""
+        params: dict[str, Any] = {}
+        clauses = []
+        configurable = (config or {}).get("configurable") or {}
+        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        for key, value, op in (
+            ("thread_id", configurable.get("thread_id"), "="),
+            ("checkpoint_ns", configurable.get("checkpoint_ns"), "="),
+            ("checkpoint_id", configurable.get("checkpoint_id") or None, "="),
+            ("before", before_id, "<"),
+        ):
+            if value is not None:
+                params[key] = str(value)
+                column = "checkpoint_id" if key == "before" else key
+                clauses.append(f"{column} {op} {self._param(key)}")
+        clauses += self._filters(filter, params)
+        sql = self._select(" AND ".join(clauses) or "TRUE")
+        next_sql = self._select(" AND ".join([*clauses, self.AFTER_PAGE]))
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
+            tuples = self._assemble(serde, (yield Query(sql, {**params, "limit": size})))
+            yield Emit(tuples)
+            if len(tuples) < size:
+                return
+            last = tuples[-1].config["configurable"]
+            params.update(
+                page_id=last["checkpoint_id"],
+                page_thread=last["thread_id"],
+                page_ns=last["checkpoint_ns"],
+            )
+            sql = next_sql
+            if remaining is not None:
+                remaining -= len(tuples)
+
+    def list_threads(self, *, filter: Mapping[str, Any] | None, limit: int | None) -> Plan[None]:
+        """Emit `ThreadInfo` rows of the registry, newest-updated first."""
+        params: dict[str, Any] = {}
+        clauses = self._filters(filter, params)
+        query = self.queries["select_threads"]
+        sql = query.format(where=" AND ".join(clauses) or "TRUE")
+        next_sql = query.format(where=" AND ".join([*clauses, self.THREADS_AFTER_PAGE]))
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = THREAD_PAGE_SIZE if remaining is None else min(THREAD_PAGE_SIZE, remaining)
+            rows = yield Query(sql, {**params, "limit": size})
+            yield Emit([self.thread_info(row) for row in rows])
+            if len(rows) < size:
+                return
+            params.update(page_updated=rows[-1][2], page_thread=rows[-1][0])
+            sql = next_sql
+            if remaining is not None:
+                remaining -= len(rows)
+
+    # --- deleting and copying -----------------------------------------------------------
+
+    def delete_thread(self, thread_id: str) -> Plan[None]:
+        """Remove every row of one thread (run in a transaction)."""
+        for name in (
+            "delete_thread_writes",
+            "delete_thread_checkpoints",
+            "delete_thread_channel_values",
+            "delete_thread_registry",
+        ):
+            yield Query(self.queries[name], {"thread_id": str(thread_id)})
+
+    def copy_thread(self, source: str, target: str) -> Plan[None]:
+        """Copy every row of ``source`` to ``target`` with INSERT ... SELECT statements."""
+        params = {"source": str(source), "target": str(target), "now": time.time()}
+        for name in self.COPY_THREAD:
+            yield Query(self.queries[name], params)
+
+    def _forget_unreferenced(self, thread_ids: Sequence[str]) -> Plan[None]:
+        """After deleting checkpoints: drop orphan channel values, fix the registry."""
+        params = {"thread_ids": self.array(list(thread_ids))}
+        for name in ("delete_unreferenced_channel_values", "refresh_threads",
+                     "delete_empty_threads"):
+            yield Query(self.queries[name], params)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> Plan[None]:
+        """Remove the checkpoints (and their writes) created by ``run_ids``."""
+        if not run_ids:
+            return
+        params = {"run_ids": self.array([str(r) for r in run_ids])}
+        rows = yield Query(self.queries["select_run_threads"], params)
+        yield Query(self.queries["delete_run_writes"], params)
+        yield Query(self.queries["delete_run_checkpoints"], params)
+        yield from self._forget_unreferenced([row[0] for row in rows])
+
+    # --- DeltaChannel history and pruning ---------------------------------------------
+
+    def _walk(self, target: Target, walk: AncestorWalk) -> Plan[None]:
+        """Run `walk_ancestors` rounds of growing depth until the walk is done."""
+        start, depth = target.checkpoint_id, FIRST_ROUND_DEPTH
+        channels = self.array(walk.channels)
+        while start is not None:
+            rows = yield Query(
+                self.queries["walk_ancestors"],
+                {
+                    "thread_id": target.thread_id,
+                    "checkpoint_ns": target.checkpoint_ns,
+                    "checkpoint_id": start,
+                    "depth": depth,
+                    "channels": channels,
+                },
+            )
+            rows = [
+                (d, cid, parent, ch, None if ch is None else self.decode_version(v), t)
+                for d, cid, parent, ch, v, t in rows
+            ]
+            start = walk.feed(rows, depth)
+            depth *= 8
+
+    def prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]:
+        """``"delete"``: remove the threads. ``"keep_latest"``: keep each namespace's
+        latest checkpoint plus the ancestors its DeltaChannel values are rebuilt from."""
+        if strategy == "delete":
+            for thread_id in thread_ids:
+                yield from self.delete_thread(thread_id)
+            return
+        if strategy != "keep_latest":
+            raise ConfigurationError(
+                f"prune strategy must be 'keep_latest' or 'delete', not {strategy!r}"
+            )
+        if not thread_ids:
+            return
+        ids = [str(t) for t in thread_ids]
+        latest = yield Query(
+            self.queries["select_latest_per_namespace"], {"thread_ids": self.array(ids)}
+        )
+        for thread_id, checkpoint_ns, checkpoint_id, metadata in latest:
+            keep = [checkpoint_id]
+            channels = delta_channels(_as_dict(metadata))
+            if channels:
+                walk = AncestorWalk(channels)
+                yield from self._walk(Target(thread_id, checkpoint_ns, checkpoint_id), walk)
+                keep += walk.checkpoint_ids()
+            params = {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "keep": self.array(keep),
+            }
+            yield Query(self.queries["delete_writes_except"], params)
+            yield Query(self.queries["delete_checkpoints_except"], params)
+        yield from self._forget_unreferenced(ids)
+
+    def delta_history(
+        self, serde: SerializerProtocol, config: RunnableConfig, channels: Sequence[str]
+    ) -> Plan[dict[str, DeltaChannelHistory]]:
+        """``get_delta_channel_history``: walk rounds, then one query for seeds and writes."""
+        if not channels:
+            return {}
+        target = target_of(config)
+        if target.checkpoint_id is None:
+            latest = yield Query(
+                self.queries["select_latest_checkpoint_id"],
+                {"thread_id": target.thread_id, "checkpoint_ns": target.checkpoint_ns},
+            )
+            target = Target(target.thread_id, target.checkpoint_ns, latest[0][0])
+        walk = AncestorWalk(channels)
+        yield from self._walk(target, walk)
+        checkpoint_ids = walk.checkpoint_ids()
+        if not checkpoint_ids:
+            return walk.history(serde, {}, [])
+        seed_channels = list(walk.seeds)
+        rows = yield Query(
+            self.queries["select_delta_history"],
+            {
+                "thread_id": target.thread_id,
+                "checkpoint_ns": target.checkpoint_ns,
+                "seed_channels": self.array(seed_channels),
+                "seed_versions": self.array([_dump_version(walk.seeds[c]) for c in seed_channels]),
+                "checkpoint_ids": self.array(checkpoint_ids),
+                "channels": self.array(list(channels)),
+            },
+        )
+        seeds = {
+            (row[1], self.decode_version(row[2])): (row[3], bytes(row[4]))
+            for row in rows if row[0] == 0
+        }
+        writes = [(a, b, c, bytes(d), e, f, g) for kind, a, b, c, d, e, f, g in rows if kind == 1]
+        return walk.history(serde, seeds, writes)
+
+
+def _as_dict(metadata: Any) -> dict[str, Any]:
+    """Metadata as read back: a dict already, or JSON text."""
+    return metadata if isinstance(metadata, dict) else orjson.loads(metadata)
+
+
+def _dump_version(version: Version) -> str:
+    """A channel version as JSON text, the one way both dialects accept it as a parameter."""
+    return json.dumps(version)
