@@ -268,11 +268,13 @@ def encode_writes(
     A store inserts regular rows only when absent (a retried task does not
     duplicate its writes) and replaces special rows, as ``InMemorySaver`` does.
     """
-    return [
-        WriteRow(task_id, WRITES_IDX_MAP.get(channel, idx), channel, *serde.dumps_typed(value),
-                 task_path)
+    rows = {
+        WRITES_IDX_MAP.get(channel, idx): WriteRow(
+            task_id, WRITES_IDX_MAP.get(channel, idx), channel, *serde.dumps_typed(value), task_path
+        )
         for idx, (channel, value) in enumerate(writes)
-    ]
+    }
+    return list(rows.values())  # one row per index: a repeated special channel keeps its last
 
 
 # --- reading ------------------------------------------------------------------

@@ -93,3 +93,9 @@ async def aiterate(
                 step = plan.send(await execute(step))
     except StopIteration:
         return
+
+
+def single(query: Query) -> Plan[Rows]:
+    """A plan of one query, returning its rows (drivers run each page of a list this way)."""
+    rows: Rows = yield query
+    return rows

@@ -14,17 +14,15 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph_persist_kit._urls import backend_of
 from langgraph_persist_kit.errors import ConfigurationError
 
-_NOT_YET = {
-    "postgres": "PostgreSQL savers are not part of this release yet",
-    "redis": "Redis savers are not part of this release yet",
-}
+_NOT_YET = {"redis": "Redis savers are not part of this release yet"}
 
 
 def saver_from_url(url: str, **options: Any) -> AbstractContextManager[BaseCheckpointSaver]:
     """The sync saver's ``from_conn_string(url, **options)`` for the backend ``url`` names.
 
     Args:
-        url: ``sqlite:///relative.db`` or ``sqlite:////absolute.db``.
+        url: ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or
+            ``postgresql://user:password@host:5432/db``.
         **options: Passed to ``from_conn_string`` (e.g. ``serde=``).
 
     Returns:
@@ -38,6 +36,10 @@ def saver_from_url(url: str, **options: Any) -> AbstractContextManager[BaseCheck
         from langgraph_persist_kit.sqlite import SqliteSaver
 
         return SqliteSaver.from_conn_string(url, **options)
+    if backend == "postgres":
+        from langgraph_persist_kit.postgres import PostgresSaver
+
+        return PostgresSaver.from_conn_string(url, **options)
     raise ConfigurationError(f"{_NOT_YET[backend]}: {url!r}")
 
 
@@ -50,4 +52,8 @@ def async_saver_from_url(
         from langgraph_persist_kit.sqlite import AsyncSqliteSaver
 
         return AsyncSqliteSaver.from_conn_string(url, **options)
+    if backend == "postgres":
+        from langgraph_persist_kit.postgres import AsyncPostgresSaver
+
+        return AsyncPostgresSaver.from_conn_string(url, **options)
     raise ConfigurationError(f"{_NOT_YET[backend]}: {url!r}")

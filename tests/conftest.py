@@ -11,13 +11,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from backends import BACKENDS, MODES, async_saver, sync_saver
+from backends import BACKENDS, MODES, Space, async_saver, drop_databases, sync_saver
 from harness import Harness
 
 COMBINATIONS = [(backend, mode) for backend in BACKENDS for mode in MODES]
 
 
-def open_harness(backend: str, mode: str, space: Path, **options: object) -> Iterator[Harness]:
+def open_harness(backend: str, mode: str, space: Space, **options: object) -> Iterator[Harness]:
     if mode == "sync":
         with sync_saver(backend, space, **options) as saver:
             yield Harness(backend, mode, saver, None)
@@ -37,4 +37,10 @@ def open_harness(backend: str, mode: str, space: Path, **options: object) -> Ite
 @pytest.fixture(params=COMBINATIONS, ids=[f"{b}-{m}" for b, m in COMBINATIONS])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     backend, mode = request.param
-    yield from open_harness(backend, mode, tmp_path)
+    yield from open_harness(backend, mode, Space(tmp_path, request.module.__name__))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    yield
+    drop_databases()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from backends import async_saver, sync_saver
+from backends import Space, async_saver, sync_saver
 from conftest import COMBINATIONS
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES
@@ -25,8 +25,9 @@ async def test_conformance_all_capabilities(backend: str, mode: str, tmp_path: P
 
     @checkpointer_test(name=f"{backend}-{mode}")
     async def factory():  # a fresh store per capability suite
-        space = tmp_path / f"suite-{next(counter)}"
-        space.mkdir()
+        path = tmp_path / f"suite-{next(counter)}"
+        path.mkdir()
+        space = Space(path, __name__)
         if mode == "async":
             async with async_saver(backend, space) as saver:
                 yield saver

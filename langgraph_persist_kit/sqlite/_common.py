@@ -9,10 +9,6 @@ import sqlite3
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.serde.base import SerializerProtocol
-
-from langgraph_persist_kit._codec import Version, next_version
 from langgraph_persist_kit.errors import ConfigurationError, translate_errors
 
 Synchronous = Literal["full", "normal"]
@@ -54,16 +50,4 @@ BEGIN = "BEGIN IMMEDIATE"
 def sqlite_errors() -> AbstractContextManager[None]:
     """Translate ``sqlite3`` errors into `BackendError` (original as ``__cause__``)."""
     return translate_errors(sqlite3.Error, what="SQLite")
-
-
-class SqliteSaverBase(BaseCheckpointSaver[str]):
-    """Serializer, channel versions and error translation shared by both SQLite savers."""
-
-    def __init__(self, *, serde: SerializerProtocol | None = None) -> None:
-        super().__init__(serde=serde)
-        self.is_setup = False
-
-    def get_next_version(self, current: Version | None, channel: None = None) -> str:
-        """A version greater than ``current``: ``"<32-digit counter>.<random>"``."""
-        return next_version(current)
 

@@ -26,12 +26,12 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph_persist_kit._codec import ThreadInfo
 from langgraph_persist_kit._modes import AsyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, aiterate, arun
+from langgraph_persist_kit._saver_base import PersistSaverBase
 from langgraph_persist_kit._urls import sqlite_path
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
     DEFAULT_BUSY_TIMEOUT,
     JOURNAL_MODE,
-    SqliteSaverBase,
     Synchronous,
     connect_kwargs,
     connection_pragmas,
@@ -40,7 +40,7 @@ from langgraph_persist_kit.sqlite._common import (
 from langgraph_persist_kit.sqlite.plans import PLANS, ROWS_PER_STATEMENT
 
 
-class AsyncSqliteSaver(AsyncOnly, SqliteSaverBase):
+class AsyncSqliteSaver(AsyncOnly, PersistSaverBase):
     """A checkpoint saver on a SQLite file, for ``graph.ainvoke`` / ``graph.astream``.
 
     Stores exactly what `SqliteSaver` stores (the two can share a file) and

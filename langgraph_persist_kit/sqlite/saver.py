@@ -26,12 +26,12 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph_persist_kit._codec import ThreadInfo
 from langgraph_persist_kit._modes import SyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, iterate, run
+from langgraph_persist_kit._saver_base import PersistSaverBase
 from langgraph_persist_kit._urls import sqlite_path
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
     DEFAULT_BUSY_TIMEOUT,
     JOURNAL_MODE,
-    SqliteSaverBase,
     Synchronous,
     connect_kwargs,
     connection_pragmas,
@@ -40,7 +40,7 @@ from langgraph_persist_kit.sqlite._common import (
 from langgraph_persist_kit.sqlite.plans import PLANS, ROWS_PER_STATEMENT
 
 
-class SqliteSaver(SyncOnly, SqliteSaverBase):
+class SqliteSaver(SyncOnly, PersistSaverBase):
     """A checkpoint saver on a SQLite file, for ``graph.invoke`` / ``graph.stream``.
 
     Channel values are stored once per (thread, namespace, channel, version),

@@ -1,0 +1,189 @@
+"""The PostgreSQL dialect of the SQL plans, for one schema.
+
+Owns: Postgres's ``{where}`` fragments, parameter binding, JSONB metadata
+filters and its one-statement ``put`` / ``put_writes``; depends on:
+`queries.sql`, `_sql_plans`, `_codec`, `_migrations`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from datetime import timezone
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from langgraph_persist_kit._codec import (
+    FilterTerm,
+    ThreadInfo,
+    Version,
+    dump_json,
+    encode_checkpoint,
+    encode_writes,
+    target_of,
+)
+from langgraph_persist_kit._migrations import Migration, load_migrations, migrate
+from langgraph_persist_kit._plan import Plan, Query
+from langgraph_persist_kit._queries import load_queries
+from langgraph_persist_kit._sql_plans import SqlPlans
+from langgraph_persist_kit.errors import ConfigurationError
+
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_QUERIES = load_queries("langgraph_persist_kit.postgres")
+_MIGRATIONS = load_migrations("langgraph_persist_kit.postgres.migrations", lambda text: [text])
+
+
+def quote_schema(schema: str) -> str:
+    """``schema`` as a quoted identifier.
+
+    Raises:
+        ConfigurationError: Unless it is a plain identifier (letters, digits and
+            ``_``, not starting with a digit, at most 63 characters).
+    """
+    if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
+        raise ConfigurationError(
+            f"schema must be a plain identifier (letters, digits, _; at most 63), not {schema!r}"
+        )
+    return f'"{schema}"'
+
+
+class PostgresPlans(SqlPlans):
+    """Postgres: ``%(name)s`` parameters, lists bound as arrays, JSONB metadata."""
+
+    IN_NAMESPACE = "thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s AND "
+    LATEST = "TRUE"  # select_checkpoints orders newest first and takes one
+    AFTER_PAGE = (
+        "(checkpoint_id, thread_id, checkpoint_ns) < (%(page_id)s, %(page_thread)s, %(page_ns)s)"
+    )
+    THREADS_AFTER_PAGE = "(updated_at, thread_id) < (%(page_updated)s, %(page_thread)s)"
+    COPY_THREAD = (
+        "copy_thread_channel_values",
+        "copy_thread_checkpoints",
+        "copy_thread_writes",
+        "copy_thread_registry",
+    )
+
+    def __init__(self, schema: str) -> None:
+        quoted = quote_schema(schema)
+        self.schema = schema
+        self.queries = {name: sql.replace("{schema}", quoted) for name, sql in _QUERIES.items()}
+        self.migrations = [
+            Migration(m.version, m.name, tuple(s.replace("{schema}", quoted) for s in m.statements))
+            for m in _MIGRATIONS
+        ]
+        digest = hashlib.sha256(f"langgraph-persist-kit setup {schema}".encode()).digest()
+        self.setup_lock_key = int.from_bytes(digest[:8], "big", signed=True)
+
+    def _param(self, name: str) -> str:
+        return f"%({name})s"
+
+    def array(self, items: Sequence[Any]) -> list[Any]:
+        return list(items)
+
+    def decode_version(self, stored: Any) -> Version:
+        return orjson.loads(stored)  # JSONB as text
+
+    def filter_clause(self, term: FilterTerm, column: str, n: int, params: dict[str, Any]) -> str:
+        """Containment (``@>``, served by the GIN index) plus exact equality.
+
+        JSONB cannot hold NUL characters, so a term that has one can match only
+        a missing key.
+        """
+        if "\\u0000" in dump_json([term.key, term.value]):
+            return "TRUE" if term.kind == "null" else "FALSE"
+        key, doc, value = f"filter_key_{n}", f"filter_doc_{n}", f"filter_value_{n}"
+        params[key] = term.key
+        if term.kind == "null":
+            return f"({column} -> %({key})s IS NULL OR {column} -> %({key})s = 'null'::jsonb)"
+        if term.kind == "scalar":
+            params[doc] = dump_json({term.key: term.value})
+            return f"{column} @> %({doc})s::jsonb"
+        params[doc] = dump_json({term.key: json.loads(term.value)})
+        params[value] = term.value
+        return f"({column} @> %({doc})s::jsonb AND {column} -> %({key})s = %({value})s::jsonb)"
+
+    def thread_info(self, row: Sequence[Any]) -> ThreadInfo:
+        thread_id, created, updated, metadata = row
+        return ThreadInfo(
+            thread_id,
+            created.astimezone(timezone.utc),
+            updated.astimezone(timezone.utc),
+            orjson.loads(metadata or "{}"),
+        )
+
+    def setup(self) -> Plan[int]:
+        """Lock, create the schema, apply pending migrations (one transaction)."""
+        yield Query(self.queries["lock_setup"], {"key": self.setup_lock_key})
+        yield Query(self.queries["create_schema"])
+        return (yield from migrate(self.migrations, self.queries))
+
+    def put(
+        self,
+        serde: SerializerProtocol,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> Plan[RunnableConfig]:
+        """Checkpoint, new channel values and registry row: one statement, one round trip."""
+        enc = encode_checkpoint(serde, config, checkpoint, metadata, new_versions)
+        yield Query(
+            self.queries["insert_checkpoint"],
+            {
+                "thread_id": enc.target.thread_id,
+                "checkpoint_ns": enc.target.checkpoint_ns,
+                "checkpoint_id": enc.checkpoint_id,
+                "parent_checkpoint_id": enc.parent_checkpoint_id,
+                "type": enc.body_type,
+                "checkpoint": enc.body,
+                "channel_versions": enc.channel_versions,
+                "metadata": enc.metadata,
+                "run_id": enc.run_id,
+                "channels": [v.channel for v in enc.values],
+                "versions": [json.dumps(v.version) for v in enc.values],
+                "types": [v.type for v in enc.values],
+                "values": [v.value for v in enc.values],
+            },
+        )
+        return enc.config
+
+    def put_writes(
+        self,
+        serde: SerializerProtocol,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> Plan[None]:
+        """Pending writes and the registry's last-write time: one statement."""
+        target = target_of(config, need_checkpoint_id=True)
+        rows = encode_writes(serde, writes, task_id, task_path)
+        if not rows:
+            return
+        yield Query(
+            self.queries["insert_writes"],
+            {
+                "thread_id": target.thread_id,
+                "checkpoint_ns": target.checkpoint_ns,
+                "checkpoint_id": target.checkpoint_id,
+                "task_id": task_id,
+                "task_path": task_path,
+                "idxs": [r.idx for r in rows],
+                "channels": [r.channel for r in rows],
+                "types": [r.type for r in rows],
+                "values": [r.value for r in rows],
+            },
+        )
+
+
+@lru_cache(maxsize=64)
+def plans_for(schema: str) -> PostgresPlans:
+    """The (cached) plans of one schema."""
+    return PostgresPlans(schema)

@@ -1,0 +1,292 @@
+-- Every SQL statement of the Postgres savers, by name: the same names and
+-- parameter names as sqlite/queries.sql. {schema} is the saver's quoted schema;
+-- {where} and {rows} are fragments from postgres/plans.py (never user input).
+-- Each write is one statement, so it is atomic without an explicit transaction.
+
+-- lock_setup --
+-- Serialise concurrent setup() calls; released when the transaction ends.
+SELECT pg_advisory_xact_lock(%(key)s)
+
+-- create_schema --
+-- The saver's schema.
+CREATE SCHEMA IF NOT EXISTS {schema}
+
+-- create_migrations_table --
+-- The version table of postgres/migrations.
+CREATE TABLE IF NOT EXISTS {schema}.persist_kit_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at DOUBLE PRECISION NOT NULL
+)
+
+-- select_migrations --
+-- Versions already applied.
+SELECT version FROM {schema}.persist_kit_migrations ORDER BY version
+
+-- insert_migration --
+-- Record one applied migration, in the transaction that applied it.
+INSERT INTO {schema}.persist_kit_migrations (version, name, applied_at) VALUES (%s, %s, %s)
+
+-- select_checkpoints --
+-- Checkpoint rows matching {where}, newest first, then every channel value and
+-- pending write they need: one round trip. Row layout: see SqlPlans.
+WITH cp AS MATERIALIZED (
+    SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+           channel_versions, metadata
+    FROM {schema}.checkpoints
+    WHERE {where}
+    ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC
+    LIMIT %(limit)s
+)
+SELECT 0, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+       channel_versions::text, metadata::text, NULL::int
+FROM cp
+UNION ALL
+SELECT 1, v.thread_id, v.checkpoint_ns, v.channel, v.version::text, v.type, v.value,
+       NULL, NULL, NULL
+FROM {schema}.channel_values AS v
+WHERE (v.thread_id, v.checkpoint_ns, v.channel, v.version) IN (
+    SELECT cp.thread_id, cp.checkpoint_ns, je.key, je.value
+    FROM cp, jsonb_each(cp.channel_versions) AS je
+)
+UNION ALL
+SELECT 2, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.type, w.value,
+       w.channel, w.task_path, w.idx
+FROM cp JOIN {schema}.writes AS w
+  ON w.thread_id = cp.thread_id AND w.checkpoint_ns = cp.checkpoint_ns
+ AND w.checkpoint_id = cp.checkpoint_id
+
+-- insert_checkpoint --
+-- A checkpoint, its new channel values and the registry row, in one statement.
+WITH new_values AS (
+    INSERT INTO {schema}.channel_values AS cv
+        (thread_id, checkpoint_ns, channel, version, type, value)
+    SELECT %(thread_id)s, %(checkpoint_ns)s, v.channel, v.version::jsonb, v.type, v.value
+    FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
+                %(values)s::bytea[]) AS v (channel, version, type, value)
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version)
+    DO UPDATE SET type = excluded.type, value = excluded.value
+), new_checkpoint AS (
+    INSERT INTO {schema}.checkpoints (
+        thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+        channel_versions, metadata, run_id, created_at
+    ) VALUES (
+        %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_checkpoint_id)s,
+        %(type)s, %(checkpoint)s, %(channel_versions)s::jsonb, %(metadata)s::jsonb,
+        %(run_id)s, now()
+    )
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
+        parent_checkpoint_id = excluded.parent_checkpoint_id, type = excluded.type,
+        checkpoint = excluded.checkpoint, channel_versions = excluded.channel_versions,
+        metadata = excluded.metadata, run_id = excluded.run_id, created_at = excluded.created_at
+)
+INSERT INTO {schema}.threads AS t (thread_id, created_at, updated_at, latest_checkpoint_id, metadata)
+VALUES (
+    %(thread_id)s, now(), now(),
+    CASE WHEN %(checkpoint_ns)s::text = '' THEN %(checkpoint_id)s::text END,
+    CASE WHEN %(checkpoint_ns)s::text = '' THEN %(metadata)s::jsonb END
+)
+ON CONFLICT (thread_id) DO UPDATE SET
+    updated_at = greatest(t.updated_at, excluded.updated_at),
+    metadata = CASE WHEN excluded.latest_checkpoint_id >= coalesce(t.latest_checkpoint_id, '')
+                    THEN excluded.metadata ELSE t.metadata END,
+    latest_checkpoint_id = CASE
+        WHEN excluded.latest_checkpoint_id >= coalesce(t.latest_checkpoint_id, '')
+        THEN excluded.latest_checkpoint_id ELSE t.latest_checkpoint_id END
+
+-- insert_writes --
+-- A task's pending writes and the registry's last-write time, in one statement.
+-- A regular write (idx >= 0) already stored is kept; a special one is replaced.
+WITH new_writes AS (
+    INSERT INTO {schema}.writes AS w (
+        thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value,
+        task_path, created_at
+    )
+    SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, r.idx, r.channel,
+           r.type, r.value, %(task_path)s, now()
+    FROM unnest(%(idxs)s::int[], %(channels)s::text[], %(types)s::text[],
+                %(values)s::bytea[]) AS r (idx, channel, type, value)
+    ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
+        channel = excluded.channel, type = excluded.type, value = excluded.value,
+        task_path = excluded.task_path, created_at = excluded.created_at
+    WHERE excluded.idx < 0
+    RETURNING 1
+)
+INSERT INTO {schema}.threads AS t (thread_id, created_at, updated_at)
+SELECT %(thread_id)s, now(), now() WHERE EXISTS (SELECT 1 FROM new_writes)
+ON CONFLICT (thread_id) DO UPDATE SET updated_at = greatest(t.updated_at, excluded.updated_at)
+
+-- select_latest_checkpoint_id --
+-- The newest checkpoint id of one namespace of a thread.
+SELECT max(checkpoint_id) FROM {schema}.checkpoints
+WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
+
+-- walk_ancestors --
+-- The checkpoint %(checkpoint_id)s and up to %(depth)s ancestors, nearest first,
+-- with the version and value type of each of %(channels)s at each of them.
+WITH RECURSIVE chain (depth, checkpoint_id, parent_checkpoint_id, channel_versions) AS (
+    SELECT 0, checkpoint_id, parent_checkpoint_id, channel_versions
+    FROM {schema}.checkpoints
+    WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
+      AND checkpoint_id = %(checkpoint_id)s
+    UNION ALL
+    SELECT chain.depth + 1, c.checkpoint_id, c.parent_checkpoint_id, c.channel_versions
+    FROM chain JOIN {schema}.checkpoints AS c
+      ON c.thread_id = %(thread_id)s AND c.checkpoint_ns = %(checkpoint_ns)s
+     AND c.checkpoint_id = chain.parent_checkpoint_id
+    WHERE chain.depth < %(depth)s
+)
+SELECT chain.depth, chain.checkpoint_id, chain.parent_checkpoint_id, je.key, je.value::text,
+       v.type
+FROM chain
+LEFT JOIN LATERAL jsonb_each(chain.channel_versions) AS je
+       ON je.key = ANY(%(channels)s::text[])
+LEFT JOIN {schema}.channel_values AS v
+       ON v.thread_id = %(thread_id)s AND v.checkpoint_ns = %(checkpoint_ns)s
+      AND v.channel = je.key AND v.version = je.value
+ORDER BY chain.depth
+
+-- select_delta_history --
+-- Seed values and the pending writes of %(checkpoint_ids)s on %(channels)s.
+SELECT 0, channel, version::text, type, value, NULL::text, NULL::int, NULL::text
+FROM {schema}.channel_values
+WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
+  AND (channel, version) IN (
+      SELECT s.channel, s.version::jsonb
+      FROM unnest(%(seed_channels)s::text[], %(seed_versions)s::text[]) AS s (channel, version))
+UNION ALL
+SELECT 1, checkpoint_id, channel, type, value, task_id, idx, task_path
+FROM {schema}.writes
+WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
+  AND checkpoint_id = ANY(%(checkpoint_ids)s::text[]) AND channel = ANY(%(channels)s::text[])
+
+-- select_threads --
+-- The registry, newest-updated first, rows matching {where}.
+SELECT thread_id, created_at, updated_at, metadata::text
+FROM {schema}.threads
+WHERE {where}
+ORDER BY updated_at DESC, thread_id DESC
+LIMIT %(limit)s
+
+-- delete_thread_checkpoints --
+-- Every checkpoint of %(thread_id)s.
+DELETE FROM {schema}.checkpoints WHERE thread_id = %(thread_id)s
+
+-- delete_thread_writes --
+-- Every pending write of %(thread_id)s.
+DELETE FROM {schema}.writes WHERE thread_id = %(thread_id)s
+
+-- delete_thread_channel_values --
+-- Every channel value of %(thread_id)s.
+DELETE FROM {schema}.channel_values WHERE thread_id = %(thread_id)s
+
+-- delete_thread_registry --
+-- The registry row of %(thread_id)s.
+DELETE FROM {schema}.threads WHERE thread_id = %(thread_id)s
+
+-- copy_thread_channel_values --
+-- The channel values of %(source)s, stored again under %(target)s.
+INSERT INTO {schema}.channel_values (thread_id, checkpoint_ns, channel, version, type, value)
+SELECT %(target)s, checkpoint_ns, channel, version, type, value
+FROM {schema}.channel_values WHERE thread_id = %(source)s
+ON CONFLICT (thread_id, checkpoint_ns, channel, version)
+DO UPDATE SET type = excluded.type, value = excluded.value
+
+-- copy_thread_checkpoints --
+-- The checkpoints of %(source)s, stored again under %(target)s.
+INSERT INTO {schema}.checkpoints (
+    thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+    channel_versions, metadata, run_id, created_at
+)
+SELECT %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+       channel_versions, metadata, run_id, now()
+FROM {schema}.checkpoints WHERE thread_id = %(source)s
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
+    parent_checkpoint_id = excluded.parent_checkpoint_id, type = excluded.type,
+    checkpoint = excluded.checkpoint, channel_versions = excluded.channel_versions,
+    metadata = excluded.metadata, run_id = excluded.run_id, created_at = excluded.created_at
+
+-- copy_thread_writes --
+-- The pending writes of %(source)s, stored again under %(target)s.
+INSERT INTO {schema}.writes (
+    thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value,
+    task_path, created_at
+)
+SELECT %(target)s, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value,
+       task_path, now()
+FROM {schema}.writes WHERE thread_id = %(source)s
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
+    channel = excluded.channel, type = excluded.type, value = excluded.value,
+    task_path = excluded.task_path, created_at = excluded.created_at
+
+-- copy_thread_registry --
+-- The registry row of %(target)s after a copy from %(source)s.
+INSERT INTO {schema}.threads AS t (thread_id, created_at, updated_at, latest_checkpoint_id, metadata)
+SELECT %(target)s, now(), now(), latest_checkpoint_id, metadata
+FROM {schema}.threads WHERE thread_id = %(source)s
+ON CONFLICT (thread_id) DO UPDATE SET
+    updated_at = excluded.updated_at,
+    metadata = CASE WHEN excluded.latest_checkpoint_id >= coalesce(t.latest_checkpoint_id, '')
+                    THEN excluded.metadata ELSE t.metadata END,
+    latest_checkpoint_id = CASE
+        WHEN excluded.latest_checkpoint_id >= coalesce(t.latest_checkpoint_id, '')
+        THEN excluded.latest_checkpoint_id ELSE t.latest_checkpoint_id END
+
+-- select_run_threads --
+-- Threads that hold a checkpoint of one of %(run_ids)s.
+SELECT DISTINCT thread_id FROM {schema}.checkpoints WHERE run_id = ANY(%(run_ids)s::text[])
+
+-- delete_run_writes --
+-- Pending writes of the checkpoints of %(run_ids)s.
+DELETE FROM {schema}.writes AS w
+USING {schema}.checkpoints AS c
+WHERE c.run_id = ANY(%(run_ids)s::text[]) AND w.thread_id = c.thread_id
+  AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id
+
+-- delete_run_checkpoints --
+-- Checkpoints of %(run_ids)s.
+DELETE FROM {schema}.checkpoints WHERE run_id = ANY(%(run_ids)s::text[])
+
+-- select_latest_per_namespace --
+-- The newest checkpoint of each namespace of %(thread_ids)s, with its metadata.
+SELECT DISTINCT ON (thread_id, checkpoint_ns) thread_id, checkpoint_ns, checkpoint_id,
+       metadata::text
+FROM {schema}.checkpoints
+WHERE thread_id = ANY(%(thread_ids)s::text[])
+ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC
+
+-- delete_checkpoints_except --
+-- Checkpoints of one namespace of a thread, except %(keep)s.
+DELETE FROM {schema}.checkpoints
+WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
+  AND checkpoint_id <> ALL(%(keep)s::text[])
+
+-- delete_writes_except --
+-- Pending writes of one namespace of a thread, except those of %(keep)s.
+DELETE FROM {schema}.writes
+WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
+  AND checkpoint_id <> ALL(%(keep)s::text[])
+
+-- delete_unreferenced_channel_values --
+-- Channel values of %(thread_ids)s that no checkpoint refers to any more.
+DELETE FROM {schema}.channel_values AS v
+WHERE v.thread_id = ANY(%(thread_ids)s::text[])
+  AND NOT EXISTS (
+      SELECT 1 FROM {schema}.checkpoints AS c, jsonb_each(c.channel_versions) AS je
+      WHERE c.thread_id = v.thread_id AND c.checkpoint_ns = v.checkpoint_ns
+        AND je.key = v.channel AND je.value = v.version)
+
+-- refresh_threads --
+-- Recompute the latest root checkpoint and metadata of %(thread_ids)s.
+UPDATE {schema}.threads AS t SET (latest_checkpoint_id, metadata) = (
+    SELECT c.checkpoint_id, c.metadata FROM {schema}.checkpoints AS c
+    WHERE c.thread_id = t.thread_id AND c.checkpoint_ns = ''
+    ORDER BY c.checkpoint_id DESC LIMIT 1)
+WHERE t.thread_id = ANY(%(thread_ids)s::text[])
+
+-- delete_empty_threads --
+-- Registry rows of %(thread_ids)s that no longer hold anything.
+DELETE FROM {schema}.threads AS t
+WHERE t.thread_id = ANY(%(thread_ids)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM {schema}.checkpoints AS c WHERE c.thread_id = t.thread_id)
+  AND NOT EXISTS (SELECT 1 FROM {schema}.writes AS w WHERE w.thread_id = t.thread_id)

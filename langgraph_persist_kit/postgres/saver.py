@@ -1,0 +1,259 @@
+"""`PostgresSaver`: the synchronous PostgreSQL checkpoint saver.
+
+Owns: running the Postgres plans on a psycopg connection or pool; depends on:
+`plans`, `_common`, `_plan`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from psycopg.rows import tuple_row
+from psycopg_pool import ConnectionPool
+
+from langgraph_persist_kit._codec import ThreadInfo
+from langgraph_persist_kit._modes import SyncOnly
+from langgraph_persist_kit._plan import Plan, Query, R, Rows, iterate, run, single
+from langgraph_persist_kit._saver_base import PersistSaverBase
+from langgraph_persist_kit.postgres._common import (
+    DEFAULT_SCHEMA,
+    check_url,
+    connection_kwargs,
+    postgres_errors,
+)
+from langgraph_persist_kit.postgres.plans import plans_for
+
+
+class PostgresSaver(SyncOnly, PersistSaverBase):
+    """A checkpoint saver on PostgreSQL, for ``graph.invoke`` / ``graph.stream``.
+
+    Given a ``ConnectionPool``, every call borrows its own connection, so
+    concurrent calls run concurrently (no saver-wide lock). Each write is one
+    statement (one round trip, atomic); ``get_tuple`` is one query.
+
+    Args:
+        conn: A ``psycopg.Connection`` or ``psycopg_pool.ConnectionPool`` that
+            the caller owns and closes. A single connection is shared under a
+            lock. Connections should be ``autocommit=True`` (the saver opens
+            transactions where it needs them; otherwise it commits after each
+            call). Under PgBouncer transaction pooling, open them with
+            ``prepare_threshold=None``.
+        serde: The serializer for checkpoints, channel values and pending
+            writes (e.g. ``EncryptedSerializer``); metadata stays plain JSONB.
+        schema: The schema holding the tables (created by `setup`); savers
+            on different schemas never see each other's threads.
+
+    Example:
+        ```python
+        from langgraph_persist_kit.postgres import PostgresSaver
+
+        with PostgresSaver.from_conn_string("postgresql://app@db/agents") as saver:
+            graph = builder.compile(checkpointer=saver)
+        ```
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection | ConnectionPool,
+        *,
+        serde: SerializerProtocol | None = None,
+        schema: str = DEFAULT_SCHEMA,
+    ) -> None:
+        super().__init__(serde=serde)
+        self.conn = conn
+        self.plans = plans_for(schema)
+        self.lock = threading.Lock()
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(
+        cls,
+        conn: str,
+        *,
+        serde: SerializerProtocol | None = None,
+        schema: str = DEFAULT_SCHEMA,
+        pool_min_size: int = 1,
+        pool_max_size: int = 10,
+        pool_timeout: float = 30.0,
+        pgbouncer: bool = False,
+    ) -> Iterator[PostgresSaver]:
+        """Open a connection pool, set the schema up, yield a saver, close the pool.
+
+        Args:
+            conn: A ``postgresql://`` URL.
+            serde: See the class.
+            schema: See the class.
+            pool_min_size: Connections kept open.
+            pool_max_size: The most connections open at once.
+            pool_timeout: Seconds a call waits for a free connection (and the
+                pool for its first one) before failing.
+            pgbouncer: ``True`` behind PgBouncer in transaction pooling mode:
+                no server-side prepared statements.
+
+        Raises:
+            ConfigurationError: For a URL that is not PostgreSQL or a bad schema.
+            BackendUnavailableError: When the server cannot be reached.
+            SchemaVersionError: The schema was migrated by a newer version.
+        """
+        url = check_url(conn)
+        kwargs = connection_kwargs(pgbouncer)
+        with postgres_errors(url):
+            psycopg.connect(url, connect_timeout=max(1, int(pool_timeout)), **kwargs).close()
+            pool = ConnectionPool(
+                url,
+                min_size=pool_min_size,
+                max_size=pool_max_size,
+                timeout=pool_timeout,
+                kwargs=kwargs,
+                check=ConnectionPool.check_connection,
+                open=False,
+            )
+            pool.open(wait=True, timeout=pool_timeout)
+        try:
+            saver = cls(pool, serde=serde, schema=schema)
+            saver.setup()
+            yield saver
+        finally:
+            pool.close()
+
+    # --- the driver ---------------------------------------------------------------
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        if isinstance(self.conn, ConnectionPool):
+            with self.conn.connection() as conn:
+                yield conn
+        else:
+            with self.lock:
+                yield self.conn
+
+    def _run(self, plan: Plan[R], *, transaction: bool = False) -> R:
+        if not self.is_setup:
+            self.setup()
+        return self._drive(plan, transaction)
+
+    def _drive(self, plan: Plan[R], transaction: bool) -> R:
+        """Run a plan on one connection; in a transaction when asked or not autocommit."""
+        with (
+            postgres_errors(),
+            self._connection() as conn,
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
+
+            def execute(query: Query) -> Rows:
+                cur.execute(query.sql, query.params or None)
+                return list(cur.fetchall()) if cur.description is not None else []
+
+            if transaction or not conn.autocommit:
+                with conn.transaction():
+                    return run(plan, execute)
+            return run(plan, execute)
+
+    def _iterate(self, plan: Plan[None]) -> Iterator[Any]:
+        """Drive an emitting plan; a connection per page, never held across a yield."""
+
+        def execute(query: Query) -> Rows:
+            return self._run(single(query))
+
+        return iterate(plan, execute)
+
+    def setup(self) -> None:
+        """Create the schema and apply pending migrations. Idempotent and safe from
+        several processes at once (a transaction-scoped advisory lock).
+
+        Raises:
+            SchemaVersionError: The schema was migrated by a newer version.
+            BackendError: PostgreSQL failed.
+        """
+        self._drive(self.plans.setup(), transaction=True)
+        self.is_setup = True
+
+    # --- BaseCheckpointSaver ---------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Fetch a checkpoint with its values and pending writes in one round trip.
+
+        Args:
+            config: ``{"configurable": {"thread_id": str, "checkpoint_ns": str = "",
+                "checkpoint_id": str | None}}``; without ``checkpoint_id``, the latest.
+        """
+        return self._run(self.plans.get_tuple(self.serde, config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """List checkpoints newest first, 100 per round trip.
+
+        ``filter`` uses JSONB containment (served by a GIN index) plus exact
+        equality per key; see `SqliteSaver.list` for the arguments.
+        """
+        return self._iterate(
+            self.plans.list_checkpoints(self.serde, config, filter=filter, before=before,
+                                        limit=limit)
+        )
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint, its new channel values and the registry row in one statement."""
+        return self._run(self.plans.put(self.serde, config, checkpoint, metadata, new_versions))
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's pending writes in one statement; see `SqliteSaver.put_writes`."""
+        self._run(self.plans.put_writes(self.serde, config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete a thread's rows in one transaction."""
+        self._run(self.plans.delete_thread(thread_id), transaction=True)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints of ``run_ids``, in one transaction (``delete_for_runs``)."""
+        self._run(self.plans.delete_for_runs(run_ids), transaction=True)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread server-side in one transaction (capability ``copy_thread``)."""
+        self._run(self.plans.copy_thread(source_thread_id, target_thread_id), transaction=True)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune threads in one transaction; see `SqliteSaver.prune` (capability ``prune``)."""
+        self._run(self.plans.prune(thread_ids, strategy), transaction=True)
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """DeltaChannel seeds and writes in a bounded number of queries."""
+        return self._run(self.plans.delta_history(self.serde, config, channels))
+
+    def list_threads(
+        self, *, filter: dict[str, Any] | None = None, limit: int | None = None
+    ) -> Iterator[ThreadInfo]:
+        """List threads newest-updated first from the registry; see `SqliteSaver.list_threads`."""
+        return self._iterate(self.plans.list_threads(filter=filter, limit=limit))
