@@ -1,0 +1,290 @@
+"""PostgreSQL specifics: pools without a global lock, restarts, schemas, migrations,
+encryption, round trips and index use. PgBouncer has its own module."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import ormsgpack
+import psycopg
+import pytest
+from backends import POSTGRES_URL, fresh_schema, postgres_url
+from graphs import chat_graph, interrupt_graph
+from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.conformance.test_utils import (
+    generate_checkpoint,
+    generate_config,
+    generate_metadata,
+)
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+from langgraph.types import Command
+
+from langgraph_persist_kit.errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    SchemaVersionError,
+)
+from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
+from langgraph_persist_kit.postgres.plans import PostgresPlans
+
+URL = postgres_url(__name__)
+MIGRATIONS_DIR = Path(__file__).parents[1] / "langgraph_persist_kit" / "postgres" / "migrations"
+
+
+@pytest.fixture
+def schema() -> str:
+    return fresh_schema()
+
+
+def put_one(saver: Any, thread_id: str, parent: dict | None = None) -> Any:
+    """A put call (a coroutine for async savers) of one small checkpoint."""
+    config = generate_config(thread_id)
+    if parent:
+        config["configurable"]["checkpoint_id"] = parent["configurable"]["checkpoint_id"]
+    checkpoint = generate_checkpoint(channel_values={"v": thread_id}, channel_versions={"v": 1})
+    put = saver.aput if isinstance(saver, AsyncPostgresSaver) else saver.put
+    return put(config, checkpoint, generate_metadata(), {"v": 1})
+
+
+def lock_thread_row(schema: str, thread_id: str) -> psycopg.Connection:
+    """A connection holding the registry row of ``thread_id`` locked (until rollback)."""
+    locker = psycopg.connect(URL)
+    locker.execute(f'SELECT 1 FROM "{schema}".threads WHERE thread_id = %s FOR UPDATE',
+                   (thread_id,))
+    return locker
+
+
+def wait_for_lock_waiter() -> None:
+    """Return once some backend waits on a lock: the stalled saver call got there."""
+    with psycopg.connect(URL, autocommit=True) as conn:
+        for _ in range(1000):
+            waiting = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            ).fetchone()
+            if waiting and waiting[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the saver call never reached the row lock")
+
+
+def test_pool_calls_do_not_wait_for_each_other(schema: str) -> None:
+    with PostgresSaver.from_conn_string(URL, schema=schema, pool_max_size=4) as saver:
+        blocked_parent = put_one(saver, "blocked")
+        free_parent = put_one(saver, "free")
+        locker = lock_thread_row(schema, "blocked")
+        stalled = threading.Thread(target=put_one, args=(saver, "blocked", blocked_parent))
+        stalled.start()
+        wait_for_lock_waiter()
+        # with a saver-wide lock these would wait behind the stalled put
+        assert saver.get_tuple(generate_config("free")) is not None
+        put_one(saver, "free", free_parent)
+        assert stalled.is_alive()
+        locker.rollback()
+        locker.close()
+        stalled.join(30)
+        assert not stalled.is_alive()
+        assert len(list(saver.list(generate_config("blocked")))) == 2
+
+
+async def test_async_pool_calls_do_not_wait_for_each_other(schema: str) -> None:
+    async with AsyncPostgresSaver.from_conn_string(URL, schema=schema, pool_max_size=4) as saver:
+        blocked_parent = await put_one(saver, "blocked")
+        await put_one(saver, "free")
+        locker = lock_thread_row(schema, "blocked")
+        stalled = asyncio.ensure_future(put_one(saver, "blocked", blocked_parent))
+        await asyncio.to_thread(wait_for_lock_waiter)
+        free = await asyncio.gather(*(saver.aget_tuple(generate_config("free")) for _ in range(3)))
+        assert all(t is not None for t in free)
+        assert not stalled.done()
+        locker.rollback()
+        locker.close()
+        await asyncio.wait_for(stalled, 30)
+        assert len([t async for t in saver.alist(generate_config("blocked"))]) == 2
+
+
+def _restart_postgres() -> None:
+    version = sorted(os.listdir("/etc/postgresql"))[0]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True
+    )
+    for _ in range(100):
+        if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError("PostgreSQL did not come back")
+
+
+def test_a_server_restart_between_invocations_is_invisible(schema: str) -> None:
+    with PostgresSaver.from_conn_string(URL, schema=schema, pool_min_size=2) as saver:
+        graph = chat_graph().compile(checkpointer=saver)
+        config = {"configurable": {"thread_id": "survivor"}}
+        graph.invoke({"messages": [HumanMessage("before", id="h1")]}, config)
+        _restart_postgres()
+        graph.invoke({"messages": [HumanMessage("after", id="h2")]}, config)
+        contents = [m.content for m in graph.get_state(config).values["messages"]]
+    assert contents == ["before", "reply 1 to 'before'", "after", "reply 2 to 'after'"]
+
+
+def test_schemas_isolate_tenants() -> None:
+    a, b = fresh_schema(), fresh_schema()
+    with PostgresSaver.from_conn_string(URL, schema=a) as sa, PostgresSaver.from_conn_string(
+        URL, schema=b
+    ) as sb:
+        put_one(sa, "shared-name")
+        put_one(sa, "only-a")
+        put_one(sb, "shared-name")
+        assert {t.thread_id for t in sa.list_threads()} == {"shared-name", "only-a"}
+        assert [t.thread_id for t in sb.list_threads()] == ["shared-name"]
+        assert sb.get_tuple(generate_config("only-a")) is None
+        sb.delete_thread("shared-name")
+        assert sa.get_tuple(generate_config("shared-name")) is not None
+    with psycopg.connect(URL) as conn:
+        tables = conn.execute(
+            "SELECT table_schema, count(*) FROM information_schema.tables"
+            " WHERE table_schema IN (%s, %s) GROUP BY 1 ORDER BY 1", (a, b)
+        ).fetchall()
+    assert sorted(tables) == sorted([(a, 5), (b, 5)])
+
+
+@pytest.mark.parametrize("bad", ["", "1abc", 'a"b', "a;drop", "x" * 64, "sp ace", "ümlaut"])
+def test_schema_names_must_be_plain_identifiers(bad: str) -> None:
+    with pytest.raises(ConfigurationError, match="schema"):
+        PostgresPlans(bad)
+
+
+def _setup_in(url: str, schema: str) -> None:
+    with PostgresSaver.from_conn_string(url, schema=schema):
+        pass
+
+
+def test_four_processes_set_up_a_fresh_database_at_once() -> None:
+    name = f"pk_fresh_{os.getpid()}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        ctx = multiprocessing.get_context("spawn")
+        procs = [ctx.Process(target=_setup_in, args=(url, "shared")) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+        with psycopg.connect(url) as conn:
+            versions = conn.execute(
+                'SELECT version FROM "shared".persist_kit_migrations'
+            ).fetchall()
+        assert versions == [(1,)]
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_newer_schema_is_refused(schema: str) -> None:
+    with PostgresSaver.from_conn_string(URL, schema=schema):
+        pass
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute(f'INSERT INTO "{schema}".persist_kit_migrations VALUES (999, %s, 0)',
+                     ("future",))
+    with pytest.raises(SchemaVersionError, match="999"), PostgresSaver.from_conn_string(
+        URL, schema=schema
+    ):
+        pass
+
+
+def test_migrations_never_build_indexes_concurrently() -> None:
+    files = sorted(MIGRATIONS_DIR.glob("*.sql"))
+    assert files
+    for path in files:
+        assert "CONCURRENTLY" not in path.read_text().upper(), path.name
+
+
+def test_encryption_leaves_no_value_in_plaintext(schema: str) -> None:
+    secret, number = "TOPSECRET-7f3a", 987_654_321_123
+    serde = EncryptedSerializer.from_pycryptodome_aes(key=b"0123456789abcdef")
+    with PostgresSaver.from_conn_string(URL, schema=schema, serde=serde) as saver:
+        graph = interrupt_graph().compile(checkpointer=saver)
+        config = {"configurable": {"thread_id": "enc"}}
+        graph.invoke({"topic": secret, "answer": number}, config)
+        assert graph.get_state(config).next == ("ask",)  # paused: the interrupt is a pending write
+        saver.put_writes(saver.get_tuple(config).config, [("log", secret)], "extra-task")
+        snapshot = graph.invoke(Command(resume=secret), config)
+        assert snapshot["answer"] == secret
+    with psycopg.connect(URL) as conn:
+        dump = "\n".join(
+            row[0]
+            for table in ("threads", "checkpoints", "channel_values", "writes")
+            for row in conn.execute(f'SELECT t::text FROM "{schema}".{table} AS t').fetchall()
+        )
+    assert dump.count("\n") >= 10  # threads, checkpoints, values and writes were stored
+    for plain in (secret.encode(), ormsgpack.packb(number)):
+        assert plain.hex() not in dump
+    assert secret not in dump
+
+
+class CountingCursor(psycopg.Cursor):
+    executed = 0
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        CountingCursor.executed += 1
+        return super().execute(*args, **kwargs)
+
+
+def count_round_trips(action: Any) -> int:
+    CountingCursor.executed = 0
+    action()
+    return CountingCursor.executed
+
+
+def test_one_round_trip_per_call(schema: str) -> None:
+    conn = psycopg.connect(URL, autocommit=True, cursor_factory=CountingCursor)
+    saver = PostgresSaver(conn, schema=schema)
+    saver.setup()
+    parent = put_one(saver, "t")
+    assert count_round_trips(lambda: put_one(saver, "t", parent)) == 1
+    latest = saver.get_tuple(generate_config("t"))
+    writes = [("a", 1), ("b", 2)]
+    assert count_round_trips(lambda: saver.put_writes(latest.config, writes, "x")) == 1
+    assert count_round_trips(lambda: saver.get_tuple(generate_config("t"))) == 1
+    config = None
+    for _ in range(250):
+        config = put_one(saver, "long", config)
+    assert count_round_trips(lambda: next(iter(saver.list(generate_config("long"))))) == 1
+    assert count_round_trips(lambda: list(saver.list(generate_config("long")))) == 3
+    conn.close()
+
+
+def test_filters_can_use_the_gin_indexes(schema: str) -> None:
+    with PostgresSaver.from_conn_string(URL, schema=schema) as saver:
+        put_one(saver, "t")
+        plans = saver.plans
+        queries = [
+            next(plans.list_checkpoints(saver.serde, None, filter={"user": "ann"}, before=None,
+                                        limit=10)),
+            next(plans.list_threads(filter={"user": "ann", "tags": ["a"]}, limit=10)),
+        ]
+    with psycopg.connect(URL) as conn:
+        conn.execute("SET enable_seqscan = off")
+        for query, index in zip(queries, ("checkpoints_by_metadata", "threads_by_metadata"),
+                                strict=True):
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + query.sql, query.params))
+            assert index in plan, plan
+
+
+def test_unreachable_server_and_bad_urls() -> None:
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailableError, match="unavailable"), \
+            PostgresSaver.from_conn_string("postgresql://postgres@127.0.0.1:1/x", pool_timeout=2):
+        pass
+    assert time.monotonic() - started < 30
+    for bad in ("mysql://x/y", "sqlite:///x.db", "127.0.0.1:5432"):
+        with pytest.raises(ConfigurationError), PostgresSaver.from_conn_string(bad):
+            pass
