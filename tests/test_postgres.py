@@ -25,6 +25,7 @@ from langgraph.checkpoint.conformance.test_utils import (
 )
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.types import Command
+from test_delta import build_chain
 
 from langgraph_persist_kit.errors import (
     BackendUnavailableError,
@@ -288,3 +289,19 @@ def test_unreachable_server_and_bad_urls() -> None:
     for bad in ("mysql://x/y", "sqlite:///x.db", "127.0.0.1:5432"):
         with pytest.raises(ConfigurationError), PostgresSaver.from_conn_string(bad):
             pass
+
+
+def test_delta_history_takes_a_bounded_number_of_queries(schema: str) -> None:
+    conn = psycopg.connect(URL, autocommit=True, cursor_factory=CountingCursor)
+    saver = PostgresSaver(conn, schema=schema)
+    saver.setup()
+    ids = build_chain([saver], lambda s, name, *a, **k: getattr(s, name)(*a, **k), "deep", 700,
+                      snapshot_every=None)
+    config = {"configurable": {"thread_id": "deep", "checkpoint_ns": "", "checkpoint_id": ids[-1]}}
+    result: dict = {}
+    queries = count_round_trips(
+        lambda: result.update(saver.get_delta_channel_history(config=config, channels=["d"]))
+    )
+    assert len(result["d"]["writes"]) == 2 * 699  # every ancestor's writes, oldest first
+    assert queries <= 4  # walk rounds of 64, 512, 4096 ancestors, then seeds and writes
+    conn.close()
