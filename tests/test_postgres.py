@@ -305,3 +305,13 @@ def test_delta_history_takes_a_bounded_number_of_queries(schema: str) -> None:
     assert len(result["d"]["writes"]) == 2 * 699  # every ancestor's writes, oldest first
     assert queries <= 4  # walk rounds of 64, 512, 4096 ancestors, then seeds and writes
     conn.close()
+
+
+def test_schema_can_come_from_the_url(schema: str) -> None:
+    with PostgresSaver.from_conn_string(f"{URL}?schema={schema}") as saver:
+        put_one(saver, "via-url")
+        assert saver.plans.schema == schema
+    with PostgresSaver.from_conn_string(URL, schema=schema) as saver:
+        assert [t.thread_id for t in saver.list_threads()] == ["via-url"]
+    with PostgresSaver.from_conn_string(URL) as saver:  # public: another tenant
+        assert saver.get_tuple(generate_config("via-url")) is None

@@ -25,8 +25,9 @@ __all__ = ["cli", "main"]
 def cli() -> None:
     """Inspect and manage LangGraph checkpoints stored by langgraph-persist-kit.
 
-    Every command takes a store URL: sqlite:///relative.db or
-    sqlite:////absolute/path.db. New here? Run `persist-kit demo`.
+    Every command takes a store URL: sqlite:///relative.db,
+    sqlite:////absolute/path.db or postgresql://user@host/db (add ?schema=NAME
+    for a schema other than public). New here? Run `persist-kit demo`.
     """
 
 

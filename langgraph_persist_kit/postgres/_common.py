@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
@@ -34,6 +35,19 @@ def check_url(url: str) -> str:
             f"{url!r} is not a PostgreSQL URL: use postgresql://user:password@host:5432/dbname"
         )
     return url
+
+
+def split_schema(url: str) -> tuple[str, str | None]:
+    """Take our own ``schema=NAME`` query parameter out of a URL (psycopg would reject it).
+
+    ``postgresql://host/db?schema=tenant_a&sslmode=require`` gives
+    ``("postgresql://host/db?sslmode=require", "tenant_a")``.
+    """
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for key, value in query if key == "schema"]
+    rest = urlencode([(key, value) for key, value in query if key != "schema"])
+    return urlunsplit(parts._replace(query=rest)), (schemas[-1] if schemas else None)
 
 
 def redact(url: str) -> str:

@@ -33,6 +33,7 @@ from langgraph_persist_kit.postgres._common import (
     check_url,
     connection_kwargs,
     postgres_errors,
+    split_schema,
 )
 from langgraph_persist_kit.postgres.plans import plans_for
 
@@ -70,7 +71,7 @@ class AsyncPostgresSaver(AsyncOnly, PersistSaverBase):
         conn: str,
         *,
         serde: SerializerProtocol | None = None,
-        schema: str = DEFAULT_SCHEMA,
+        schema: str | None = None,
         pool_min_size: int = 1,
         pool_max_size: int = 10,
         pool_timeout: float = 30.0,
@@ -80,7 +81,8 @@ class AsyncPostgresSaver(AsyncOnly, PersistSaverBase):
 
         Arguments and errors as `PostgresSaver.from_conn_string`.
         """
-        url = check_url(conn)
+        url, url_schema = split_schema(check_url(conn))
+        schema = schema or url_schema or DEFAULT_SCHEMA
         kwargs = connection_kwargs(pgbouncer)
         with postgres_errors(url):
             first = await psycopg.AsyncConnection.connect(

@@ -33,6 +33,7 @@ from langgraph_persist_kit.postgres._common import (
     check_url,
     connection_kwargs,
     postgres_errors,
+    split_schema,
 )
 from langgraph_persist_kit.postgres.plans import plans_for
 
@@ -84,7 +85,7 @@ class PostgresSaver(SyncOnly, PersistSaverBase):
         conn: str,
         *,
         serde: SerializerProtocol | None = None,
-        schema: str = DEFAULT_SCHEMA,
+        schema: str | None = None,
         pool_min_size: int = 1,
         pool_max_size: int = 10,
         pool_timeout: float = 30.0,
@@ -93,9 +94,9 @@ class PostgresSaver(SyncOnly, PersistSaverBase):
         """Open a connection pool, set the schema up, yield a saver, close the pool.
 
         Args:
-            conn: A ``postgresql://`` URL.
+            conn: A ``postgresql://`` URL; ``?schema=NAME`` in it picks the schema.
             serde: See the class.
-            schema: See the class.
+            schema: See the class; overrides the URL's ``schema``; default ``"public"``.
             pool_min_size: Connections kept open.
             pool_max_size: The most connections open at once.
             pool_timeout: Seconds a call waits for a free connection (and the
@@ -108,7 +109,8 @@ class PostgresSaver(SyncOnly, PersistSaverBase):
             BackendUnavailableError: When the server cannot be reached.
             SchemaVersionError: The schema was migrated by a newer version.
         """
-        url = check_url(conn)
+        url, url_schema = split_schema(check_url(conn))
+        schema = schema or url_schema or DEFAULT_SCHEMA
         kwargs = connection_kwargs(pgbouncer)
         with postgres_errors(url):
             psycopg.connect(url, connect_timeout=max(1, int(pool_timeout)), **kwargs).close()
