@@ -14,21 +14,26 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
 from functools import partial
-from typing import Annotated, Any, NamedTuple, TypedDict
+from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage
-from langgraph.checkpoint.base import empty_checkpoint
-from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver as OfficialSqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver as OfficialAsyncSqliteSaver
-from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
 
 from benchmarks import common
 from benchmarks.common import Call, Case, Derived, Section, Space, Target, Work, work_trial
+from benchmarks.workloads import (
+    FLOW,
+    ChatState,
+    FlowState,
+    ThreadScript,
+    ask,
+    chat_work,
+    compile_graph,
+    latest,
+    reply,
+)
 from langgraph_persist_kit.sqlite import AsyncSqliteSaver, SqliteSaver
 
 
@@ -54,9 +59,6 @@ QUICK = Sizes(rounds=3, steps=50, reads=50, big=2_000, threads=2_000, users=200,
 TINY = Sizes(rounds=1, steps=3, reads=3, small=3, big=20, threads=20, per_thread=2, users=10,
              turns=3, blob=1_000, invokes=2)
 
-HUMAN = "Can you check the status of order #{n} and tell me when it ships? Thanks a lot!"
-AI = ("Order #{n} was packed this morning and leaves our warehouse tomorrow; the tracking "
-      "number will be e-mailed to you as soon as the carrier scans the parcel. Anything else?")
 WARM = 10  # untimed get_tuple calls after opening a saver (section 2)
 
 
@@ -105,81 +107,6 @@ def saver_case(name: str, space: Space, mode: str, work_of: Callable[[Any], Work
         where = paths[side] if paths else space
         return work_trial(opener(side, where, synchronous if side == "ours" else "full"), work_of)
     return Case(name, {side: partial(make, side) for side in common.SIDES}, **kw)
-
-
-# --- checkpoints as LangGraph's loop makes them ---------------------------------------------
-
-
-class Put(NamedTuple):
-    config: dict
-    checkpoint: dict
-    metadata: dict
-    new_versions: dict
-    writes: list
-    task_id: str
-
-    def calls(self, saver: Any) -> list[Call]:
-        """put_writes (the task's writes, against the parent), then put."""
-        put = Call(saver, "put", (self.config, self.checkpoint, self.metadata, self.new_versions))
-        if not self.writes:
-            return [put]
-        return [Call(saver, "put_writes", (self.config, self.writes, self.task_id)), put]
-
-
-class ThreadScript:
-    """One thread's checkpoints: full channel values, versions from the saver's own
-    ``get_next_version`` and ``new_versions`` only for the channels that changed."""
-
-    def __init__(self, saver: Any, thread_id: str, values: dict[str, Any], **metadata: Any):
-        self.saver, self.thread_id, self.extra = saver, thread_id, metadata
-        self.values: dict[str, Any] = dict(values)
-        self.versions: dict[str, Any] = {}
-        self.parent: str | None = None
-        self.step = -1
-
-    def advance(self, changes: dict[str, Any] | None = None, writes: list | None = None) -> Put:
-        changes = dict(self.values) if self.step == -1 else (changes or {})
-        previous = dict(self.versions)
-        new_versions = {ch: self.saver.get_next_version(previous.get(ch), None) for ch in changes}
-        self.values.update(changes)
-        self.versions.update(new_versions)
-        checkpoint: dict[str, Any] = dict(empty_checkpoint())
-        checkpoint.update(
-            id=str(uuid6(clock_seq=self.step)), ts=datetime.now(timezone.utc).isoformat(),
-            channel_values=dict(self.values), channel_versions=dict(self.versions),
-            versions_seen={"agent": {ch: previous[ch] for ch in changes if ch in previous}},
-            updated_channels=sorted(changes),
-        )
-        conf = {"thread_id": self.thread_id, "checkpoint_ns": ""}
-        if self.parent:
-            conf["checkpoint_id"] = self.parent
-        metadata = {"source": "input" if self.step == -1 else "loop", "step": self.step,
-                    "parents": {}, **self.extra}
-        put = Put({"configurable": conf}, checkpoint, metadata, new_versions,
-                  list(writes or []) if self.parent else [], str(uuid6()))
-        self.parent, self.step = checkpoint["id"], self.step + 1
-        return put
-
-
-def latest(thread_id: str) -> Any:
-    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-
-
-def chat_work(saver: Any, steps: int) -> Work:
-    """6 channels; each step appends a message and bumps ``turn`` (2 change, 4 do not)."""
-    script = ThreadScript(saver, "chat", {
-        "messages": [], "turn": 0, "user_id": "u-42", "route": "agent", "locale": "en-US",
-        "summary": "The user asks about order shipping; be concise and polite.",
-    })
-    setup, ops, messages = script.advance().calls(saver), [], []  # type: ignore[var-annotated]
-    for n in range(steps):
-        kind, text = (HumanMessage, HUMAN) if n % 2 == 0 else (AIMessage, AI)
-        message = kind(text.format(n=n))
-        messages = [*messages, message]
-        put = script.advance({"messages": messages, "turn": n + 1},
-                             [("messages", [message]), ("turn", n + 1)])
-        ops.append([*put.calls(saver), Call(saver, "get_tuple", (latest("chat"),))])
-    return Work(ops, setup)
 
 
 def populate(side: str, path: str, threads: Sequence[tuple[str, int, dict]]) -> None:
@@ -293,50 +220,6 @@ def section_threads(space: Space, sizes: Sizes) -> Section:
 
 
 # --- 4 and 5. real compiled graphs ---------------------------------------------------------------
-
-
-class ChatState(TypedDict):
-    messages: Annotated[list, add_messages]
-    blob: str
-
-
-class FlowState(TypedDict):
-    messages: Annotated[list, add_messages]
-    context: str
-    turns: int
-
-
-def reply(state: Any) -> dict:
-    return {"messages": [AIMessage(AI.format(n=len(state["messages"])))]}
-
-
-def ask(n: int) -> dict:
-    return {"messages": [HumanMessage(HUMAN.format(n=n))]}
-
-
-FLOW = {  # section 5: three nodes in sequence
-    "retrieve": lambda s: {"context": f"3 documents about order #{len(s['messages'])}"},
-    "agent": reply,
-    "post": lambda s: {"turns": s.get("turns", 0) + 1},
-}
-
-
-def compile_graph(state: type, nodes: dict[str, Callable], saver: Any, is_async: bool) -> Any:
-    """``START -> node -> ... -> END``; async node functions for async savers."""
-    builder: Any = StateGraph(state)
-    previous = START
-
-    def as_async(fn: Callable) -> Callable:
-        async def node(state: Any) -> dict:
-            return fn(state)
-        return node
-
-    for name, fn in nodes.items():
-        builder.add_node(name, as_async(fn) if is_async else fn)
-        builder.add_edge(previous, name)
-        previous = name
-    builder.add_edge(previous, END)
-    return builder.compile(checkpointer=saver)
 
 
 def disk_bytes(path: str) -> int:

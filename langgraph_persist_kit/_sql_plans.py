@@ -71,6 +71,8 @@ class SqlPlans:
     AFTER_PAGE: ClassVar[str]  # keyset condition for the next page of checkpoints
     THREADS_AFTER_PAGE: ClassVar[str]  # keyset condition for the next page of threads
     COPY_THREAD: ClassVar[tuple[str, ...]]  # statements of copy_thread, in order
+    ATOMIC_PUT: ClassVar[bool]  # put is one statement (no explicit transaction needed)
+    WRITES_PER_STATEMENT: ClassVar[int | None]  # put_writes rows per statement; None: any
 
     # --- dialect hooks ---------------------------------------------------------------
 
@@ -92,6 +94,10 @@ class SqlPlans:
 
     def _param(self, name: str) -> str:
         """How the dialect's SQL names parameter ``name``."""
+        raise NotImplementedError
+
+    def setup(self) -> Plan[int]:
+        """Create or migrate the schema; the driver runs it in one exclusive transaction."""
         raise NotImplementedError
 
     def put(

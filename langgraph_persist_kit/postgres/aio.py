@@ -7,27 +7,18 @@ depends on: `plans`, `_common`, `_plan`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import (
-    ChannelVersions,
-    Checkpoint,
-    CheckpointMetadata,
-    CheckpointTuple,
-    DeltaChannelHistory,
-)
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
-from langgraph_persist_kit._codec import ThreadInfo
 from langgraph_persist_kit._modes import AsyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, aiterate, arun, single
-from langgraph_persist_kit._saver_base import PersistSaverBase
+from langgraph_persist_kit._sql_saver import AsyncSqlSaverMethods
 from langgraph_persist_kit.postgres._common import (
     DEFAULT_SCHEMA,
     check_url,
@@ -38,7 +29,7 @@ from langgraph_persist_kit.postgres._common import (
 from langgraph_persist_kit.postgres.plans import plans_for
 
 
-class AsyncPostgresSaver(AsyncOnly, PersistSaverBase):
+class AsyncPostgresSaver(AsyncOnly, AsyncSqlSaverMethods):
     """A checkpoint saver on PostgreSQL, for ``graph.ainvoke`` / ``graph.astream``.
 
     Stores exactly what `PostgresSaver` stores and runs the same plans. Given
@@ -145,75 +136,3 @@ class AsyncPostgresSaver(AsyncOnly, PersistSaverBase):
         """Create the schema and apply pending migrations; see `PostgresSaver.setup`."""
         await self._drive(self.plans.setup(), transaction=True)
         self.is_setup = True
-
-    # --- BaseCheckpointSaver ---------------------------------------------------------
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Fetch a checkpoint in one round trip; see `PostgresSaver.get_tuple`."""
-        return await self._run(self.plans.get_tuple(self.serde, config))
-
-    def alist(  # returns the async iterator directly: one generator layer, not two
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        """List checkpoints newest first; see `PostgresSaver.list`."""
-        return self._iterate(
-            self.plans.list_checkpoints(self.serde, config, filter=filter, before=before,
-                                        limit=limit)
-        )
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        """Store a checkpoint in one statement; see `PostgresSaver.put`."""
-        return await self._run(
-            self.plans.put(self.serde, config, checkpoint, metadata, new_versions)
-        )
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        """Store pending writes in one statement; see `PostgresSaver.put_writes`."""
-        await self._run(self.plans.put_writes(self.serde, config, writes, task_id, task_path))
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        """Delete a thread in one transaction."""
-        await self._run(self.plans.delete_thread(thread_id), transaction=True)
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delete the checkpoints of runs; see `PostgresSaver.delete_for_runs`."""
-        await self._run(self.plans.delete_for_runs(run_ids), transaction=True)
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy a thread server-side; see `PostgresSaver.copy_thread`."""
-        await self._run(
-            self.plans.copy_thread(source_thread_id, target_thread_id), transaction=True
-        )
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Prune threads; see `PostgresSaver.prune`."""
-        await self._run(self.plans.prune(thread_ids, strategy), transaction=True)
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        """DeltaChannel seeds and writes; see `PostgresSaver.get_delta_channel_history`."""
-        return await self._run(self.plans.delta_history(self.serde, config, channels))
-
-    def alist_threads(
-        self, *, filter: dict[str, Any] | None = None, limit: int | None = None
-    ) -> AsyncIterator[ThreadInfo]:
-        """List threads newest-updated first; see `PostgresSaver.list_threads`."""
-        return self._iterate(self.plans.list_threads(filter=filter, limit=limit))

@@ -69,6 +69,8 @@ class PostgresPlans(SqlPlans):
         "copy_thread_writes",
         "copy_thread_registry",
     )
+    ATOMIC_PUT = True
+    WRITES_PER_STATEMENT = None
 
     def __init__(self, schema: str) -> None:
         quoted = quote_schema(schema)

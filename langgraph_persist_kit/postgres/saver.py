@@ -7,27 +7,18 @@ Owns: running the Postgres plans on a psycopg connection or pool; depends on:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import (
-    ChannelVersions,
-    Checkpoint,
-    CheckpointMetadata,
-    CheckpointTuple,
-    DeltaChannelHistory,
-)
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
-from langgraph_persist_kit._codec import ThreadInfo
 from langgraph_persist_kit._modes import SyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, iterate, run, single
-from langgraph_persist_kit._saver_base import PersistSaverBase
+from langgraph_persist_kit._sql_saver import SqlSaverMethods
 from langgraph_persist_kit.postgres._common import (
     DEFAULT_SCHEMA,
     check_url,
@@ -38,7 +29,7 @@ from langgraph_persist_kit.postgres._common import (
 from langgraph_persist_kit.postgres.plans import plans_for
 
 
-class PostgresSaver(SyncOnly, PersistSaverBase):
+class PostgresSaver(SyncOnly, SqlSaverMethods):
     """A checkpoint saver on PostgreSQL, for ``graph.invoke`` / ``graph.stream``.
 
     Given a ``ConnectionPool``, every call borrows its own connection, so
@@ -182,80 +173,3 @@ class PostgresSaver(SyncOnly, PersistSaverBase):
         """
         self._drive(self.plans.setup(), transaction=True)
         self.is_setup = True
-
-    # --- BaseCheckpointSaver ---------------------------------------------------------
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Fetch a checkpoint with its values and pending writes in one round trip.
-
-        Args:
-            config: ``{"configurable": {"thread_id": str, "checkpoint_ns": str = "",
-                "checkpoint_id": str | None}}``; without ``checkpoint_id``, the latest.
-        """
-        return self._run(self.plans.get_tuple(self.serde, config))
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        """List checkpoints newest first, 100 per round trip.
-
-        ``filter`` uses JSONB containment (served by a GIN index) plus exact
-        equality per key; see `SqliteSaver.list` for the arguments.
-        """
-        return self._iterate(
-            self.plans.list_checkpoints(self.serde, config, filter=filter, before=before,
-                                        limit=limit)
-        )
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        """Store a checkpoint, its new channel values and the registry row in one statement."""
-        return self._run(self.plans.put(self.serde, config, checkpoint, metadata, new_versions))
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        """Store a task's pending writes in one statement; see `SqliteSaver.put_writes`."""
-        self._run(self.plans.put_writes(self.serde, config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        """Delete a thread's rows in one transaction."""
-        self._run(self.plans.delete_thread(thread_id), transaction=True)
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delete the checkpoints of ``run_ids``, in one transaction (``delete_for_runs``)."""
-        self._run(self.plans.delete_for_runs(run_ids), transaction=True)
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy a thread server-side in one transaction (capability ``copy_thread``)."""
-        self._run(self.plans.copy_thread(source_thread_id, target_thread_id), transaction=True)
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Prune threads in one transaction; see `SqliteSaver.prune` (capability ``prune``)."""
-        self._run(self.plans.prune(thread_ids, strategy), transaction=True)
-
-    def get_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        """DeltaChannel seeds and writes in a bounded number of queries."""
-        return self._run(self.plans.delta_history(self.serde, config, channels))
-
-    def list_threads(
-        self, *, filter: dict[str, Any] | None = None, limit: int | None = None
-    ) -> Iterator[ThreadInfo]:
-        """List threads newest-updated first from the registry; see `SqliteSaver.list_threads`."""
-        return self._iterate(self.plans.list_threads(filter=filter, limit=limit))

@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiosqlite
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import (
-    ChannelVersions,
-    Checkpoint,
-    CheckpointMetadata,
-    CheckpointTuple,
-    DeltaChannelHistory,
-)
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._codec import ThreadInfo
 from langgraph_persist_kit._modes import AsyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, aiterate, arun
-from langgraph_persist_kit._saver_base import PersistSaverBase
+from langgraph_persist_kit._sql_saver import AsyncSqlSaverMethods
 from langgraph_persist_kit._urls import sqlite_path
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
@@ -37,10 +28,10 @@ from langgraph_persist_kit.sqlite._common import (
     connection_pragmas,
     sqlite_errors,
 )
-from langgraph_persist_kit.sqlite.plans import PLANS, ROWS_PER_STATEMENT
+from langgraph_persist_kit.sqlite.plans import PLANS
 
 
-class AsyncSqliteSaver(AsyncOnly, PersistSaverBase):
+class AsyncSqliteSaver(AsyncOnly, AsyncSqlSaverMethods):
     """A checkpoint saver on a SQLite file, for ``graph.ainvoke`` / ``graph.astream``.
 
     Stores exactly what `SqliteSaver` stores (the two can share a file) and
@@ -63,6 +54,7 @@ class AsyncSqliteSaver(AsyncOnly, PersistSaverBase):
     def __init__(self, conn: aiosqlite.Connection, *, serde: SerializerProtocol | None = None):
         super().__init__(serde=serde)
         self.conn = conn
+        self.plans = PLANS
         self.lock = asyncio.Lock()
 
     @classmethod
@@ -137,77 +129,5 @@ class AsyncSqliteSaver(AsyncOnly, PersistSaverBase):
         """Create or migrate the schema; see `SqliteSaver.setup`."""
         with sqlite_errors():
             await self.conn.execute(JOURNAL_MODE)
-        await self._drive(PLANS.setup(), transaction=True)
+        await self._drive(self.plans.setup(), transaction=True)
         self.is_setup = True
-
-    # --- BaseCheckpointSaver ---------------------------------------------------------
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Fetch a checkpoint in one query; see `SqliteSaver.get_tuple`."""
-        return await self._run(PLANS.get_tuple(self.serde, config))
-
-    def alist(  # returns the async iterator directly: one generator layer, not two
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        """List checkpoints newest first, a page per query; see `SqliteSaver.list`."""
-        return self._iterate(
-            PLANS.list_checkpoints(self.serde, config, filter=filter, before=before, limit=limit)
-        )
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        """Store a checkpoint atomically; see `SqliteSaver.put`."""
-        return await self._run(
-            PLANS.put(self.serde, config, checkpoint, metadata, new_versions), transaction=True
-        )
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        """Store pending writes atomically; see `SqliteSaver.put_writes`."""
-        await self._run(
-            PLANS.put_writes(self.serde, config, writes, task_id, task_path),
-            transaction=len(writes) > ROWS_PER_STATEMENT,
-        )
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        """Delete a thread atomically; see `SqliteSaver.delete_thread`."""
-        await self._run(PLANS.delete_thread(thread_id), transaction=True)
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delete the checkpoints of runs; see `SqliteSaver.delete_for_runs`."""
-        await self._run(PLANS.delete_for_runs(run_ids), transaction=True)
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy a thread in one transaction; see `SqliteSaver.copy_thread`."""
-        await self._run(PLANS.copy_thread(source_thread_id, target_thread_id), transaction=True)
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Prune threads in one transaction; see `SqliteSaver.prune`."""
-        await self._run(PLANS.prune(thread_ids, strategy), transaction=True)
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        """DeltaChannel seeds and writes; see `SqliteSaver.get_delta_channel_history`."""
-        return await self._run(PLANS.delta_history(self.serde, config, channels))
-
-    def alist_threads(
-        self, *, filter: dict[str, Any] | None = None, limit: int | None = None
-    ) -> AsyncIterator[ThreadInfo]:
-        """List threads newest-updated first; see `SqliteSaver.list_threads`."""
-        return self._iterate(PLANS.list_threads(filter=filter, limit=limit))

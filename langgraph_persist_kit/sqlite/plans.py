@@ -76,6 +76,8 @@ class SqlitePlans(SqlPlans):
     AFTER_PAGE = "(checkpoint_id, thread_id, checkpoint_ns) < (:page_id, :page_thread, :page_ns)"
     THREADS_AFTER_PAGE = "(updated_at, thread_id) < (:page_updated, :page_thread)"
     COPY_THREAD = ("copy_thread_channel_values", "copy_thread_checkpoints", "copy_thread_writes")
+    ATOMIC_PUT = False  # channel values, then the checkpoint row
+    WRITES_PER_STATEMENT = ROWS_PER_STATEMENT
 
     def _param(self, name: str) -> str:
         return ":" + name

@@ -1,6 +1,7 @@
 """`SqliteSaver`: the synchronous SQLite checkpoint saver.
 
-Owns: running the SQLite plans (`sqlite/plans.py`) on a ``sqlite3`` connection; depends on:
+Owns: running the SQLite plans on a ``sqlite3`` connection (the public methods come
+from `SqlSaverMethods`); depends on:
 `plans`, `_common`, `_plan`.
 """
 
@@ -9,24 +10,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import (
-    ChannelVersions,
-    Checkpoint,
-    CheckpointMetadata,
-    CheckpointTuple,
-    DeltaChannelHistory,
-)
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._codec import ThreadInfo
 from langgraph_persist_kit._modes import SyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, iterate, run
-from langgraph_persist_kit._saver_base import PersistSaverBase
+from langgraph_persist_kit._sql_saver import SqlSaverMethods
 from langgraph_persist_kit._urls import sqlite_path
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
@@ -37,10 +29,10 @@ from langgraph_persist_kit.sqlite._common import (
     connection_pragmas,
     sqlite_errors,
 )
-from langgraph_persist_kit.sqlite.plans import PLANS, ROWS_PER_STATEMENT
+from langgraph_persist_kit.sqlite.plans import PLANS
 
 
-class SqliteSaver(SyncOnly, PersistSaverBase):
+class SqliteSaver(SyncOnly, SqlSaverMethods):
     """A checkpoint saver on a SQLite file, for ``graph.invoke`` / ``graph.stream``.
 
     Channel values are stored once per (thread, namespace, channel, version),
@@ -70,6 +62,7 @@ class SqliteSaver(SyncOnly, PersistSaverBase):
     def __init__(self, conn: sqlite3.Connection, *, serde: SerializerProtocol | None = None):
         super().__init__(serde=serde)
         self.conn = conn
+        self.plans = PLANS
         self.lock = threading.RLock()
 
     @classmethod
@@ -162,153 +155,5 @@ class SqliteSaver(SyncOnly, PersistSaverBase):
         with self.lock:
             with sqlite_errors():
                 self.conn.execute(JOURNAL_MODE)
-            self._drive(PLANS.setup(), transaction=True)
+            self._drive(self.plans.setup(), transaction=True)
             self.is_setup = True
-
-    # --- BaseCheckpointSaver ---------------------------------------------------------
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Fetch a checkpoint with its channel values and pending writes, in one query.
-
-        Args:
-            config: ``{"configurable": {"thread_id": str, "checkpoint_ns": str = "",
-                "checkpoint_id": str | None}}``; without ``checkpoint_id``, the
-                namespace's latest checkpoint.
-
-        Returns:
-            The tuple (pending writes in ``writes_sort_key`` order), or ``None``.
-        """
-        return self._run(PLANS.get_tuple(self.serde, config))
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        """List checkpoints newest first, fetched a page at a time.
-
-        Args:
-            config: ``{"configurable": {"thread_id": str, "checkpoint_ns": str}}``;
-                each key is optional (``None`` lists every thread).
-            filter: Metadata equality conditions, e.g. ``{"source": "input"}``.
-                Keys are bound as parameters, never spliced into SQL.
-            before: Only checkpoints whose id is below this config's ``checkpoint_id``.
-            limit: The most tuples to yield.
-
-        Raises:
-            ConfigurationError: For a filter that is not a dict of JSON values.
-        """
-        return self._iterate(
-            PLANS.list_checkpoints(self.serde, config, filter=filter, before=before, limit=limit)
-        )
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        """Store a checkpoint and the values of the channels in ``new_versions``, atomically.
-
-        Args:
-            config: ``{"configurable": {"thread_id": str, "checkpoint_ns": str,
-                "checkpoint_id": str | None}}``; ``checkpoint_id`` is the parent.
-            checkpoint: The checkpoint to store.
-            metadata: Its metadata (stored as JSON).
-            new_versions: The channels whose values changed, with their versions.
-
-        Returns:
-            The config naming the stored checkpoint.
-        """
-        return self._run(
-            PLANS.put(self.serde, config, checkpoint, metadata, new_versions), transaction=True
-        )
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        """Store a task's pending writes against a checkpoint, atomically.
-
-        A regular write already stored for ``(task_id, idx)`` is kept; special
-        writes (errors, interrupts) replace theirs.
-
-        Args:
-            config: ``{"configurable": {"thread_id": str, "checkpoint_ns": str,
-                "checkpoint_id": str}}``.
-            writes: ``(channel, value)`` pairs.
-            task_id: The task that produced them.
-            task_path: The task's path, used to order writes.
-        """
-        self._run(
-            PLANS.put_writes(self.serde, config, writes, task_id, task_path),
-            transaction=len(writes) > ROWS_PER_STATEMENT,
-        )
-
-    def delete_thread(self, thread_id: str) -> None:
-        """Delete a thread's checkpoints, writes, channel values and registry row, atomically."""
-        self._run(PLANS.delete_thread(thread_id), transaction=True)
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delete the checkpoints (and their writes) whose metadata ``run_id`` is in ``run_ids``.
-
-        Conformance capability ``delete_for_runs``. Channel values nothing
-        refers to any more are removed too; one transaction.
-        """
-        self._run(PLANS.delete_for_runs(run_ids), transaction=True)
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy every checkpoint, channel value and write of a thread, in one transaction.
-
-        Conformance capability ``copy_thread``; the whole parent chain is
-        copied, so DeltaChannel values rebuild on the target.
-        """
-        self._run(PLANS.copy_thread(source_thread_id, target_thread_id), transaction=True)
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Prune threads, in one transaction.
-
-        Conformance capability ``prune``.
-
-        Args:
-            thread_ids: The threads to prune.
-            strategy: ``"keep_latest"`` keeps each namespace's newest checkpoint
-                and the ancestors its DeltaChannel values are rebuilt from;
-                ``"delete"`` removes the threads.
-
-        Raises:
-            ConfigurationError: For another strategy.
-        """
-        self._run(PLANS.prune(thread_ids, strategy), transaction=True)
-
-    def get_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        """Seed and on-path writes of each DeltaChannel, in a bounded number of queries.
-
-        Walks parent links in rounds of growing depth (64, 512, ... ancestors
-        per query), then fetches seeds and writes in one query.
-        """
-        return self._run(PLANS.delta_history(self.serde, config, channels))
-
-    def list_threads(
-        self, *, filter: dict[str, Any] | None = None, limit: int | None = None
-    ) -> Iterator[ThreadInfo]:
-        """List threads newest-updated first, from the registry (no checkpoint is read).
-
-        Args:
-            filter: Equality conditions on the metadata of each thread's latest
-                root checkpoint, as in `list`.
-            limit: The most threads to yield.
-
-        Yields:
-            `ThreadInfo(thread_id, created_at, updated_at, metadata)`, times in UTC.
-        """
-        return self._iterate(PLANS.list_threads(filter=filter, limit=limit))

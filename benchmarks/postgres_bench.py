@@ -1,0 +1,512 @@
+"""PostgreSQL suite: langgraph_persist_kit.postgres vs the official langgraph-checkpoint-postgres.
+
+Run from the repo root:
+    python -m benchmarks.postgres_bench [--rounds N] [--quick] [--json FILE] [--url URL]
+See benchmarks/README.md for what each row measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import re
+import shlex
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, nullcontext
+from dataclasses import asdict, dataclass, replace
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.postgres import PostgresSaver as OfficialPostgresSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver as OfficialAsyncPostgresSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from benchmarks import common
+from benchmarks.common import Call, Case, Derived, Row, Section, Target, Work, work_trial
+from benchmarks.workloads import (
+    FLOW,
+    FlowState,
+    ThreadScript,
+    ask,
+    chat_work,
+    compile_graph,
+    latest,
+)
+from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
+
+URL_VAR = "PERSIST_KIT_BENCH_POSTGRES_URL"
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# What the official docs pass to a pool's connections (and what its from_conn_string uses).
+OFFICIAL_KWARGS = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+common.UNITS.setdefault("/s", (1.0, "steps/s"))  # section 3's throughput rows
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rounds: int = 9
+    steps: int = 200  # 1: super-steps per round
+    warm: int = 6  # 1, 3: untimed super-steps on another thread (prepares statements)
+    invokes: int = 30  # 2: graph invokes per round
+    tasks: int = 8  # 3: concurrent tasks = pool size
+    bursts: int = 3  # 3: timed bursts per trial
+    burst_steps: int = 25  # 3: super-steps per task per burst
+    reads: int = 200  # 4: get_tuple calls per round
+    small: int = 10  # 4: checkpoints of the short thread
+    big: int = 10_000  # 4: checkpoints of the long thread
+    pings: int = 300  # 5: SELECT 1 round trips per round
+
+
+FULL = Sizes()
+QUICK = Sizes(rounds=3, steps=50, invokes=8, bursts=2, burst_steps=10, reads=50, big=2_000,
+              pings=100)
+TINY = Sizes(rounds=1, steps=3, warm=1, invokes=2, tasks=2, bursts=1, burst_steps=2, reads=3,
+             small=3, big=20, pings=3)
+WARM_READS = 10  # untimed get_tuple calls after opening a saver (section 4)
+TRIAL = itertools.count()  # thread ids unique within a run, so trials never share a thread
+
+
+# --- databases: ours in schemas of one database, official in a database per case ------------
+
+
+def with_database(url: str, database: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + database))
+
+
+def redact(url: str) -> str:
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where one case keeps its rows on each side."""
+
+    ours_url: str
+    schema: str
+    official_url: str
+
+
+class Stores:
+    """Creates ``pk_bench_<pid>_*`` databases on the server and drops them all at `close`."""
+
+    def __init__(self, url: str):
+        self.url, self.prefix, self.created = url, f"pk_bench_{os.getpid()}_", []
+        self.ours_url = self._create("ours")
+
+    def _create(self, label: str) -> str:
+        name = self.prefix + label
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return with_database(self.url, name)
+
+    def new(self, label: str) -> Store:
+        """A fresh schema ``s_<label>`` in our database and a fresh official database."""
+        return Store(self.ours_url, f"s_{label}", self._create(label))
+
+    def close(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            for name in self.created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.clear()
+
+
+# --- savers ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def sync_saver(side: str, store: Store) -> Iterator[Any]:
+    """Ours on its pool (``from_conn_string`` defaults); the official one on one connection."""
+    if side == "ours":
+        with PostgresSaver.from_conn_string(store.ours_url, schema=store.schema) as saver:
+            yield saver
+    else:
+        with OfficialPostgresSaver.from_conn_string(store.official_url) as saver:
+            saver.setup()
+            yield saver
+
+
+@asynccontextmanager
+async def async_saver(side: str, store: Store, pool: int | None = None) -> AsyncIterator[Any]:
+    """As `sync_saver`; with ``pool``, both sides on a pool of at most ``pool`` connections."""
+    if side == "ours":
+        options = {} if pool is None else {"pool_max_size": pool}
+        async with AsyncPostgresSaver.from_conn_string(
+                store.ours_url, schema=store.schema, **options) as saver:
+            yield saver
+    elif pool is None:
+        async with OfficialAsyncPostgresSaver.from_conn_string(store.official_url) as saver:
+            await saver.setup()
+            yield saver
+    else:
+        async with AsyncConnectionPool(store.official_url, max_size=pool, open=False,
+                                       kwargs=OFFICIAL_KWARGS) as conns:
+            await conns.open(wait=True)
+            saver = OfficialAsyncPostgresSaver(conns)  # type: ignore[arg-type]
+            await saver.setup()
+            yield saver
+
+
+def saver_case(name: str, store: Store, mode: str, work_of: Callable[[Any], Work],
+               **kw: Any) -> Case:
+    """``work_of(saver)`` on each side's ``mode`` saver, opened afresh every trial."""
+    opener = async_saver if mode == "async" else sync_saver
+
+    def make(side: str) -> Any:
+        return work_trial(opener(side, store), work_of)
+    return Case(name, {side: partial(make, side) for side in common.SIDES}, **kw)
+
+
+def chat(saver: Any, steps: int, warm: int) -> Work:
+    """`chat_work` on a new thread, after ``warm`` untimed steps on another new thread."""
+    n = next(TRIAL)
+    warm_up = chat_work(saver, warm, f"warm-{n}")
+    work = chat_work(saver, steps, f"chat-{n}")
+    return Work(work.ops, [*warm_up.setup, *(c for op in warm_up.ops for c in op), *work.setup])
+
+
+# --- 1. saver super-step ------------------------------------------------------------------------
+
+
+def section_superstep(env: Env) -> Section:
+    sizes = env.sizes
+
+    def work(saver: Any) -> Work:
+        return chat(saver, sizes.steps, sizes.warm)
+
+    items = [saver_case(f"super-step, {mode}", env.stores.new(f"step_{mode}"), mode, work,
+                        target=Target.ratio_at_most(0.5)) for mode in ("sync", "async")]
+    return Section(f"1. Saver super-step: put_writes(2) + put + get_tuple(latest), µs per step "
+                   f"({sizes.steps} steps/round on a new thread; the message list grows 1/step; "
+                   "2 of 6 channels change)", items)
+
+
+# --- 2. compiled graph ---------------------------------------------------------------------------
+
+
+def section_graph(env: Env) -> Section:
+    sizes, memory = env.sizes, InMemorySaver()  # count the checkpoints one invoke writes
+    compile_graph(FlowState, FLOW, memory, False).invoke(ask(0), latest("count"))
+    per_invoke = len(list(memory.list(latest("count"))))
+
+    def graph_work(is_async: bool) -> Callable[[Any], Work]:
+        def work(saver: Any) -> Work:
+            graph, n = compile_graph(FlowState, FLOW, saver, is_async), next(TRIAL)
+            return Work([[Call(graph, "invoke", (ask(i), latest(f"graph-{n}")))]
+                         for i in range(sizes.invokes)],
+                        setup=[Call(graph, "invoke", (ask(0), latest(f"warm-{n}")))])
+        return work
+
+    items: list[Case | Derived] = []
+    for mode in ("sync", "async"):
+        name = f"graph: {'ainvoke' if mode == 'async' else 'invoke'}, {mode}"
+        items += [saver_case(name, env.stores.new(f"graph_{mode}"), mode,
+                             graph_work(mode == "async"), unit="ms"),
+                  Derived.scaled(f"graph: per super-step, {mode}", name,
+                                 lambda: 1e3 / per_invoke, "us",
+                                 f"per invoke / {per_invoke} checkpoints written per invoke",
+                                 Target.ratio_at_most(0.6))]
+    return Section(f"2. Compiled graph (3 nodes in sequence + add_messages), {sizes.invokes} "
+                   "invokes/round on a new thread", items)
+
+
+# --- 3. throughput ------------------------------------------------------------------------------
+
+
+async def drive(ops: Sequence[Sequence[Call]]) -> None:
+    for op in ops:
+        for c in op:
+            await common.acall(c)
+
+
+def throughput_trial(side: str, store: Store, sizes: Sizes) -> Any:
+    """``tasks`` tasks, each stepping its own thread, all on one saver and pool; a sample per
+    burst: the burst's wall time / the super-steps it ran (all tasks)."""
+    per_task, k = sizes.warm + sizes.bursts * sizes.burst_steps, sizes.burst_steps
+
+    @asynccontextmanager
+    async def trial() -> AsyncIterator[Callable[[], Any]]:
+        async with async_saver(side, store, pool=sizes.tasks) as saver:
+            n = next(TRIAL)
+            works = [chat_work(saver, per_task, f"task-{n}-{i}") for i in range(sizes.tasks)]
+            for work in works:
+                await drive([work.setup])
+
+            async def burst(start: int, stop: int) -> None:
+                await asyncio.gather(*(drive(work.ops[start:stop]) for work in works))
+
+            await burst(0, sizes.warm)  # untimed: opens the pool's connections
+
+            async def measured() -> list[float]:
+                samples, clock = [], time.perf_counter
+                for b in range(sizes.bursts):
+                    start = sizes.warm + b * k
+                    t0 = clock()
+                    await burst(start, start + k)
+                    samples.append((clock() - t0) / (sizes.tasks * k))
+                return samples
+            yield measured
+    return trial()
+
+
+def per_second(name: str, source: str, target: Target | None = None) -> Derived:
+    """Super-steps per second from a row of µs per step (ratio > 1: we do more)."""
+    def compute(rows: dict[str, Row]) -> Row:
+        r = rows[source]
+        return Row(name, r.ours and 1e6 / r.ours, r.official and 1e6 / r.official, unit="/s",
+                   note="1e6 / the row above; ratio = ours/official, above 1 means we do more")
+    return Derived(name, compute, target)
+
+
+def section_throughput(env: Env) -> Section:
+    sizes, store = env.sizes, env.stores.new("throughput")
+    name = f"{sizes.tasks} tasks, µs of wall time per super-step"
+    case = Case(name, {side: partial(throughput_trial, side, store, sizes)
+                       for side in common.SIDES},
+                note="ours: from_conn_string(pool_max_size=N); official: AsyncPostgresSaver("
+                     "AsyncConnectionPool(max_size=N, kwargs=autocommit/prepare_threshold=0/"
+                     "dict_row))")
+    at_least_3 = Target("ours/official >= 3", lambda r: None if r.ratio is None else r.ratio >= 3)
+    return Section(f"3. Throughput: {sizes.tasks} concurrent async tasks, each on its own thread, "
+                   f"one saver on a pool of {sizes.tasks}; {sizes.bursts} bursts of "
+                   f"{sizes.burst_steps} super-steps per task per round",
+                   [case, per_second("super-steps per second, all tasks", name, at_least_3)])
+
+
+# --- 4. get_tuple vs thread length ----------------------------------------------------------------
+
+
+def populate(side: str, store: Store, threads: Sequence[tuple[str, int]]) -> None:
+    """Fill a store fast, through each saver's own put_writes + put, on one connection with
+    ``synchronous_commit=off`` (untimed; the timed reads use default savers)."""
+    small = {"counter": 0, "note": "note-0", "user": "u-1", "route": "agent", "lang": "en",
+             "flags": {"beta": True}}
+    url = store.ours_url if side == "ours" else store.official_url
+    kwargs = {"autocommit": True} if side == "ours" else OFFICIAL_KWARGS
+    with psycopg.connect(url, **kwargs) as conn:  # type: ignore[arg-type]
+        conn.execute("SET synchronous_commit = off")
+        saver: Any = (PostgresSaver(conn, schema=store.schema) if side == "ours"
+                      else OfficialPostgresSaver(conn))  # type: ignore[arg-type]
+        saver.setup()
+        for thread_id, count in threads:
+            script = ThreadScript(saver, thread_id, small)
+            for i in range(count):
+                put = script.advance({"counter": i, "note": f"note-{i}"},
+                                     [("counter", i), ("note", f"note-{i}")])
+                for c in put.calls(saver):
+                    common.call(c)
+
+
+def section_get_tuple(env: Env) -> Section:
+    sizes, store = env.sizes, env.stores.new("history")
+    for side in common.SIDES:
+        populate(side, store, [("short", sizes.small), ("long", sizes.big)])
+
+    def reads(thread_id: str) -> Callable[[Any], Work]:
+        def work(saver: Any) -> Work:
+            op = [Call(saver, "get_tuple", (latest(thread_id),))]
+            return Work([op] * sizes.reads, setup=op * WARM_READS)
+        return work
+
+    items: list[Case | Derived] = []
+    for mode in ("sync", "async"):
+        small = f"get_tuple(latest), {sizes.small:,} checkpoints, {mode}"
+        big = f"get_tuple(latest), {sizes.big:,} checkpoints, {mode}"
+        items += [saver_case(small, store, mode, reads("short")),
+                  saver_case(big, store, mode, reads("long")),
+                  Derived.quotient(f"{sizes.big:,}/{sizes.small:,} ratio, {mode}", big, small,
+                                   "get_tuple time on the long thread / on the short one",
+                                   Target.ours_at_most(1.3, "ours <= 1.3x"))]
+    return Section(f"4. get_tuple of the latest checkpoint vs thread length, µs per call "
+                   f"({sizes.reads} calls/round; one store per saver, reused every round)", items)
+
+
+# --- 5. the machine's floor ----------------------------------------------------------------------
+
+
+def ping_trial(url: str, n: int, is_async: bool, sql: str = "SELECT 1") -> Any:
+    """``n`` timed round trips of ``sql`` on one autocommit psycopg connection."""
+    if is_async:
+        @asynccontextmanager
+        async def atrial() -> AsyncIterator[Callable[[], Any]]:
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                cur = conn.cursor()
+
+                async def one(_: Any) -> Any:
+                    await cur.execute(sql)
+                    return cur.description and await cur.fetchone()
+                for _ in range(WARM_READS):
+                    await one(None)
+                yield lambda: common.atime_each(range(n), one)
+        return atrial()
+
+    @contextmanager
+    def trial() -> Iterator[Callable[[], Any]]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            cur = conn.cursor()
+
+            def one(_: Any) -> Any:
+                cur.execute(sql)
+                return cur.description and cur.fetchone()
+            for _ in range(WARM_READS):
+                one(None)
+            yield lambda: common.time_each(range(n), one)
+    return trial()
+
+
+def serde_steps(steps: int) -> list[tuple[list[Any], list[tuple[str, bytes]]]]:
+    """Per section-1 step: the values it writes (2 pending writes + 2 changed channels) and
+    the 6 channel values its get_tuple reads (pre-serialised)."""
+    serde, out = JsonPlusSerializer(), []
+    for op in chat_work(InMemorySaver(), steps).ops:
+        writes, put = op[0].args[1], op[1].args
+        values, changed = put[1]["channel_values"], put[3]
+        out.append(([v for _, v in writes] + [values[ch] for ch in changed],
+                    [serde.dumps_typed(v) for v in values.values()]))
+    return out
+
+
+@contextmanager
+def serde_trial(steps: int) -> Iterator[Callable[[], list[float]]]:
+    serde, prepared = JsonPlusSerializer(), serde_steps(steps)
+
+    def one(step: tuple[list[Any], list[tuple[str, bytes]]]) -> None:
+        for value in step[0]:
+            serde.dumps_typed(value)
+        for stored in step[1]:
+            serde.loads_typed(stored)
+    yield lambda: common.time_each(prepared, one)
+
+
+def floor(name: str, ping: str, serde: str) -> Derived:
+    def compute(rows: dict[str, Row]) -> Row:
+        value = 3 * rows[ping].ours + rows[serde].ours  # type: ignore[operator]
+        return Row(name, value, None, unit="us", note="3 x SELECT 1 + serialisation")
+    return Derived(name, compute)
+
+
+def multiple(env: Env, source: str, floor_row: str) -> Derived:
+    """A super-step row of an earlier section, each side divided by ``floor_row``."""
+    def compute(rows: dict[str, Row]) -> Row:
+        r, base = env.done[source], rows[floor_row].ours
+        return Row(f"{source} / floor", r.ours and base and r.ours / base,
+                   r.official and base and r.official / base, unit="x",
+                   note=f"/ {floor_row}", has_ratio=False)
+    return Derived(f"{source} / floor", compute)
+
+
+def section_floor(env: Env) -> Section:
+    sizes, url, one = env.sizes, env.stores.ours_url, ("ours",)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS floor_commit (x int)")
+    pings = {mode: f"SELECT 1 round trip, {mode}" for mode in ("sync", "async")}
+    ser = f"serialisation per super-step ({sizes.steps} steps)"
+    items: list[Case | Derived] = [
+        Case(pings["sync"], dict.fromkeys(one, partial(ping_trial, url, sizes.pings, False)),
+             note="psycopg Connection, autocommit"),
+        Case(pings["async"], dict.fromkeys(one, partial(ping_trial, url, sizes.pings, True)),
+             note="psycopg AsyncConnection, autocommit"),
+        Case(ser, dict.fromkeys(one, partial(serde_trial, sizes.steps)),
+             note="JsonPlusSerializer: dumps_typed of 2 writes + 2 changed channels, "
+                  "loads_typed of the 6 channel values read back"),
+        Case("committed 1-row INSERT round trip, sync", dict.fromkeys(one, partial(
+            ping_trial, url, sizes.pings, False, "INSERT INTO floor_commit VALUES (1)")),
+             note="for reference, not in the floor: a commit waits for the WAL flush"),
+        floor("floor per super-step, sync", pings["sync"], ser),
+        floor("floor per super-step, async", pings["async"], ser),
+    ]
+    for source, mode in (("super-step, sync", "sync"), ("super-step, async", "async"),
+                         ("graph: per super-step, sync", "sync"),
+                         ("graph: per super-step, async", "async")):
+        if source in env.done:
+            items.append(multiple(env, source, f"floor per super-step, {mode}"))
+    return Section("5. The floor: round trips + serialisation a super-step cannot avoid "
+                   "(one figure for both savers, in the ours column), and how close each "
+                   "super-step figure is to it", items)
+
+
+# --- entry points ------------------------------------------------------------------------------
+
+
+@dataclass
+class Env:
+    sizes: Sizes
+    stores: Stores
+    done: dict[str, Row]  # rows of the sections run so far, by name
+
+
+SECTIONS = (section_superstep, section_graph, section_throughput, section_get_tuple,
+            section_floor)
+
+
+def durability(url: str, stores: Stores) -> str:
+    """The server's settings and what a default-configured saver of each side runs with."""
+    with psycopg.connect(url) as conn:
+        server = {k: conn.execute(f"SHOW {k}").fetchone()[0]  # type: ignore[index]
+                  for k in ("server_version", "synchronous_commit", "fsync", "wal_sync_method")}
+    store, seen = stores.new("settings"), {}
+    for side in common.SIDES:
+        with sync_saver(side, store) as saver:
+            conns = saver.conn.connection() if side == "ours" else nullcontext(saver.conn)
+            with conns as conn:
+                row = conn.execute("SHOW synchronous_commit").fetchone()
+                seen[side] = row[0] if side == "ours" else row["synchronous_commit"]
+    return (f"server: {', '.join(f'{k}={v}' for k, v in server.items())}; synchronous_commit "
+            f"on each saver's connection: ours={seen['ours']}, official={seen['official']}. "
+            "Both savers autocommit each write (a WAL flush per commit): same durability.")
+
+
+def run(sizes: Sizes, url: str = DEFAULT_URL, *, console: Any = None,
+        verbose: bool = False) -> list[common.SectionResult]:
+    """Run every section at ``sizes`` (the smoke test calls this with `TINY`)."""
+    stores = Stores(url)
+    env, results = Env(sizes, stores, {}), []
+    try:
+        if console is not None:
+            console.print(f"durability: {durability(url, stores)}\nDatabases {stores.prefix}* "
+                          f"on {redact(url)} (dropped at exit).\n")
+        for build in SECTIONS:
+            for result in common.run_suite([lambda b=build: b(env)], rounds=sizes.rounds,
+                                           console=console, verbose=verbose):
+                results.append(result)
+                env.done.update((row.name, row) for row, _ in result.rows)
+        return results
+    finally:
+        stores.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = common.parser((__doc__ or "").splitlines()[0])
+    p.add_argument("--url", default=os.environ.get(URL_VAR, DEFAULT_URL),
+                   help=f"server to run on (default: ${URL_VAR} or {DEFAULT_URL}); the suite "
+                        "creates and drops databases named pk_bench_*")
+    args = p.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    if args.rounds:
+        sizes = replace(sizes, rounds=args.rounds)
+    console = common.make_console()
+    command = shlex.join(["python", "-m", "benchmarks.postgres_bench",
+                          *(sys.argv[1:] if argv is None else argv)])
+    info = common.machine_info(["langgraph", "langgraph-checkpoint",
+                                "langgraph-checkpoint-postgres", "langgraph-persist-kit",
+                                "psycopg", "psycopg-pool"], url=redact(args.url))
+    common.print_header(console, info, command, f"sizes: {asdict(sizes)}")
+    t0 = time.perf_counter()
+    results = run(sizes, args.url, console=console, verbose=args.verbose)
+    console.print(f"total {time.perf_counter() - t0:.1f} s")
+    if args.json:
+        common.dump_json(args.json, common.to_json(results, info, command, asdict(sizes)))
+        console.print(f"JSON written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

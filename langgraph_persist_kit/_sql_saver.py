@@ -1,0 +1,275 @@
+"""The ``BaseCheckpointSaver`` methods of every SQL saver, written once per mode.
+
+Owns: which plan each public method runs and whether it needs a transaction;
+depends on: `_sql_plans`. A saver class mixes in `SqlSaverMethods` (sync) or
+`AsyncSqlSaverMethods` (async) and supplies its driver: ``plans``, ``serde``,
+``_run(plan, transaction=...)`` and ``_iterate(plan)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from langgraph_persist_kit._codec import ThreadInfo
+from langgraph_persist_kit._plan import Plan, R
+from langgraph_persist_kit._saver_base import PersistSaverBase
+from langgraph_persist_kit._sql_plans import SqlPlans
+
+
+def _writes_need_transaction(plans: SqlPlans, writes: Sequence[Any]) -> bool:
+    limit = plans.WRITES_PER_STATEMENT
+    return limit is not None and len(writes) > limit
+
+
+class SqlSaverMethods(PersistSaverBase):
+    """Sync ``BaseCheckpointSaver`` methods on top of a driver's ``_run`` / ``_iterate``."""
+
+    plans: SqlPlans
+    serde: SerializerProtocol
+
+    def _run(self, plan: Plan[R], *, transaction: bool = False) -> R:
+        raise NotImplementedError
+
+    def _iterate(self, plan: Plan[None]) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Fetch a checkpoint with its channel values and pending writes, in one query.
+
+        Args:
+            config: ``{"configurable": {"thread_id": str, "checkpoint_ns": str = "",
+                "checkpoint_id": str | None}}``; without ``checkpoint_id``, the
+                namespace's latest checkpoint.
+
+        Returns:
+            The tuple (pending writes in ``writes_sort_key`` order), or ``None``.
+
+        Raises:
+            ConfigurationError: When ``thread_id`` is missing.
+        """
+        return self._run(self.plans.get_tuple(self.serde, config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """List checkpoints newest first, fetched 100 per query as you iterate.
+
+        Args:
+            config: ``{"configurable": {"thread_id": str, "checkpoint_ns": str}}``;
+                each key is optional (``None`` lists every thread).
+            filter: Metadata equality conditions, e.g. ``{"source": "input"}``,
+                with ``InMemorySaver``'s semantics. Keys and values are bound
+                parameters, never spliced into SQL.
+            before: Only checkpoints whose id is below this config's ``checkpoint_id``.
+            limit: The most tuples to yield.
+
+        Raises:
+            ConfigurationError: For a filter that is not a dict of JSON values.
+        """
+        return self._iterate(
+            self.plans.list_checkpoints(self.serde, config, filter=filter, before=before,
+                                        limit=limit)
+        )
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint and the values of the channels in ``new_versions``, atomically.
+
+        Args:
+            config: ``{"configurable": {"thread_id": str, "checkpoint_ns": str,
+                "checkpoint_id": str | None}}``; ``checkpoint_id`` is the parent.
+            checkpoint: The checkpoint to store.
+            metadata: Its metadata (stored as JSON, never encrypted).
+            new_versions: The channels whose values changed, with their versions.
+
+        Returns:
+            The config naming the stored checkpoint.
+        """
+        plan = self.plans.put(self.serde, config, checkpoint, metadata, new_versions)
+        return self._run(plan, transaction=not self.plans.ATOMIC_PUT)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's pending writes against a checkpoint, atomically.
+
+        A regular write already stored for ``(task_id, idx)`` is kept; special
+        writes (errors, interrupts) replace theirs.
+
+        Args:
+            config: ``{"configurable": {"thread_id": str, "checkpoint_ns": str,
+                "checkpoint_id": str}}``.
+            writes: ``(channel, value)`` pairs.
+            task_id: The task that produced them.
+            task_path: The task's path, used to order writes.
+        """
+        plan = self.plans.put_writes(self.serde, config, writes, task_id, task_path)
+        self._run(plan, transaction=_writes_need_transaction(self.plans, writes))
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete a thread's checkpoints, writes, channel values and registry row, atomically."""
+        self._run(self.plans.delete_thread(thread_id), transaction=True)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) whose metadata ``run_id`` is in ``run_ids``.
+
+        Conformance capability ``delete_for_runs``. Channel values nothing
+        refers to any more are removed too; one transaction.
+        """
+        self._run(self.plans.delete_for_runs(run_ids), transaction=True)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint, channel value and write of a thread, in one transaction.
+
+        Conformance capability ``copy_thread``; done inside the store, and the
+        whole parent chain is copied, so DeltaChannel values rebuild on the target.
+        """
+        self._run(self.plans.copy_thread(source_thread_id, target_thread_id), transaction=True)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune threads, in one transaction. Conformance capability ``prune``.
+
+        Args:
+            thread_ids: The threads to prune.
+            strategy: ``"keep_latest"`` keeps each namespace's newest checkpoint
+                and the ancestors its DeltaChannel values are rebuilt from;
+                ``"delete"`` removes the threads.
+
+        Raises:
+            ConfigurationError: For another strategy.
+        """
+        self._run(self.plans.prune(thread_ids, strategy), transaction=True)
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Seed and on-path writes of each DeltaChannel, in a bounded number of queries.
+
+        Walks parent links in rounds of growing depth (64, 512, 4096 ancestors
+        per query), then fetches seeds and writes in one query.
+        """
+        return self._run(self.plans.delta_history(self.serde, config, channels))
+
+    def list_threads(
+        self, *, filter: dict[str, Any] | None = None, limit: int | None = None
+    ) -> Iterator[ThreadInfo]:
+        """List threads newest-updated first, from the registry (no checkpoint is read).
+
+        Args:
+            filter: Equality conditions on the metadata of each thread's latest
+                root checkpoint, as in `list`.
+            limit: The most threads to yield.
+
+        Yields:
+            `ThreadInfo(thread_id, created_at, updated_at, metadata)`, times in UTC.
+        """
+        return self._iterate(self.plans.list_threads(filter=filter, limit=limit))
+
+
+class AsyncSqlSaverMethods(PersistSaverBase):
+    """Async ``BaseCheckpointSaver`` methods; each behaves as its sync twin in
+    `SqlSaverMethods`."""
+
+    plans: SqlPlans
+    serde: SerializerProtocol
+
+    def _run(self, plan: Plan[R], *, transaction: bool = False) -> Awaitable[R]:
+        raise NotImplementedError
+
+    def _iterate(self, plan: Plan[None]) -> AsyncIterator[Any]:
+        raise NotImplementedError
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Fetch a checkpoint in one query; see `SqlSaverMethods.get_tuple`."""
+        return await self._run(self.plans.get_tuple(self.serde, config))
+
+    def alist(  # returns the async iterator directly: one generator layer, not two
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """List checkpoints newest first, a page per query; see `SqlSaverMethods.list`."""
+        return self._iterate(
+            self.plans.list_checkpoints(self.serde, config, filter=filter, before=before,
+                                        limit=limit)
+        )
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint atomically; see `SqlSaverMethods.put`."""
+        plan = self.plans.put(self.serde, config, checkpoint, metadata, new_versions)
+        return await self._run(plan, transaction=not self.plans.ATOMIC_PUT)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store pending writes atomically; see `SqlSaverMethods.put_writes`."""
+        plan = self.plans.put_writes(self.serde, config, writes, task_id, task_path)
+        await self._run(plan, transaction=_writes_need_transaction(self.plans, writes))
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete a thread atomically; see `SqlSaverMethods.delete_thread`."""
+        await self._run(self.plans.delete_thread(thread_id), transaction=True)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints of runs; see `SqlSaverMethods.delete_for_runs`."""
+        await self._run(self.plans.delete_for_runs(run_ids), transaction=True)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread in one transaction; see `SqlSaverMethods.copy_thread`."""
+        await self._run(
+            self.plans.copy_thread(source_thread_id, target_thread_id), transaction=True
+        )
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune threads in one transaction; see `SqlSaverMethods.prune`."""
+        await self._run(self.plans.prune(thread_ids, strategy), transaction=True)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """DeltaChannel seeds and writes; see `SqlSaverMethods.get_delta_channel_history`."""
+        return await self._run(self.plans.delta_history(self.serde, config, channels))
+
+    def alist_threads(
+        self, *, filter: dict[str, Any] | None = None, limit: int | None = None
+    ) -> AsyncIterator[ThreadInfo]:
+        """List threads newest-updated first; see `SqlSaverMethods.list_threads`."""
+        return self._iterate(self.plans.list_threads(filter=filter, limit=limit))
