@@ -7,8 +7,6 @@ See benchmarks/README.md for what each row measures.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import os
 import re
 import shlex
@@ -25,21 +23,12 @@ import psycopg
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres import PostgresSaver as OfficialPostgresSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver as OfficialAsyncPostgresSaver
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from benchmarks import common
+from benchmarks import workloads as wl
 from benchmarks.common import Call, Case, Derived, Row, Section, Target, Work, work_trial
-from benchmarks.workloads import (
-    FLOW,
-    FlowState,
-    ThreadScript,
-    ask,
-    chat_work,
-    compile_graph,
-    latest,
-)
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
 
 URL_VAR = "PERSIST_KIT_BENCH_POSTGRES_URL"
@@ -70,14 +59,9 @@ QUICK = Sizes(rounds=3, steps=50, invokes=8, bursts=2, burst_steps=10, reads=50,
 TINY = Sizes(rounds=1, steps=3, warm=1, invokes=2, tasks=2, bursts=1, burst_steps=2, reads=3,
              small=3, big=20, pings=3)
 WARM_READS = 10  # untimed get_tuple calls after opening a saver (section 4)
-TRIAL = itertools.count()  # thread ids unique within a run, so trials never share a thread
 
 
 # --- databases: ours in schemas of one database, official in a database per case ------------
-
-
-def with_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + database))
 
 
 def redact(url: str) -> str:
@@ -86,8 +70,7 @@ def redact(url: str) -> str:
 
 @dataclass(frozen=True)
 class Store:
-    """Where one case keeps its rows on each side."""
-
+    """Where one case keeps its rows: a schema in our database; an official database."""
     ours_url: str
     schema: str
     official_url: str
@@ -97,7 +80,7 @@ class Stores:
     """Creates ``pk_bench_<pid>_*`` databases on the server and drops them all at `close`."""
 
     def __init__(self, url: str):
-        self.url, self.prefix, self.created = url, f"pk_bench_{os.getpid()}_", []
+        self.url, self.prefix, self.created = url, f"pk_bench_{os.getpid()}_", list[str]()
         self.ours_url = self._create("ours")
 
     def _create(self, label: str) -> str:
@@ -106,7 +89,7 @@ class Stores:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
         self.created.append(name)
-        return with_database(self.url, name)
+        return urlunsplit(urlsplit(self.url)._replace(path="/" + name))
 
     def new(self, label: str) -> Store:
         """A fresh schema ``s_<label>`` in our database and a fresh official database."""
@@ -138,21 +121,22 @@ def sync_saver(side: str, store: Store) -> Iterator[Any]:
 async def async_saver(side: str, store: Store, pool: int | None = None) -> AsyncIterator[Any]:
     """As `sync_saver`; with ``pool``, both sides on a pool of at most ``pool`` connections."""
     if side == "ours":
-        options = {} if pool is None else {"pool_max_size": pool}
+        options: dict[str, Any] = {} if pool is None else {"pool_max_size": pool}
         async with AsyncPostgresSaver.from_conn_string(
                 store.ours_url, schema=store.schema, **options) as saver:
             yield saver
     elif pool is None:
-        async with OfficialAsyncPostgresSaver.from_conn_string(store.official_url) as saver:
-            await saver.setup()
-            yield saver
+        async with OfficialAsyncPostgresSaver.from_conn_string(store.official_url) as official:
+            await official.setup()
+            yield official
     else:
-        async with AsyncConnectionPool(store.official_url, max_size=pool, open=False,
-                                       kwargs=OFFICIAL_KWARGS) as conns:
-            await conns.open(wait=True)
-            saver = OfficialAsyncPostgresSaver(conns)  # type: ignore[arg-type]
-            await saver.setup()
-            yield saver
+        async with AsyncConnectionPool(  # as its docs show; min_size: the pool's default 4
+                store.official_url, min_size=min(4, pool), max_size=pool, open=False,
+                kwargs=OFFICIAL_KWARGS) as conns:
+            await conns.wait()
+            on_pool = OfficialAsyncPostgresSaver(conns)  # type: ignore[arg-type]
+            await on_pool.setup()
+            yield on_pool
 
 
 def saver_case(name: str, store: Store, mode: str, work_of: Callable[[Any], Work],
@@ -165,14 +149,6 @@ def saver_case(name: str, store: Store, mode: str, work_of: Callable[[Any], Work
     return Case(name, {side: partial(make, side) for side in common.SIDES}, **kw)
 
 
-def chat(saver: Any, steps: int, warm: int) -> Work:
-    """`chat_work` on a new thread, after ``warm`` untimed steps on another new thread."""
-    n = next(TRIAL)
-    warm_up = chat_work(saver, warm, f"warm-{n}")
-    work = chat_work(saver, steps, f"chat-{n}")
-    return Work(work.ops, [*warm_up.setup, *(c for op in warm_up.ops for c in op), *work.setup])
-
-
 # --- 1. saver super-step ------------------------------------------------------------------------
 
 
@@ -180,7 +156,7 @@ def section_superstep(env: Env) -> Section:
     sizes = env.sizes
 
     def work(saver: Any) -> Work:
-        return chat(saver, sizes.steps, sizes.warm)
+        return wl.warm_chat_work(saver, sizes.steps, sizes.warm)
 
     items = [saver_case(f"super-step, {mode}", env.stores.new(f"step_{mode}"), mode, work,
                         target=Target.ratio_at_most(0.5)) for mode in ("sync", "async")]
@@ -194,15 +170,15 @@ def section_superstep(env: Env) -> Section:
 
 def section_graph(env: Env) -> Section:
     sizes, memory = env.sizes, InMemorySaver()  # count the checkpoints one invoke writes
-    compile_graph(FlowState, FLOW, memory, False).invoke(ask(0), latest("count"))
-    per_invoke = len(list(memory.list(latest("count"))))
+    wl.compile_graph(wl.FlowState, wl.FLOW, memory, False).invoke(wl.ask(0), wl.latest("count"))
+    per_invoke = len(list(memory.list(wl.latest("count"))))
 
     def graph_work(is_async: bool) -> Callable[[Any], Work]:
         def work(saver: Any) -> Work:
-            graph, n = compile_graph(FlowState, FLOW, saver, is_async), next(TRIAL)
-            return Work([[Call(graph, "invoke", (ask(i), latest(f"graph-{n}")))]
+            graph, n = wl.compile_graph(wl.FlowState, wl.FLOW, saver, is_async), next(wl.TRIAL)
+            return Work([[Call(graph, "invoke", (wl.ask(i), wl.latest(f"graph-{n}")))]
                          for i in range(sizes.invokes)],
-                        setup=[Call(graph, "invoke", (ask(0), latest(f"warm-{n}")))])
+                        setup=[Call(graph, "invoke", (wl.ask(0), wl.latest(f"warm-{n}")))])
         return work
 
     items: list[Case | Derived] = []
@@ -221,42 +197,6 @@ def section_graph(env: Env) -> Section:
 # --- 3. throughput ------------------------------------------------------------------------------
 
 
-async def drive(ops: Sequence[Sequence[Call]]) -> None:
-    for op in ops:
-        for c in op:
-            await common.acall(c)
-
-
-def throughput_trial(side: str, store: Store, sizes: Sizes) -> Any:
-    """``tasks`` tasks, each stepping its own thread, all on one saver and pool; a sample per
-    burst: the burst's wall time / the super-steps it ran (all tasks)."""
-    per_task, k = sizes.warm + sizes.bursts * sizes.burst_steps, sizes.burst_steps
-
-    @asynccontextmanager
-    async def trial() -> AsyncIterator[Callable[[], Any]]:
-        async with async_saver(side, store, pool=sizes.tasks) as saver:
-            n = next(TRIAL)
-            works = [chat_work(saver, per_task, f"task-{n}-{i}") for i in range(sizes.tasks)]
-            for work in works:
-                await drive([work.setup])
-
-            async def burst(start: int, stop: int) -> None:
-                await asyncio.gather(*(drive(work.ops[start:stop]) for work in works))
-
-            await burst(0, sizes.warm)  # untimed: opens the pool's connections
-
-            async def measured() -> list[float]:
-                samples, clock = [], time.perf_counter
-                for b in range(sizes.bursts):
-                    start = sizes.warm + b * k
-                    t0 = clock()
-                    await burst(start, start + k)
-                    samples.append((clock() - t0) / (sizes.tasks * k))
-                return samples
-            yield measured
-    return trial()
-
-
 def per_second(name: str, source: str, target: Target | None = None) -> Derived:
     """Super-steps per second from a row of µs per step (ratio > 1: we do more)."""
     def compute(rows: dict[str, Row]) -> Row:
@@ -269,8 +209,12 @@ def per_second(name: str, source: str, target: Target | None = None) -> Derived:
 def section_throughput(env: Env) -> Section:
     sizes, store = env.sizes, env.stores.new("throughput")
     name = f"{sizes.tasks} tasks, µs of wall time per super-step"
-    case = Case(name, {side: partial(throughput_trial, side, store, sizes)
-                       for side in common.SIDES},
+
+    def trial(side: str) -> Any:
+        return wl.concurrent_chat(partial(async_saver, side, store, sizes.tasks), sizes.tasks,
+                                  sizes.warm, sizes.bursts, sizes.burst_steps)
+
+    case = Case(name, {side: partial(trial, side) for side in common.SIDES},
                 note="ours: from_conn_string(pool_max_size=N); official: AsyncPostgresSaver("
                      "AsyncConnectionPool(max_size=N, kwargs=autocommit/prepare_threshold=0/"
                      "dict_row))")
@@ -286,33 +230,28 @@ def section_throughput(env: Env) -> Section:
 
 def populate(side: str, store: Store, threads: Sequence[tuple[str, int]]) -> None:
     """Fill a store fast, through each saver's own put_writes + put, on one connection with
-    ``synchronous_commit=off`` (untimed; the timed reads use default savers)."""
-    small = {"counter": 0, "note": "note-0", "user": "u-1", "route": "agent", "lang": "en",
-             "flags": {"beta": True}}
+    ``synchronous_commit=off``, then ANALYZE (untimed; the timed reads use default savers)."""
     url = store.ours_url if side == "ours" else store.official_url
     kwargs = {"autocommit": True} if side == "ours" else OFFICIAL_KWARGS
-    with psycopg.connect(url, **kwargs) as conn:  # type: ignore[arg-type]
+    with psycopg.connect(url, **kwargs) as conn:
         conn.execute("SET synchronous_commit = off")
         saver: Any = (PostgresSaver(conn, schema=store.schema) if side == "ours"
-                      else OfficialPostgresSaver(conn))  # type: ignore[arg-type]
+                      else OfficialPostgresSaver(conn))
         saver.setup()
-        for thread_id, count in threads:
-            script = ThreadScript(saver, thread_id, small)
-            for i in range(count):
-                put = script.advance({"counter": i, "note": f"note-{i}"},
-                                     [("counter", i), ("note", f"note-{i}")])
-                for c in put.calls(saver):
-                    common.call(c)
+        wl.fill(saver, threads)
+        conn.execute("ANALYZE")
 
 
 def section_get_tuple(env: Env) -> Section:
-    sizes, store = env.sizes, env.stores.new("history")
+    sizes = env.sizes
+    alone, shared = env.stores.new("history_short"), env.stores.new("history_long")
     for side in common.SIDES:
-        populate(side, store, [("short", sizes.small), ("long", sizes.big)])
+        populate(side, alone, [("short", sizes.small)])
+        populate(side, shared, [("long", sizes.big), ("short", sizes.small)])
 
     def reads(thread_id: str) -> Callable[[Any], Work]:
         def work(saver: Any) -> Work:
-            op = [Call(saver, "get_tuple", (latest(thread_id),))]
+            op = [Call(saver, "get_tuple", (wl.latest(thread_id),))]
             return Work([op] * sizes.reads, setup=op * WARM_READS)
         return work
 
@@ -320,13 +259,17 @@ def section_get_tuple(env: Env) -> Section:
     for mode in ("sync", "async"):
         small = f"get_tuple(latest), {sizes.small:,} checkpoints, {mode}"
         big = f"get_tuple(latest), {sizes.big:,} checkpoints, {mode}"
-        items += [saver_case(small, store, mode, reads("short")),
-                  saver_case(big, store, mode, reads("long")),
+        items += [saver_case(small, alone, mode, reads("short"),
+                             note="the only thread of its store"),
+                  saver_case(f"{small}, next to the long thread", shared, mode, reads("short"),
+                             note=f"same thread, in the store of the {sizes.big:,}-checkpoint "
+                                  "thread: the cost of the store's size alone"),
+                  saver_case(big, shared, mode, reads("long")),
                   Derived.quotient(f"{sizes.big:,}/{sizes.small:,} ratio, {mode}", big, small,
-                                   "get_tuple time on the long thread / on the short one",
+                                   "long thread / the short thread alone in its store",
                                    Target.ours_at_most(1.3, "ours <= 1.3x"))]
     return Section(f"4. get_tuple of the latest checkpoint vs thread length, µs per call "
-                   f"({sizes.reads} calls/round; one store per saver, reused every round)", items)
+                   f"({sizes.reads} calls/round; stores built once, reused every round)", items)
 
 
 # --- 5. the machine's floor ----------------------------------------------------------------------
@@ -334,56 +277,22 @@ def section_get_tuple(env: Env) -> Section:
 
 def ping_trial(url: str, n: int, is_async: bool, sql: str = "SELECT 1") -> Any:
     """``n`` timed round trips of ``sql`` on one autocommit psycopg connection."""
-    if is_async:
-        @asynccontextmanager
-        async def atrial() -> AsyncIterator[Callable[[], Any]]:
-            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                cur = conn.cursor()
-
-                async def one(_: Any) -> Any:
-                    await cur.execute(sql)
-                    return cur.description and await cur.fetchone()
+    if not is_async:
+        @contextmanager
+        def trial() -> Iterator[Callable[[], Any]]:
+            with psycopg.connect(url, autocommit=True) as conn:
                 for _ in range(WARM_READS):
-                    await one(None)
-                yield lambda: common.atime_each(range(n), one)
-        return atrial()
+                    conn.execute(sql)
+                yield lambda: common.time_each(range(n), lambda _: conn.execute(sql))
+        return trial()
 
-    @contextmanager
-    def trial() -> Iterator[Callable[[], Any]]:
-        with psycopg.connect(url, autocommit=True) as conn:
-            cur = conn.cursor()
-
-            def one(_: Any) -> Any:
-                cur.execute(sql)
-                return cur.description and cur.fetchone()
+    @asynccontextmanager
+    async def atrial() -> AsyncIterator[Callable[[], Any]]:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             for _ in range(WARM_READS):
-                one(None)
-            yield lambda: common.time_each(range(n), one)
-    return trial()
-
-
-def serde_steps(steps: int) -> list[tuple[list[Any], list[tuple[str, bytes]]]]:
-    """Per section-1 step: the values it writes (2 pending writes + 2 changed channels) and
-    the 6 channel values its get_tuple reads (pre-serialised)."""
-    serde, out = JsonPlusSerializer(), []
-    for op in chat_work(InMemorySaver(), steps).ops:
-        writes, put = op[0].args[1], op[1].args
-        values, changed = put[1]["channel_values"], put[3]
-        out.append(([v for _, v in writes] + [values[ch] for ch in changed],
-                    [serde.dumps_typed(v) for v in values.values()]))
-    return out
-
-
-@contextmanager
-def serde_trial(steps: int) -> Iterator[Callable[[], list[float]]]:
-    serde, prepared = JsonPlusSerializer(), serde_steps(steps)
-
-    def one(step: tuple[list[Any], list[tuple[str, bytes]]]) -> None:
-        for value in step[0]:
-            serde.dumps_typed(value)
-        for stored in step[1]:
-            serde.loads_typed(stored)
-    yield lambda: common.time_each(prepared, one)
+                await conn.execute(sql)
+            yield lambda: common.atime_each(range(n), lambda _: conn.execute(sql))
+    return atrial()
 
 
 def floor(name: str, ping: str, serde: str) -> Derived:
@@ -414,7 +323,7 @@ def section_floor(env: Env) -> Section:
              note="psycopg Connection, autocommit"),
         Case(pings["async"], dict.fromkeys(one, partial(ping_trial, url, sizes.pings, True)),
              note="psycopg AsyncConnection, autocommit"),
-        Case(ser, dict.fromkeys(one, partial(serde_trial, sizes.steps)),
+        Case(ser, dict.fromkeys(one, partial(wl.serde_trial, sizes.steps)),
              note="JsonPlusSerializer: dumps_typed of 2 writes + 2 changed channels, "
                   "loads_typed of the 6 channel values read back"),
         Case("committed 1-row INSERT round trip, sync", dict.fromkeys(one, partial(
@@ -423,14 +332,12 @@ def section_floor(env: Env) -> Section:
         floor("floor per super-step, sync", pings["sync"], ser),
         floor("floor per super-step, async", pings["async"], ser),
     ]
-    for source, mode in (("super-step, sync", "sync"), ("super-step, async", "async"),
-                         ("graph: per super-step, sync", "sync"),
-                         ("graph: per super-step, async", "async")):
-        if source in env.done:
-            items.append(multiple(env, source, f"floor per super-step, {mode}"))
-    return Section("5. The floor: round trips + serialisation a super-step cannot avoid "
-                   "(one figure for both savers, in the ours column), and how close each "
-                   "super-step figure is to it", items)
+    for mode in ("sync", "async"):  # section 2's steps write other values: no floor here
+        if f"super-step, {mode}" in env.done:
+            items.append(multiple(env, f"super-step, {mode}", f"floor per super-step, {mode}"))
+    return Section("5. The floor: the round trips and serialisation a section-1 super-step "
+                   "cannot avoid (one figure for both savers, in the ours column), and how "
+                   "close each section-1 figure is to it", items)
 
 
 # --- entry points ------------------------------------------------------------------------------
@@ -474,7 +381,7 @@ def run(sizes: Sizes, url: str = DEFAULT_URL, *, console: Any = None,
             console.print(f"durability: {durability(url, stores)}\nDatabases {stores.prefix}* "
                           f"on {redact(url)} (dropped at exit).\n")
         for build in SECTIONS:
-            for result in common.run_suite([lambda b=build: b(env)], rounds=sizes.rounds,
+            for result in common.run_suite([partial(build, env)], rounds=sizes.rounds,
                                            console=console, verbose=verbose):
                 results.append(result)
                 env.done.update((row.name, row) for row, _ in result.rows)

@@ -1,26 +1,35 @@
 """Workload builders shared by the benchmark suites; none depends on a backend.
 
-Checkpoints as LangGraph's loop makes them (`ThreadScript`), the chat super-step
-workload (`chat_work`) and the small compiled graphs (`compile_graph`, `FLOW`).
+Checkpoints as LangGraph's loop makes them (`ThreadScript`, `fill`), the chat
+super-step workload (`chat_work`, `warm_chat_work`), the small compiled graphs
+(`compile_graph`, `FLOW`), many concurrent chats on one async saver
+(`concurrent_chat`) and the serialisation a chat step cannot avoid (`serde_trial`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
 from typing import Annotated, Any, NamedTuple, TypedDict
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from benchmarks.common import Call, Work
+from benchmarks.common import Call, Work, acall, call, time_each
 
 HUMAN = "Can you check the status of order #{n} and tell me when it ships? Thanks a lot!"
 AI = ("Order #{n} was packed this morning and leaves our warehouse tomorrow; the tracking "
       "number will be e-mailed to you as soon as the carrier scans the parcel. Anything else?")
+TRIAL = itertools.count()  # numbers thread ids, so trials of one run never share a thread
 
 
 # --- checkpoints as LangGraph's loop makes them --------------------------------------------
@@ -98,6 +107,28 @@ def chat_work(saver: Any, steps: int, thread_id: str = "chat") -> Work:
     return Work(ops, setup)
 
 
+def fill(saver: Any, threads: Sequence[tuple[str, int]]) -> None:
+    """``count`` checkpoints of small values (2 changed, 2 pending writes each) on each
+    ``(thread_id, count)``, through the saver's own ``put_writes`` + ``put``."""
+    small = {"counter": 0, "note": "note-0", "user": "u-1", "route": "agent", "lang": "en",
+             "flags": {"beta": True}}
+    for thread_id, count in threads:
+        script = ThreadScript(saver, thread_id, small)
+        for i in range(count):
+            put = script.advance({"counter": i, "note": f"note-{i}"},
+                                 [("counter", i), ("note", f"note-{i}")])
+            for c in put.calls(saver):
+                call(c)
+
+
+def warm_chat_work(saver: Any, steps: int, warm: int) -> Work:
+    """`chat_work` on a new thread, after ``warm`` untimed steps on another new thread
+    (so a saver's statements are prepared before the clock starts)."""
+    n = next(TRIAL)
+    warm_up, work = chat_work(saver, warm, f"warm-{n}"), chat_work(saver, steps, f"chat-{n}")
+    return Work(work.ops, [*warm_up.setup, *(c for op in warm_up.ops for c in op), *work.setup])
+
+
 # --- real compiled graphs ------------------------------------------------------------------
 
 
@@ -143,3 +174,71 @@ def compile_graph(state: type, nodes: dict[str, Callable], saver: Any, is_async:
         previous = name
     builder.add_edge(previous, END)
     return builder.compile(checkpointer=saver)
+
+
+# --- concurrency and serialisation ------------------------------------------------------------
+
+
+async def drive(ops: Sequence[Sequence[Call]]) -> None:
+    for op in ops:
+        for c in op:
+            await acall(c)
+
+
+def concurrent_chat(opened: Callable[[], Any], tasks: int, warm: int, bursts: int,
+                    steps: int) -> Any:
+    """A trial: ``tasks`` tasks, each stepping its own `chat_work` thread on one async saver
+    (``opened()``: its async context manager). ``warm`` untimed steps per task, then
+    ``bursts`` timed bursts of ``steps`` steps per task; a sample per burst: its wall time /
+    the super-steps it ran (all tasks)."""
+    per_task = warm + bursts * steps
+
+    @asynccontextmanager
+    async def trial() -> AsyncIterator[Callable[[], Any]]:
+        async with opened() as saver:
+            n = next(TRIAL)
+            works = [chat_work(saver, per_task, f"task-{n}-{i}") for i in range(tasks)]
+            for work in works:
+                await drive([work.setup])
+
+            async def burst(start: int, stop: int) -> None:
+                await asyncio.gather(*(drive(work.ops[start:stop]) for work in works))
+
+            await burst(0, warm)  # untimed: opens the pool's connections
+
+            async def measured() -> list[float]:
+                samples, clock = [], time.perf_counter
+                for b in range(bursts):
+                    start = warm + b * steps
+                    t0 = clock()
+                    await burst(start, start + steps)
+                    samples.append((clock() - t0) / (tasks * steps))
+                return samples
+            yield measured
+    return trial()
+
+
+def serde_steps(steps: int) -> list[tuple[list[Any], list[tuple[str, bytes]]]]:
+    """Per `chat_work` step: the values it writes (2 pending writes + 2 changed channels) and
+    the 6 channel values its get_tuple reads back (pre-serialised)."""
+    serde, out = JsonPlusSerializer(), []
+    for op in chat_work(InMemorySaver(), steps).ops:
+        writes, put = op[0].args[1], op[1].args
+        values, changed = put[1]["channel_values"], put[3]
+        out.append(([v for _, v in writes] + [values[ch] for ch in changed],
+                    [serde.dumps_typed(v) for v in values.values()]))
+    return out
+
+
+@contextmanager
+def serde_trial(steps: int) -> Iterator[Callable[[], list[float]]]:
+    """A trial timing `serde_steps`: ``dumps_typed`` of the values written, ``loads_typed``
+    of the values read, per step (LangGraph's default `JsonPlusSerializer`)."""
+    serde, prepared = JsonPlusSerializer(), serde_steps(steps)
+
+    def one(step: tuple[list[Any], list[tuple[str, bytes]]]) -> None:
+        for value in step[0]:
+            serde.dumps_typed(value)
+        for stored in step[1]:
+            serde.loads_typed(stored)
+    yield lambda: time_each(prepared, one)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +42,39 @@ def test_sqlite_suite_runs_every_case_at_a_tiny_size(tmp_path: Path) -> None:
     payload = common.to_json(results, common.machine_info([]), "test", {})
     assert json.loads(json.dumps(payload))["sections"][0]["rows"][0]["ours"] > 0
     assert list(tmp_path.iterdir()) == []  # DB files cleaned up
+
+
+@pytest.mark.timeout(60)
+def test_postgres_suite_runs_every_case_at_a_tiny_size() -> None:
+    pytest.importorskip("langgraph.checkpoint.postgres", reason="the bench extra is not installed")
+    import psycopg
+
+    from benchmarks import postgres_bench
+
+    url = os.environ.get(postgres_bench.URL_VAR, postgres_bench.DEFAULT_URL)
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {url} does not answer ({exc}). Start it, or set "
+                    f"{postgres_bench.URL_VAR} to a server the suite may create databases on.",
+                    pytrace=False)
+    out = io.StringIO()
+    results = postgres_bench.run(postgres_bench.TINY, url, console=Console(file=out, width=132))
+
+    assert [r.title.split(".")[0] for r in results] == ["1", "2", "3", "4", "5"]
+    for result in results:
+        for row, _ in result.rows:
+            assert row.ours is not None and row.ours > 0, f"{row.name}: ours={row.ours}"
+            if not result.title.startswith("5.") or row.name.endswith("/ floor"):
+                assert row.official is not None and row.official > 0, f"{row.name}: official"
+    floor_rows = [row.name for row, _ in results[-1].rows if row.name.endswith("/ floor")]
+    assert floor_rows == ["super-step, sync / floor", "super-step, async / floor"]
+    assert "MISSED" in out.getvalue() or "met" in out.getvalue()
+    assert "synchronous_commit" in out.getvalue()
+    with psycopg.connect(url) as conn:  # every database the run created was dropped
+        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                            (f"pk_bench_{os.getpid()}_%",)).fetchall()
+    assert left == []
 
 
 def test_percentile_and_interleaving_order() -> None:
