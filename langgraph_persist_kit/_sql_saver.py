@@ -3,12 +3,14 @@
 Owns: which plan each public method runs and whether it needs a transaction;
 depends on: `_sql_plans`. A saver class mixes in `SqlSaverMethods` (sync) or
 `AsyncSqlSaverMethods` (async) and supplies its driver: ``plans``, ``serde``,
-``_run(plan, transaction=...)`` and ``_iterate(plan)``.
+``_run(make_plan, transaction=...)`` and ``_iterate(plan)``. ``_run`` takes a
+plan factory so that a driver can run a plan again on a fresh connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -38,7 +40,8 @@ class SqlSaverMethods(PersistSaverBase):
     plans: SqlPlans
     serde: SerializerProtocol
 
-    def _run(self, plan: Plan[R], *, transaction: bool = False) -> R:
+    def _run(self, make_plan: Callable[[], Plan[R]], *, transaction: bool = False) -> R:
+        """Run the plan ``make_plan()`` builds (a driver may build it again to retry)."""
         raise NotImplementedError
 
     def _iterate(self, plan: Plan[None]) -> Iterator[Any]:
@@ -58,7 +61,7 @@ class SqlSaverMethods(PersistSaverBase):
         Raises:
             ConfigurationError: When ``thread_id`` is missing.
         """
-        return self._run(self.plans.get_tuple(self.serde, config))
+        return self._run(partial(self.plans.get_tuple, self.serde, config))
 
     def list(
         self,
@@ -106,7 +109,7 @@ class SqlSaverMethods(PersistSaverBase):
         Returns:
             The config naming the stored checkpoint.
         """
-        plan = self.plans.put(self.serde, config, checkpoint, metadata, new_versions)
+        plan = partial(self.plans.put, self.serde, config, checkpoint, metadata, new_versions)
         return self._run(plan, transaction=not self.plans.ATOMIC_PUT)
 
     def put_writes(
@@ -128,12 +131,12 @@ class SqlSaverMethods(PersistSaverBase):
             task_id: The task that produced them.
             task_path: The task's path, used to order writes.
         """
-        plan = self.plans.put_writes(self.serde, config, writes, task_id, task_path)
+        plan = partial(self.plans.put_writes, self.serde, config, writes, task_id, task_path)
         self._run(plan, transaction=_writes_need_transaction(self.plans, writes))
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete a thread's checkpoints, writes, channel values and registry row, atomically."""
-        self._run(self.plans.delete_thread(thread_id), transaction=True)
+        self._run(partial(self.plans.delete_thread, thread_id), transaction=True)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) whose metadata ``run_id`` is in ``run_ids``.
@@ -141,7 +144,7 @@ class SqlSaverMethods(PersistSaverBase):
         Conformance capability ``delete_for_runs``. Channel values nothing
         refers to any more are removed too; one transaction.
         """
-        self._run(self.plans.delete_for_runs(run_ids), transaction=True)
+        self._run(partial(self.plans.delete_for_runs, run_ids), transaction=True)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, channel value and write of a thread, in one transaction.
@@ -149,7 +152,8 @@ class SqlSaverMethods(PersistSaverBase):
         Conformance capability ``copy_thread``; done inside the store, and the
         whole parent chain is copied, so DeltaChannel values rebuild on the target.
         """
-        self._run(self.plans.copy_thread(source_thread_id, target_thread_id), transaction=True)
+        plan = partial(self.plans.copy_thread, source_thread_id, target_thread_id)
+        self._run(plan, transaction=True)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Prune threads, in one transaction. Conformance capability ``prune``.
@@ -163,7 +167,7 @@ class SqlSaverMethods(PersistSaverBase):
         Raises:
             ConfigurationError: For another strategy.
         """
-        self._run(self.plans.prune(thread_ids, strategy), transaction=True)
+        self._run(partial(self.plans.prune, thread_ids, strategy), transaction=True)
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -173,7 +177,7 @@ class SqlSaverMethods(PersistSaverBase):
         Walks parent links in rounds of growing depth (64, 512, 4096 ancestors
         per query), then fetches seeds and writes in one query.
         """
-        return self._run(self.plans.delta_history(self.serde, config, channels))
+        return self._run(partial(self.plans.delta_history, self.serde, config, channels))
 
     def list_threads(
         self, *, filter: dict[str, Any] | None = None, limit: int | None = None
@@ -198,7 +202,10 @@ class AsyncSqlSaverMethods(PersistSaverBase):
     plans: SqlPlans
     serde: SerializerProtocol
 
-    def _run(self, plan: Plan[R], *, transaction: bool = False) -> Awaitable[R]:
+    def _run(
+        self, make_plan: Callable[[], Plan[R]], *, transaction: bool = False
+    ) -> Awaitable[R]:
+        """Run the plan ``make_plan()`` builds (a driver may build it again to retry)."""
         raise NotImplementedError
 
     def _iterate(self, plan: Plan[None]) -> AsyncIterator[Any]:
@@ -206,7 +213,7 @@ class AsyncSqlSaverMethods(PersistSaverBase):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Fetch a checkpoint in one query; see `SqlSaverMethods.get_tuple`."""
-        return await self._run(self.plans.get_tuple(self.serde, config))
+        return await self._run(partial(self.plans.get_tuple, self.serde, config))
 
     def alist(  # returns the async iterator directly: one generator layer, not two
         self,
@@ -230,7 +237,7 @@ class AsyncSqlSaverMethods(PersistSaverBase):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Store a checkpoint atomically; see `SqlSaverMethods.put`."""
-        plan = self.plans.put(self.serde, config, checkpoint, metadata, new_versions)
+        plan = partial(self.plans.put, self.serde, config, checkpoint, metadata, new_versions)
         return await self._run(plan, transaction=not self.plans.ATOMIC_PUT)
 
     async def aput_writes(
@@ -241,32 +248,32 @@ class AsyncSqlSaverMethods(PersistSaverBase):
         task_path: str = "",
     ) -> None:
         """Store pending writes atomically; see `SqlSaverMethods.put_writes`."""
-        plan = self.plans.put_writes(self.serde, config, writes, task_id, task_path)
+        plan = partial(self.plans.put_writes, self.serde, config, writes, task_id, task_path)
         await self._run(plan, transaction=_writes_need_transaction(self.plans, writes))
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete a thread atomically; see `SqlSaverMethods.delete_thread`."""
-        await self._run(self.plans.delete_thread(thread_id), transaction=True)
+        await self._run(partial(self.plans.delete_thread, thread_id), transaction=True)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints of runs; see `SqlSaverMethods.delete_for_runs`."""
-        await self._run(self.plans.delete_for_runs(run_ids), transaction=True)
+        await self._run(partial(self.plans.delete_for_runs, run_ids), transaction=True)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread in one transaction; see `SqlSaverMethods.copy_thread`."""
         await self._run(
-            self.plans.copy_thread(source_thread_id, target_thread_id), transaction=True
+            partial(self.plans.copy_thread, source_thread_id, target_thread_id), transaction=True
         )
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Prune threads in one transaction; see `SqlSaverMethods.prune`."""
-        await self._run(self.plans.prune(thread_ids, strategy), transaction=True)
+        await self._run(partial(self.plans.prune, thread_ids, strategy), transaction=True)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
         """DeltaChannel seeds and writes; see `SqlSaverMethods.get_delta_channel_history`."""
-        return await self._run(self.plans.delta_history(self.serde, config, channels))
+        return await self._run(partial(self.plans.delta_history, self.serde, config, channels))
 
     def alist_threads(
         self, *, filter: dict[str, Any] | None = None, limit: int | None = None

@@ -133,6 +133,17 @@ def test_a_server_restart_between_invocations_is_invisible(schema: str) -> None:
     assert contents == ["before", "reply 1 to 'before'", "after", "reply 2 to 'after'"]
 
 
+async def test_a_server_restart_is_invisible_async(schema: str) -> None:
+    async with AsyncPostgresSaver.from_conn_string(URL, schema=schema, pool_min_size=3) as saver:
+        graph = chat_graph().compile(checkpointer=saver)
+        config = {"configurable": {"thread_id": "survivor"}}
+        await graph.ainvoke({"messages": [HumanMessage("before", id="h1")]}, config)
+        await asyncio.to_thread(_restart_postgres)
+        await graph.ainvoke({"messages": [HumanMessage("after", id="h2")]}, config)
+        state = await graph.aget_state(config)
+    assert [m.content for m in state.values["messages"]][2:] == ["after", "reply 2 to 'after'"]
+
+
 def test_schemas_isolate_tenants() -> None:
     a, b = fresh_schema(), fresh_schema()
     with PostgresSaver.from_conn_string(URL, schema=a) as sa, PostgresSaver.from_conn_string(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from langgraph_persist_kit.errors import (
     BackendError,
@@ -90,3 +91,14 @@ def postgres_errors(url: str | None = None) -> Iterator[None]:
         if _unavailable(exc):
             raise BackendUnavailableError(f"{where} is unavailable: {message}") from exc
         raise BackendError(f"{where} failed: {message}") from exc
+
+
+class Attempt(NamedTuple):
+    number: int
+    last: bool
+
+
+def retry_attempts(conn: object) -> list[Attempt]:
+    """Two attempts on a pool (a dead idle connection is replaced), one on a lone connection."""
+    count = 2 if isinstance(conn, (ConnectionPool, AsyncConnectionPool)) else 1
+    return [Attempt(n, n == count - 1) for n in range(count)]

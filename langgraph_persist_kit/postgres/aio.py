@@ -7,8 +7,9 @@ depends on: `plans`, `_common`, `_plan`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -19,11 +20,13 @@ from psycopg_pool import AsyncConnectionPool
 from langgraph_persist_kit._modes import AsyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, aiterate, arun, single
 from langgraph_persist_kit._sql_saver import AsyncSqlSaverMethods
+from langgraph_persist_kit.errors import BackendUnavailableError
 from langgraph_persist_kit.postgres._common import (
     DEFAULT_SCHEMA,
     check_url,
     connection_kwargs,
     postgres_errors,
+    retry_attempts,
     split_schema,
 )
 from langgraph_persist_kit.postgres.plans import plans_for
@@ -86,7 +89,6 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSqlSaverMethods):
                 max_size=pool_max_size,
                 timeout=pool_timeout,
                 kwargs=kwargs,
-                check=AsyncConnectionPool.check_connection,
                 open=False,
             )
             await pool.open(wait=True, timeout=pool_timeout)
@@ -108,31 +110,51 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSqlSaverMethods):
             async with self.lock:
                 yield self.conn
 
-    async def _run(self, plan: Plan[R], *, transaction: bool = False) -> R:
+    async def _run(self, make_plan: Callable[[], Plan[R]], *, transaction: bool = False) -> R:
         if not self.is_setup:
             await self.setup()
-        return await self._drive(plan, transaction)
+        return await self._drive(make_plan, transaction)
 
-    async def _drive(self, plan: Plan[R], transaction: bool) -> R:
-        with postgres_errors():
-            async with self._connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+    async def _drive(self, make_plan: Callable[[], Plan[R]], transaction: bool) -> R:
+        """Run a plan on one connection, retrying once on a dead idle connection;
+        see `PostgresSaver._drive`."""
+        for attempt in retry_attempts(self.conn):
+            ran = 0
+            try:
+                with postgres_errors():
+                    async with (
+                        self._connection() as conn,
+                        conn.cursor(row_factory=tuple_row, binary=True) as cur,
+                    ):
 
-                async def execute(query: Query) -> Rows:
-                    await cur.execute(query.sql, query.params or None)
-                    return list(await cur.fetchall()) if cur.description is not None else []
+                        async def execute(query: Query) -> Rows:
+                            nonlocal ran
+                            await cur.execute(
+                                query.sql, query.params or None, binary=bool(query.params)
+                            )
+                            ran += 1
+                            if cur.description is None:
+                                return []
+                            return list(await cur.fetchall())
 
-                if transaction or not conn.autocommit:
-                    async with conn.transaction():
-                        return await arun(plan, execute)
-                return await arun(plan, execute)
+                        if transaction or not conn.autocommit:
+                            async with conn.transaction():
+                                return await arun(make_plan(), execute)
+                        return await arun(make_plan(), execute)
+            except BackendUnavailableError:
+                if ran or attempt.last:
+                    raise
+                assert isinstance(self.conn, AsyncConnectionPool)
+                await self.conn.check()  # after a restart every idle connection is dead
+        raise AssertionError("unreachable")
 
     def _iterate(self, plan: Plan[None]) -> AsyncIterator[Any]:
         async def execute(query: Query) -> Rows:
-            return await self._run(single(query))
+            return await self._run(partial(single, query))
 
         return aiterate(plan, execute)
 
     async def setup(self) -> None:
         """Create the schema and apply pending migrations; see `PostgresSaver.setup`."""
-        await self._drive(self.plans.setup(), transaction=True)
+        await self._drive(self.plans.setup, transaction=True)
         self.is_setup = True

@@ -1,7 +1,8 @@
 -- Every SQL statement of the Postgres savers, by name: the same names and
 -- parameter names as sqlite/queries.sql. {schema} is the saver's quoted schema;
--- {where} and {rows} are fragments from postgres/plans.py (never user input).
--- Each write is one statement, so it is atomic without an explicit transaction.
+-- {where} is a fragment from postgres/plans.py (never user input). Each write is
+-- one statement, so it is atomic without an explicit transaction. Bytes travel
+-- as binary parameters (%(name)b), not escaped text.
 
 -- lock_setup --
 -- Serialise concurrent setup() calls; released when the transaction ends.
@@ -44,11 +45,18 @@ FROM cp
 UNION ALL
 SELECT 1, v.thread_id, v.checkpoint_ns, v.channel, v.version::text, v.type, v.value,
        NULL, NULL, NULL
-FROM {schema}.channel_values AS v
-WHERE (v.thread_id, v.checkpoint_ns, v.channel, v.version) IN (
-    SELECT cp.thread_id, cp.checkpoint_ns, je.key, je.value
+FROM (
+    SELECT DISTINCT cp.thread_id, cp.checkpoint_ns, je.key, je.value
     FROM cp, jsonb_each(cp.channel_versions) AS je
-)
+) AS k
+-- one primary-key lookup per distinct (channel, version): the planner cannot
+-- estimate jsonb_each and would otherwise scan the whole table
+CROSS JOIN LATERAL (
+    SELECT x.thread_id, x.checkpoint_ns, x.channel, x.version, x.type, x.value
+    FROM {schema}.channel_values AS x
+    WHERE x.thread_id = k.thread_id AND x.checkpoint_ns = k.checkpoint_ns
+      AND x.channel = k.key AND x.version = k.value
+) AS v
 UNION ALL
 SELECT 2, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.type, w.value,
        w.channel, w.task_path, w.idx
@@ -63,7 +71,7 @@ WITH new_values AS (
         (thread_id, checkpoint_ns, channel, version, type, value)
     SELECT %(thread_id)s, %(checkpoint_ns)s, v.channel, v.version::jsonb, v.type, v.value
     FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
-                %(values)s::bytea[]) AS v (channel, version, type, value)
+                %(values)b::bytea[]) AS v (channel, version, type, value)
     ON CONFLICT (thread_id, checkpoint_ns, channel, version)
     DO UPDATE SET type = excluded.type, value = excluded.value
 ), new_checkpoint AS (
@@ -72,7 +80,7 @@ WITH new_values AS (
         channel_versions, metadata, run_id, created_at
     ) VALUES (
         %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_checkpoint_id)s,
-        %(type)s, %(checkpoint)s, %(channel_versions)s::jsonb, %(metadata)s::jsonb,
+        %(type)s, %(checkpoint)b, %(channel_versions)s::jsonb, %(metadata)s::jsonb,
         %(run_id)s, now()
     )
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
@@ -105,7 +113,7 @@ WITH new_writes AS (
     SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(task_id)s, r.idx, r.channel,
            r.type, r.value, %(task_path)s, now()
     FROM unnest(%(idxs)s::int[], %(channels)s::text[], %(types)s::text[],
-                %(values)s::bytea[]) AS r (idx, channel, type, value)
+                %(values)b::bytea[]) AS r (idx, channel, type, value)
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SET
         channel = excluded.channel, type = excluded.type, value = excluded.value,
         task_path = excluded.task_path, created_at = excluded.created_at

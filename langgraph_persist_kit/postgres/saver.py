@@ -7,8 +7,9 @@ Owns: running the Postgres plans on a psycopg connection or pool; depends on:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -19,11 +20,13 @@ from psycopg_pool import ConnectionPool
 from langgraph_persist_kit._modes import SyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, iterate, run, single
 from langgraph_persist_kit._sql_saver import SqlSaverMethods
+from langgraph_persist_kit.errors import BackendUnavailableError
 from langgraph_persist_kit.postgres._common import (
     DEFAULT_SCHEMA,
     check_url,
     connection_kwargs,
     postgres_errors,
+    retry_attempts,
     split_schema,
 )
 from langgraph_persist_kit.postgres.plans import plans_for
@@ -111,7 +114,6 @@ class PostgresSaver(SyncOnly, SqlSaverMethods):
                 max_size=pool_max_size,
                 timeout=pool_timeout,
                 kwargs=kwargs,
-                check=ConnectionPool.check_connection,
                 open=False,
             )
             pool.open(wait=True, timeout=pool_timeout)
@@ -133,33 +135,50 @@ class PostgresSaver(SyncOnly, SqlSaverMethods):
             with self.lock:
                 yield self.conn
 
-    def _run(self, plan: Plan[R], *, transaction: bool = False) -> R:
+    def _run(self, make_plan: Callable[[], Plan[R]], *, transaction: bool = False) -> R:
         if not self.is_setup:
             self.setup()
-        return self._drive(plan, transaction)
+        return self._drive(make_plan, transaction)
 
-    def _drive(self, plan: Plan[R], transaction: bool) -> R:
-        """Run a plan on one connection; in a transaction when asked or not autocommit."""
-        with (
-            postgres_errors(),
-            self._connection() as conn,
-            conn.cursor(row_factory=tuple_row) as cur,
-        ):
+    def _drive(self, make_plan: Callable[[], Plan[R]], transaction: bool) -> R:
+        """Run a plan on one connection; in a transaction when asked or not autocommit.
 
-            def execute(query: Query) -> Rows:
-                cur.execute(query.sql, query.params or None)
-                return list(cur.fetchall()) if cur.description is not None else []
+        A pooled connection that the server closed while it sat idle (a restart,
+        an idle timeout) fails on its first statement. Nothing ran then, so the
+        pool checks its idle connections (dropping the dead ones) and the plan
+        runs once more: no round trip is spent checking connections before use.
+        """
+        for attempt in retry_attempts(self.conn):
+            ran = 0
+            try:
+                with (
+                    postgres_errors(),
+                    self._connection() as conn,
+                    conn.cursor(row_factory=tuple_row, binary=True) as cur,
+                ):
 
-            if transaction or not conn.autocommit:
-                with conn.transaction():
-                    return run(plan, execute)
-            return run(plan, execute)
+                    def execute(query: Query) -> Rows:
+                        nonlocal ran
+                        cur.execute(query.sql, query.params or None, binary=bool(query.params))
+                        ran += 1
+                        return list(cur.fetchall()) if cur.description is not None else []
+
+                    if transaction or not conn.autocommit:
+                        with conn.transaction():
+                            return run(make_plan(), execute)
+                    return run(make_plan(), execute)
+            except BackendUnavailableError:
+                if ran or attempt.last:
+                    raise
+                assert isinstance(self.conn, ConnectionPool)
+                self.conn.check()  # after a restart every idle connection is dead: drop them all
+        raise AssertionError("unreachable")
 
     def _iterate(self, plan: Plan[None]) -> Iterator[Any]:
         """Drive an emitting plan; a connection per page, never held across a yield."""
 
         def execute(query: Query) -> Rows:
-            return self._run(single(query))
+            return self._run(partial(single, query))
 
         return iterate(plan, execute)
 
@@ -171,5 +190,5 @@ class PostgresSaver(SyncOnly, SqlSaverMethods):
             SchemaVersionError: The schema was migrated by a newer version.
             BackendError: PostgreSQL failed.
         """
-        self._drive(self.plans.setup(), transaction=True)
+        self._drive(self.plans.setup, transaction=True)
         self.is_setup = True

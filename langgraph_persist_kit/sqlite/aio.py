@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -90,11 +90,11 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSqlSaverMethods):
     async def _execute(self, query: Query) -> Rows:
         return list(await self.conn.execute_fetchall(query.sql, query.params))
 
-    async def _run(self, plan: Plan[R], *, transaction: bool = False) -> R:
+    async def _run(self, make_plan: Callable[[], Plan[R]], *, transaction: bool = False) -> R:
         """Run a plan under the lock; writes in one ``BEGIN IMMEDIATE`` transaction."""
         if not self.is_setup:
             await self.setup()
-        return await self._drive(plan, transaction)
+        return await self._drive(make_plan(), transaction)
 
     async def _drive(self, plan: Plan[R], transaction: bool) -> R:
         async with self.lock:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -109,11 +109,11 @@ class SqliteSaver(SyncOnly, SqlSaverMethods):
     def _execute(self, query: Query) -> Rows:
         return self.conn.execute(query.sql, query.params).fetchall()
 
-    def _run(self, plan: Plan[R], *, transaction: bool = False) -> R:
+    def _run(self, make_plan: Callable[[], Plan[R]], *, transaction: bool = False) -> R:
         """Run a plan under the lock; writes in one ``BEGIN IMMEDIATE`` transaction."""
         if not self.is_setup:
             self.setup()
-        return self._drive(plan, transaction)
+        return self._drive(make_plan(), transaction)
 
     def _drive(self, plan: Plan[R], transaction: bool) -> R:
         with self.lock, sqlite_errors():
