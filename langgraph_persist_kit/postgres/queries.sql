@@ -50,12 +50,13 @@ FROM (
     FROM cp, jsonb_each(cp.channel_versions) AS je
 ) AS k
 -- one primary-key lookup per distinct (channel, version): the planner cannot
--- estimate jsonb_each and would otherwise scan the whole table
+-- estimate jsonb_each and would otherwise hash-join a scan of the whole table
 CROSS JOIN LATERAL (
     SELECT x.thread_id, x.checkpoint_ns, x.channel, x.version, x.type, x.value
     FROM {schema}.channel_values AS x
     WHERE x.thread_id = k.thread_id AND x.checkpoint_ns = k.checkpoint_ns
       AND x.channel = k.key AND x.version = k.value
+    LIMIT 1  -- the key is unique; LIMIT keeps the planner from flattening this into a scan
 ) AS v
 UNION ALL
 SELECT 2, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.type, w.value,
@@ -149,9 +150,12 @@ SELECT chain.depth, chain.checkpoint_id, chain.parent_checkpoint_id, je.key, je.
 FROM chain
 LEFT JOIN LATERAL jsonb_each(chain.channel_versions) AS je
        ON je.key = ANY(%(channels)s::text[])
-LEFT JOIN {schema}.channel_values AS v
-       ON v.thread_id = %(thread_id)s AND v.checkpoint_ns = %(checkpoint_ns)s
-      AND v.channel = je.key AND v.version = je.value
+LEFT JOIN LATERAL (  -- a primary-key lookup per (channel, version); see select_checkpoints
+    SELECT x.type FROM {schema}.channel_values AS x
+    WHERE x.thread_id = %(thread_id)s AND x.checkpoint_ns = %(checkpoint_ns)s
+      AND x.channel = je.key AND x.version = je.value
+    LIMIT 1
+) AS v ON TRUE
 ORDER BY chain.depth
 
 -- select_delta_history --
