@@ -238,8 +238,18 @@ class SqlPlans:
 
     # --- deleting and copying -----------------------------------------------------------
 
+    def _lock_threads(self, thread_ids: Sequence[str]) -> Plan[None]:
+        """Hold the threads' registry rows for the transaction, where the store needs it.
+
+        SQLite's ``BEGIN IMMEDIATE`` already excludes other writers; Postgres
+        locks the rows so that concurrent writes to those threads wait.
+        """
+        if "lock_threads" in self.queries:
+            yield Query(self.queries["lock_threads"], {"thread_ids": self.array(list(thread_ids))})
+
     def delete_thread(self, thread_id: str) -> Plan[None]:
         """Remove every row of one thread (run in a transaction)."""
+        yield from self._lock_threads([str(thread_id)])
         for name in (
             "delete_thread_writes",
             "delete_thread_checkpoints",
@@ -251,6 +261,7 @@ class SqlPlans:
     def copy_thread(self, source: str, target: str) -> Plan[None]:
         """Copy every row of ``source`` to ``target`` with INSERT ... SELECT statements."""
         params = {"source": str(source), "target": str(target), "now": time.time()}
+        yield from self._lock_threads(sorted({str(source), str(target)}))
         for name in self.COPY_THREAD:
             yield Query(self.queries[name], params)
 
@@ -267,6 +278,7 @@ class SqlPlans:
             return
         params = {"run_ids": self.array([str(r) for r in run_ids])}
         rows = yield Query(self.queries["select_run_threads"], params)
+        yield from self._lock_threads([row[0] for row in rows])
         yield Query(self.queries["delete_run_writes"], params)
         yield Query(self.queries["delete_run_checkpoints"], params)
         yield from self._forget_unreferenced([row[0] for row in rows])
@@ -299,7 +311,7 @@ class SqlPlans:
         """``"delete"``: remove the threads. ``"keep_latest"``: keep each namespace's
         latest checkpoint plus the ancestors its DeltaChannel values are rebuilt from."""
         if strategy == "delete":
-            for thread_id in thread_ids:
+            for thread_id in sorted(str(t) for t in thread_ids):
                 yield from self.delete_thread(thread_id)
             return
         if strategy != "keep_latest":
@@ -309,6 +321,7 @@ class SqlPlans:
         if not thread_ids:
             return
         ids = [str(t) for t in thread_ids]
+        yield from self._lock_threads(ids)
         latest = yield Query(
             self.queries["select_latest_per_namespace"], {"thread_ids": self.array(ids)}
         )
@@ -322,6 +335,7 @@ class SqlPlans:
             params = {
                 "thread_id": thread_id,
                 "checkpoint_ns": checkpoint_ns,
+                "latest": checkpoint_id,
                 "keep": self.array(keep),
             }
             yield Query(self.queries["delete_writes_except"], params)

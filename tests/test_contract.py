@@ -258,3 +258,16 @@ def test_metadata_must_be_json(harness: Harness) -> None:
         harness.call("put", generate_config("t"), generate_checkpoint(),
                      {**generate_metadata(), "obj": object()}, {})
     assert harness.call("list", None) == []
+
+
+def test_prune_keeps_writes_stored_ahead_of_their_checkpoint(harness: Harness) -> None:
+    """LangGraph may store a step's writes before that step's checkpoint lands."""
+    configs = put_chain(harness, "t", [{}, {}])
+    upcoming = generate_checkpoint()
+    upcoming_config = {"configurable": {"thread_id": "t", "checkpoint_ns": "",
+                                        "checkpoint_id": upcoming["id"]}}
+    harness.call("put_writes", upcoming_config, [("answer", 42)], "task-1")
+    harness.call("prune", ["t"], strategy="keep_latest")
+    harness.call("put", configs[-1], upcoming, generate_metadata(step=2), {})
+    assert harness.call("get_tuple", upcoming_config).pending_writes == [("task-1", "answer", 42)]
+    assert len(harness.call("list", {"configurable": {"thread_id": "t"}})) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import sqlite3
 from pathlib import Path
@@ -218,3 +219,37 @@ def test_unopenable_file_is_a_backend_error(tmp_path: Path) -> None:
         str(tmp_path / "x.db"), synchronous="off"  # type: ignore[arg-type]
     ):
         pass
+
+
+async def test_a_cancelled_write_leaves_no_transaction_open(tmp_path: Path) -> None:
+    db = tmp_path / "busy.db"
+    async with AsyncSqliteSaver.from_conn_string(db) as saver:
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        checkpoint = generate_checkpoint(channel_values={"a": 1}, channel_versions={"a": 1})
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(
+                saver.aput(generate_config("t"), checkpoint, generate_metadata(), {"a": 1}), 0.3
+            )
+        holder.execute("COMMIT")
+        holder.close()
+        stored = await saver.aput(generate_config("t"), checkpoint, generate_metadata(), {"a": 1})
+        assert (await saver.aget_tuple(stored)).checkpoint["channel_values"] == {"a": 1}
+        assert not saver.conn.in_transaction
+    with sqlite3.connect(db) as conn:  # nothing is left locked for other processes
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+
+
+def test_an_open_caller_transaction_is_refused(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "open.db", check_same_thread=False)
+    saver = SqliteSaver(conn)
+    saver.setup()
+    conn.execute("CREATE TABLE mine (x)")
+    conn.execute("INSERT INTO mine VALUES (1)")  # legacy mode: an implicit open transaction
+    with pytest.raises(ConfigurationError, match="open transaction"):
+        put_steps(saver, "t", 1)
+    conn.rollback()
+    put_steps(saver, "t", 1)
+    assert conn.execute("SELECT count(*) FROM mine").fetchone()[0] == 0  # theirs, not committed
+    conn.close()

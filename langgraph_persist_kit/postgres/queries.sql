@@ -180,6 +180,13 @@ WHERE {where}
 ORDER BY updated_at DESC, thread_id DESC
 LIMIT %(limit)s
 
+-- lock_threads --
+-- Lock the registry rows of %(thread_ids)s until the transaction ends: a put or
+-- put_writes on those threads updates the same row, so it waits for a delete,
+-- copy or prune to finish instead of interleaving with it.
+SELECT 1 FROM {schema}.threads WHERE thread_id = ANY(%(thread_ids)s::text[])
+ORDER BY thread_id FOR UPDATE
+
 -- delete_thread_checkpoints --
 -- Every checkpoint of %(thread_id)s.
 DELETE FROM {schema}.checkpoints WHERE thread_id = %(thread_id)s
@@ -268,25 +275,31 @@ WHERE thread_id = ANY(%(thread_ids)s::text[])
 ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC
 
 -- delete_checkpoints_except --
--- Checkpoints of one namespace of a thread, except %(keep)s.
+-- Checkpoints of one namespace of a thread older than %(latest)s, except %(keep)s.
 DELETE FROM {schema}.checkpoints
 WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
-  AND checkpoint_id <> ALL(%(keep)s::text[])
+  AND checkpoint_id < %(latest)s AND checkpoint_id <> ALL(%(keep)s::text[])
 
 -- delete_writes_except --
--- Pending writes of one namespace of a thread, except those of %(keep)s.
+-- Pending writes of checkpoints older than %(latest)s, except those of %(keep)s.
 DELETE FROM {schema}.writes
 WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
-  AND checkpoint_id <> ALL(%(keep)s::text[])
+  AND checkpoint_id < %(latest)s AND checkpoint_id <> ALL(%(keep)s::text[])
 
 -- delete_unreferenced_channel_values --
 -- Channel values of %(thread_ids)s that no checkpoint refers to any more.
+-- (The referenced set is built once and hash-joined, not rescanned per value row.)
+WITH referenced AS MATERIALIZED (
+    SELECT DISTINCT c.thread_id, c.checkpoint_ns, je.key AS channel, je.value AS version
+    FROM {schema}.checkpoints AS c, jsonb_each(c.channel_versions) AS je
+    WHERE c.thread_id = ANY(%(thread_ids)s::text[])
+)
 DELETE FROM {schema}.channel_values AS v
 WHERE v.thread_id = ANY(%(thread_ids)s::text[])
   AND NOT EXISTS (
-      SELECT 1 FROM {schema}.checkpoints AS c, jsonb_each(c.channel_versions) AS je
-      WHERE c.thread_id = v.thread_id AND c.checkpoint_ns = v.checkpoint_ns
-        AND je.key = v.channel AND je.value = v.version)
+      SELECT 1 FROM referenced AS r
+      WHERE r.thread_id = v.thread_id AND r.checkpoint_ns = v.checkpoint_ns
+        AND r.channel = v.channel AND r.version = v.version)
 
 -- refresh_threads --
 -- Recompute the latest root checkpoint and metadata of %(thread_ids)s.

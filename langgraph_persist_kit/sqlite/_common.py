@@ -1,6 +1,6 @@
 """What the sync and async SQLite savers share: options, pragmas, error translation.
 
-Owns: SQLite connection settings; depends on: `errors`, `_urls`, `_codec`.
+Owns: SQLite connection settings and error translation; depends on: `errors`.
 """
 
 from __future__ import annotations
@@ -45,6 +45,22 @@ JOURNAL_MODE = "PRAGMA journal_mode=WAL"
 """Readers never block the writer; set by `setup()`, kept by the file."""
 
 BEGIN = "BEGIN IMMEDIATE"
+
+
+def refuse_open_transaction(in_transaction: bool) -> None:
+    """Refuse to run on a connection with a transaction the caller left open.
+
+    Committing it would commit the caller's work; joining it would leave ours
+    uncommitted.
+
+    Raises:
+        ConfigurationError: When ``in_transaction``.
+    """
+    if in_transaction:
+        raise ConfigurationError(
+            "the SQLite connection has an open transaction: commit or roll it back before "
+            "calling the saver, or open the connection with isolation_level=None"
+        )
 
 
 def sqlite_errors() -> AbstractContextManager[None]:

@@ -26,6 +26,7 @@ from langgraph_persist_kit.sqlite._common import (
     Synchronous,
     connect_kwargs,
     connection_pragmas,
+    refuse_open_transaction,
     sqlite_errors,
 )
 from langgraph_persist_kit.sqlite.plans import PLANS
@@ -56,6 +57,7 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSqlSaverMethods):
         self.conn = conn
         self.plans = PLANS
         self.lock = asyncio.Lock()
+        self._rollback: asyncio.Future[None] | None = None
 
     @classmethod
     @asynccontextmanager
@@ -99,19 +101,26 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSqlSaverMethods):
     async def _drive(self, plan: Plan[R], transaction: bool) -> R:
         async with self.lock:
             with sqlite_errors():
-                if not transaction:
+                if self._rollback is not None:  # left by a cancelled call: finish it first
+                    rollback, self._rollback = self._rollback, None
+                    await rollback
+                refuse_open_transaction(self.conn.in_transaction)
+                try:
+                    if transaction:
+                        await self.conn.execute(BEGIN)
                     result = await arun(plan, self._execute)
-                    if self.conn.in_transaction:  # a caller-owned connection in legacy mode
+                    if self.conn.in_transaction:  # ours, or an implicit one in legacy mode
                         await self.conn.commit()
                     return result
-                await self.conn.execute(BEGIN)
-                try:
-                    result = await arun(plan, self._execute)
-                except BaseException:
-                    await self.conn.rollback()
+                except asyncio.CancelledError:
+                    # aiosqlite still runs a statement already queued (a BEGIN waiting
+                    # for the write lock, say). Queue a rollback behind it without
+                    # making the canceller wait; the next call awaits it, under the lock.
+                    self._rollback = asyncio.ensure_future(self.conn.rollback())
                     raise
-                await self.conn.commit()
-                return result
+                except BaseException:
+                    await self.conn.rollback()  # a no-op when nothing is open
+                    raise
 
     def _iterate(self, plan: Plan[None]) -> AsyncIterator[Any]:
         """Drive an emitting plan; one async generator between the plan and the caller."""

@@ -195,26 +195,28 @@ WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))
 GROUP BY thread_id, checkpoint_ns
 
 -- delete_checkpoints_except --
--- Checkpoints of one namespace of a thread, except :keep (JSON array of ids).
+-- Checkpoints of one namespace of a thread older than :latest, except :keep (JSON
+-- array of ids). Newer ids (saved since the prune looked) are never touched.
 DELETE FROM checkpoints
 WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
-  AND checkpoint_id NOT IN (SELECT value FROM json_each(:keep))
+  AND checkpoint_id < :latest AND checkpoint_id NOT IN (SELECT value FROM json_each(:keep))
 
 -- delete_writes_except --
--- Pending writes of one namespace of a thread, except those of :keep (JSON array of ids).
+-- Pending writes of checkpoints older than :latest, except those of :keep. Writes
+-- of newer checkpoints (LangGraph may store them before the checkpoint) stay.
 DELETE FROM writes
 WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
-  AND checkpoint_id NOT IN (SELECT value FROM json_each(:keep))
+  AND checkpoint_id < :latest AND checkpoint_id NOT IN (SELECT value FROM json_each(:keep))
 
 -- delete_unreferenced_channel_values --
 -- Channel values of :thread_ids (JSON array) that no checkpoint refers to any more.
+-- (Uncorrelated: the referenced set is built once, not once per value row.)
 DELETE FROM channel_values
 WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))
-  AND NOT EXISTS (
-      SELECT 1 FROM checkpoints AS c, json_each(c.channel_versions) AS je
-      WHERE c.thread_id = channel_values.thread_id
-        AND c.checkpoint_ns = channel_values.checkpoint_ns
-        AND je.key = channel_values.channel AND je.value = channel_values.version)
+  AND (thread_id, checkpoint_ns, channel, version) NOT IN (
+      SELECT c.thread_id, c.checkpoint_ns, je.key, je.value
+      FROM checkpoints AS c, json_each(c.channel_versions) AS je
+      WHERE c.thread_id IN (SELECT value FROM json_each(:thread_ids)))
 
 -- refresh_threads --
 -- Recompute the latest root checkpoint and metadata of :thread_ids (JSON array).

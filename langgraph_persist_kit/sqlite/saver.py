@@ -27,6 +27,7 @@ from langgraph_persist_kit.sqlite._common import (
     Synchronous,
     connect_kwargs,
     connection_pragmas,
+    refuse_open_transaction,
     sqlite_errors,
 )
 from langgraph_persist_kit.sqlite.plans import PLANS
@@ -117,19 +118,17 @@ class SqliteSaver(SyncOnly, SqlSaverMethods):
 
     def _drive(self, plan: Plan[R], transaction: bool) -> R:
         with self.lock, sqlite_errors():
-            if not transaction:
+            refuse_open_transaction(self.conn.in_transaction)
+            try:
+                if transaction:
+                    self.conn.execute(BEGIN)
                 result = run(plan, self._execute)
-                if self.conn.in_transaction:  # a caller-owned connection in legacy mode
+                if self.conn.in_transaction:  # ours, or an implicit one in legacy mode
                     self.conn.commit()
                 return result
-            self.conn.execute(BEGIN)
-            try:
-                result = run(plan, self._execute)
             except BaseException:
-                self.conn.rollback()
+                self.conn.rollback()  # a no-op when nothing is open
                 raise
-            self.conn.commit()
-            return result
 
     def _iterate(self, plan: Plan[None]) -> Iterator[Any]:
         """Drive an emitting plan; the lock is held per query, never across a yield."""
