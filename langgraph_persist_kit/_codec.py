@@ -23,6 +23,7 @@ filter on it; it is never encrypted.
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ def target_of(config: RunnableConfig | None, *, need_checkpoint_id: bool = False
         raise ConfigurationError(
             'config must name a thread: {"configurable": {"thread_id": "..."}}'
         )
+    check_id(thread_id, "thread_id")
     checkpoint_id = configurable.get("checkpoint_id") or None
     if need_checkpoint_id and checkpoint_id is None:
         raise ConfigurationError(
@@ -109,6 +111,18 @@ def target_of(config: RunnableConfig | None, *, need_checkpoint_id: bool = False
         checkpoint_ns=str(configurable.get("checkpoint_ns") or ""),
         checkpoint_id=None if checkpoint_id is None else str(checkpoint_id),
     )
+
+
+def check_id(value: Any, what: str) -> str:
+    """``value`` as a string id; NUL characters are refused (stores cannot all hold them).
+
+    Raises:
+        ConfigurationError: For an id containing a NUL character.
+    """
+    text = str(value)
+    if "\x00" in text:
+        raise ConfigurationError(f"{what} must not contain NUL characters: {text!r}")
+    return text
 
 
 def next_version(current: Version | None) -> str:
@@ -147,7 +161,7 @@ class FilterTerm(NamedTuple):
     """One ``key == value`` condition of a metadata filter, ready for a store."""
 
     key: str
-    kind: str  # "scalar", "null" or "json"
+    kind: str  # "scalar", "null", "json" or "never"
     value: Any  # the scalar itself, None, or canonical JSON text
 
 
@@ -172,6 +186,8 @@ def filter_terms(filter: Mapping[str, Any] | None) -> list[FilterTerm]:
             raise ConfigurationError(f"filter keys must be strings, not {key!r}")
         if value is None:
             terms.append(FilterTerm(key, "null", None))
+        elif isinstance(value, float) and not math.isfinite(value):
+            terms.append(FilterTerm(key, "never", value))  # stored metadata holds no NaN/inf
         elif isinstance(value, (str, int, float, bool)):
             terms.append(FilterTerm(key, "scalar", value))
         elif isinstance(value, (dict, list, tuple)):

@@ -21,6 +21,7 @@ from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite, writes_
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._codec import EMPTY, Version
+from langgraph_persist_kit.errors import BackendError
 
 FIRST_ROUND_DEPTH = 64
 """Ancestors fetched by the first round; each later round fetches 8x more."""
@@ -49,7 +50,6 @@ class AncestorWalk:
         self.remaining = set(channels)
         self.chains: dict[str, list[str]] = {ch: [] for ch in channels}
         self.seeds: dict[str, Version] = {}
-        self.target_found = False
         self._seen: set[str] = set()
 
     def feed(self, rows: Iterable[Sequence[Any]], depth_limit: int) -> str | None:
@@ -61,7 +61,6 @@ class AncestorWalk:
                 entry[2][channel] = (version, value_type)
         if 0 not in by_depth or not self.remaining:
             return None
-        self.target_found = True
         last_parent: str | None = None
         for depth in sorted(by_depth):
             checkpoint_id, parent_id, versions = by_depth[depth]
@@ -119,6 +118,12 @@ class AncestorWalk:
                 )
             entry: DeltaChannelHistory = {"writes": collected}
             if channel in self.seeds:
-                entry["seed"] = serde.loads_typed(seed_values[(channel, self.seeds[channel])])
+                stored = seed_values.get((channel, self.seeds[channel]))
+                if stored is None:
+                    raise BackendError(
+                        "the thread changed while its DeltaChannel history was read "
+                        "(pruned or deleted meanwhile); read it again"
+                    )
+                entry["seed"] = serde.loads_typed(stored)
             result[channel] = entry
         return result

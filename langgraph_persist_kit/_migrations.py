@@ -51,6 +51,16 @@ def load_migrations(package: str, split: Callable[[str], list[str]]) -> list[Mig
     return found
 
 
+def refuse_newer(applied: set[int], migrations: list[Migration]) -> None:
+    """Raise `SchemaVersionError` when the store records a version this code does not know."""
+    newest_known = migrations[-1].version
+    if applied and max(applied) > newest_known:
+        raise SchemaVersionError(
+            f"the store is at schema version {max(applied)}, but this version of "
+            f"langgraph-persist-kit knows only up to {newest_known}: upgrade the package"
+        )
+
+
 def migrate(migrations: list[Migration], queries: Mapping[str, str]) -> Plan[int]:
     """Apply the migrations not yet recorded; return how many were applied.
 
@@ -63,12 +73,7 @@ def migrate(migrations: list[Migration], queries: Mapping[str, str]) -> Plan[int
     yield Query(queries["create_migrations_table"])
     rows = yield Query(queries["select_migrations"])
     applied = {int(row[0]) for row in rows}
-    newest_known = migrations[-1].version
-    if applied and max(applied) > newest_known:
-        raise SchemaVersionError(
-            f"the store is at schema version {max(applied)}, but this version of "
-            f"langgraph-persist-kit knows only up to {newest_known}: upgrade the package"
-        )
+    refuse_newer(applied, migrations)
     count = 0
     for migration in migrations:
         if migration.version in applied:

@@ -39,11 +39,12 @@ from langgraph_persist_kit._codec import (
     Target,
     ThreadInfo,
     Version,
+    check_id,
     filter_terms,
     target_of,
 )
 from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, delta_channels
-from langgraph_persist_kit._plan import Emit, Plan, Query
+from langgraph_persist_kit._plan import Emit, Plan, Query, Rows
 from langgraph_persist_kit.errors import ConfigurationError
 
 PAGE_SIZE = 100
@@ -51,8 +52,6 @@ PAGE_SIZE = 100
 
 THREAD_PAGE_SIZE = 1000
 """Threads fetched per round trip by ``list_threads``."""
-
-Rows = list[Sequence[Any]]
 
 
 class SqlPlans:
@@ -249,18 +248,19 @@ class SqlPlans:
 
     def delete_thread(self, thread_id: str) -> Plan[None]:
         """Remove every row of one thread (run in a transaction)."""
-        yield from self._lock_threads([str(thread_id)])
+        yield from self._lock_threads([check_id(thread_id, "thread_id")])
         for name in (
             "delete_thread_writes",
             "delete_thread_checkpoints",
             "delete_thread_channel_values",
             "delete_thread_registry",
         ):
-            yield Query(self.queries[name], {"thread_id": str(thread_id)})
+            yield Query(self.queries[name], {"thread_id": check_id(thread_id, "thread_id")})
 
     def copy_thread(self, source: str, target: str) -> Plan[None]:
         """Copy every row of ``source`` to ``target`` with INSERT ... SELECT statements."""
-        params = {"source": str(source), "target": str(target), "now": time.time()}
+        source, target = check_id(source, "thread_id"), check_id(target, "thread_id")
+        params = {"source": source, "target": target, "now": time.time()}
         yield from self._lock_threads(sorted({str(source), str(target)}))
         for name in self.COPY_THREAD:
             yield Query(self.queries[name], params)
@@ -276,7 +276,7 @@ class SqlPlans:
         """Remove the checkpoints (and their writes) created by ``run_ids``."""
         if not run_ids:
             return
-        params = {"run_ids": self.array([str(r) for r in run_ids])}
+        params = {"run_ids": self.array([check_id(r, "run_id") for r in run_ids])}
         rows = yield Query(self.queries["select_run_threads"], params)
         yield from self._lock_threads([row[0] for row in rows])
         yield Query(self.queries["delete_run_writes"], params)
@@ -311,7 +311,7 @@ class SqlPlans:
         """``"delete"``: remove the threads. ``"keep_latest"``: keep each namespace's
         latest checkpoint plus the ancestors its DeltaChannel values are rebuilt from."""
         if strategy == "delete":
-            for thread_id in sorted(str(t) for t in thread_ids):
+            for thread_id in sorted(check_id(t, "thread_id") for t in thread_ids):
                 yield from self.delete_thread(thread_id)
             return
         if strategy != "keep_latest":
@@ -320,7 +320,7 @@ class SqlPlans:
             )
         if not thread_ids:
             return
-        ids = [str(t) for t in thread_ids]
+        ids = [check_id(t, "thread_id") for t in thread_ids]
         yield from self._lock_threads(ids)
         latest = yield Query(
             self.queries["select_latest_per_namespace"], {"thread_ids": self.array(ids)}

@@ -271,3 +271,31 @@ def test_prune_keeps_writes_stored_ahead_of_their_checkpoint(harness: Harness) -
     harness.call("put", configs[-1], upcoming, generate_metadata(step=2), {})
     assert harness.call("get_tuple", upcoming_config).pending_writes == [("task-1", "answer", 42)]
     assert len(harness.call("list", {"configurable": {"thread_id": "t"}})) == 2
+
+
+@pytest.mark.parametrize(
+    "filter",
+    [{"n": True}, {"b": 1}, {"b": 1.0}, {"z": False}, {"n": float("nan")}, {"n": float("inf")}],
+    ids=["true-vs-1", "1-vs-true", "1.0-vs-true", "false-vs-0", "nan", "inf"],
+)
+def test_bool_int_and_nan_filters_match_in_memory_saver(harness: Harness, filter: dict) -> None:
+    memory = InMemorySaver()
+    config = generate_config("t")
+    checkpoint = generate_checkpoint()
+    metadata = {**generate_metadata(), "n": 1, "b": True, "z": 0}
+    harness.call("put", config, checkpoint, metadata, {})
+    memory.put(config, checkpoint, metadata, {})
+    expected = len(list(memory.list(None, filter=filter)))
+    assert len(harness.call("list", None, filter=filter)) == expected
+
+
+def test_thread_ids_with_nul_are_refused(harness: Harness) -> None:
+    for call in (
+        lambda: harness.call("get_tuple", generate_config("a\x00b")),
+        lambda: harness.call("delete_thread", "a\x00b"),
+        lambda: harness.call("prune", ["a\x00b"]),
+        lambda: harness.call("copy_thread", "a", "a\x00b"),
+        lambda: harness.call("delete_for_runs", ["r\x00"]),
+    ):
+        with pytest.raises(ConfigurationError, match="NUL"):
+            call()

@@ -326,3 +326,43 @@ def test_schema_can_come_from_the_url(schema: str) -> None:
         assert [t.thread_id for t in saver.list_threads()] == ["via-url"]
     with PostgresSaver.from_conn_string(URL) as saver:  # public: another tenant
         assert saver.get_tuple(generate_config("via-url")) is None
+
+
+def test_non_autocommit_connections_are_refused(schema: str) -> None:
+    with PostgresSaver.from_conn_string(URL, schema=schema):
+        pass
+    conn = psycopg.connect(URL)  # autocommit off: writes would join the caller's transaction
+    with pytest.raises(ConfigurationError, match="autocommit"):
+        put_one(PostgresSaver(conn, schema=schema), "t")
+    conn.close()
+
+
+def test_a_role_without_create_privilege_uses_a_migrated_schema(schema: str) -> None:
+    role = f"pk_app_{os.getpid()}"
+    with PostgresSaver.from_conn_string(URL, schema=schema):
+        pass  # the owner migrates
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        conn.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}"'
+                     f' TO "{role}"')
+    app_url = URL.replace("postgres@", f"{role}@", 1)
+    try:
+        with PostgresSaver.from_conn_string(app_url, schema=schema) as saver:
+            put_one(saver, "least-privilege")
+            assert [t.thread_id for t in saver.list_threads()] == ["least-privilege"]
+    finally:
+        with psycopg.connect(URL, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
+
+
+def test_url_parameters_keep_their_encoding(schema: str) -> None:
+    url = f"{URL}?application_name=my%20app&schema={schema}&options=-c%20statement_timeout%3D5000"
+    with PostgresSaver.from_conn_string(url) as saver:
+        put_one(saver, "t")
+        assert saver.plans.schema == schema
+        with saver.conn.connection() as conn:  # the saver's own pool
+            assert conn.execute("SHOW application_name").fetchone() == ("my app",)
+            assert conn.execute("SHOW statement_timeout").fetchone() == ("5s",)

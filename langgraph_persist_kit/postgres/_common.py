@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
 from langgraph_persist_kit.errors import (
     BackendError,
@@ -45,10 +45,13 @@ def split_schema(url: str) -> tuple[str, str | None]:
     ``("postgresql://host/db?sslmode=require", "tenant_a")``.
     """
     parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [value for key, value in query if key == "schema"]
-    rest = urlencode([(key, value) for key, value in query if key != "schema"])
-    return urlunsplit(parts._replace(query=rest)), (schemas[-1] if schemas else None)
+    items = parts.query.split("&") if parts.query else []
+    ours = [item for item in items if item.split("=", 1)[0] == "schema"]
+    if not ours:
+        return url, None  # untouched: other parameters keep their exact encoding
+    rest = "&".join(item for item in items if item not in ours)
+    schema = unquote(ours[-1].split("=", 1)[1] if "=" in ours[-1] else "")
+    return urlunsplit(parts._replace(query=rest)), schema
 
 
 def redact(url: str) -> str:
@@ -68,6 +71,23 @@ def connection_kwargs(pgbouncer: bool) -> dict[str, Any]:
     if pgbouncer:
         kwargs["prepare_threshold"] = None
     return kwargs
+
+
+def require_autocommit(conn: psycopg.Connection | psycopg.AsyncConnection) -> None:
+    """Refuse a connection that is not in autocommit mode.
+
+    Each write of the savers is one statement or one explicit transaction; on
+    a non-autocommit connection they would join (and never commit) whatever
+    transaction the caller left open.
+
+    Raises:
+        ConfigurationError: When ``conn.autocommit`` is false.
+    """
+    if not conn.autocommit:
+        raise ConfigurationError(
+            "PostgreSQL connections given to the savers must be opened with "
+            "autocommit=True (pools: kwargs={'autocommit': True})"
+        )
 
 
 def _unavailable(exc: psycopg.Error) -> bool:
@@ -93,12 +113,17 @@ def postgres_errors(url: str | None = None) -> Iterator[None]:
         raise BackendError(f"{where} failed: {message}") from exc
 
 
-class Attempt(NamedTuple):
-    number: int
-    last: bool
+def retryable(conn: object, exc: BackendUnavailableError, statements_done: int) -> bool:
+    """Whether a failed call may run again on a fresh pooled connection.
 
-
-def retry_attempts(conn: object) -> list[Attempt]:
-    """Two attempts on a pool (a dead idle connection is replaced), one on a lone connection."""
-    count = 2 if isinstance(conn, (ConnectionPool, AsyncConnectionPool)) else 1
-    return [Attempt(n, n == count - 1) for n in range(count)]
+    Only when ``conn`` is a pool, no statement of the call completed, and the
+    failure is the borrowed connection being dead (not the pool timing out or
+    being closed). Re-running is safe even if the server did run a statement
+    whose reply was lost: every plan is idempotent (upserts, deletes, reads)
+    or ran in a transaction that the dead connection rolled back.
+    """
+    return (
+        isinstance(conn, (ConnectionPool, AsyncConnectionPool))
+        and statements_done == 0
+        and not isinstance(exc.__cause__, (PoolTimeout, PoolClosed))
+    )

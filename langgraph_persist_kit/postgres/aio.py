@@ -26,7 +26,8 @@ from langgraph_persist_kit.postgres._common import (
     check_url,
     connection_kwargs,
     postgres_errors,
-    retry_attempts,
+    require_autocommit,
+    retryable,
     split_schema,
 )
 from langgraph_persist_kit.postgres.plans import plans_for
@@ -118,7 +119,7 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSqlSaverMethods):
     async def _drive(self, make_plan: Callable[[], Plan[R]], transaction: bool) -> R:
         """Run a plan on one connection, retrying once on a dead idle connection;
         see `PostgresSaver._drive`."""
-        for attempt in retry_attempts(self.conn):
+        for attempt in range(2):
             ran = 0
             try:
                 with postgres_errors():
@@ -137,12 +138,13 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSqlSaverMethods):
                                 return []
                             return list(await cur.fetchall())
 
-                        if transaction or not conn.autocommit:
+                        require_autocommit(conn)
+                        if transaction:
                             async with conn.transaction():
                                 return await arun(make_plan(), execute)
                         return await arun(make_plan(), execute)
-            except BackendUnavailableError:
-                if ran or attempt.last:
+            except BackendUnavailableError as exc:
+                if attempt or not retryable(self.conn, exc, ran):
                     raise
                 assert isinstance(self.conn, AsyncConnectionPool)
                 await self.conn.check()  # after a restart every idle connection is dead

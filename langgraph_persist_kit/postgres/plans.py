@@ -29,7 +29,7 @@ from langgraph_persist_kit._codec import (
     encode_writes,
     target_of,
 )
-from langgraph_persist_kit._migrations import Migration, load_migrations, migrate
+from langgraph_persist_kit._migrations import Migration, load_migrations, migrate, refuse_newer
 from langgraph_persist_kit._plan import Plan, Query
 from langgraph_persist_kit._queries import load_queries
 from langgraph_persist_kit._sql_plans import SqlPlans
@@ -75,6 +75,7 @@ class PostgresPlans(SqlPlans):
     def __init__(self, schema: str) -> None:
         quoted = quote_schema(schema)
         self.schema = schema
+        self.migrations_table = f"{quoted}.persist_kit_migrations"
         self.queries = {name: sql.replace("{schema}", quoted) for name, sql in _QUERIES.items()}
         self.migrations = [
             Migration(m.version, m.name, tuple(s.replace("{schema}", quoted) for s in m.statements))
@@ -98,6 +99,8 @@ class PostgresPlans(SqlPlans):
         JSONB cannot hold NUL characters, so a term that has one can match only
         a missing key.
         """
+        if term.kind == "never":
+            return "FALSE"
         if "\\u0000" in dump_json([term.key, term.value]):
             return "TRUE" if term.kind == "null" else "FALSE"
         key, doc, value = f"filter_key_{n}", f"filter_doc_{n}", f"filter_value_{n}"
@@ -105,8 +108,17 @@ class PostgresPlans(SqlPlans):
         if term.kind == "null":
             return f"({column} -> %({key})s IS NULL OR {column} -> %({key})s = 'null'::jsonb)"
         if term.kind == "scalar":
-            params[doc] = dump_json({term.key: term.value})
-            return f"{column} @> %({doc})s::jsonb"
+            # Python (and so InMemorySaver) has True == 1 and False == 0; JSONB does not
+            alternatives = [term.value]
+            if isinstance(term.value, bool):
+                alternatives.append(int(term.value))
+            elif isinstance(term.value, (int, float)) and term.value in (0, 1):
+                alternatives.append(term.value == 1)
+            docs = []
+            for i, alternative in enumerate(alternatives):
+                params[f"{doc}_{i}"] = dump_json({term.key: alternative})
+                docs.append(f"{column} @> %({doc}_{i})s::jsonb")
+            return "(" + " OR ".join(docs) + ")"
         params[doc] = dump_json({term.key: json.loads(term.value)})
         params[value] = term.value
         return f"({column} @> %({doc})s::jsonb AND {column} -> %({key})s = %({value})s::jsonb)"
@@ -121,7 +133,18 @@ class PostgresPlans(SqlPlans):
         )
 
     def setup(self) -> Plan[int]:
-        """Lock, create the schema, apply pending migrations (one transaction)."""
+        """Apply pending migrations: lock, create the schema, migrate (one transaction).
+
+        A schema that is already current is only read, so a role without the
+        CREATE privilege can use a schema its owner migrated.
+        """
+        found = yield Query(self.queries["find_migrations_table"], {"table": self.migrations_table})
+        if found[0][0] is not None:
+            rows = yield Query(self.queries["select_migrations"])
+            applied = {int(row[0]) for row in rows}
+            refuse_newer(applied, self.migrations)
+            if applied >= {m.version for m in self.migrations}:
+                return 0
         yield Query(self.queries["lock_setup"], {"key": self.setup_lock_key})
         yield Query(self.queries["create_schema"])
         return (yield from migrate(self.migrations, self.queries))

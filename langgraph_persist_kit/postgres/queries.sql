@@ -1,8 +1,13 @@
 -- Every SQL statement of the Postgres savers, by name: the same names and
 -- parameter names as sqlite/queries.sql. {schema} is the saver's quoted schema;
--- {where} is a fragment from postgres/plans.py (never user input). Each write is
--- one statement, so it is atomic without an explicit transaction. Bytes travel
--- as binary parameters (%(name)b), not escaped text.
+-- {where} is a fragment from postgres/plans.py (never user input). put and
+-- put_writes are one statement each, atomic without an explicit transaction;
+-- the other writes run in one transaction. Bytes travel as binary parameters
+-- (%(name)b), not escaped text.
+
+-- find_migrations_table --
+-- The version table if it exists (NULL otherwise), without needing any privilege.
+SELECT to_regclass(%(table)s)::text
 
 -- lock_setup --
 -- Serialise concurrent setup() calls; released when the transaction ends.

@@ -26,7 +26,8 @@ from langgraph_persist_kit.postgres._common import (
     check_url,
     connection_kwargs,
     postgres_errors,
-    retry_attempts,
+    require_autocommit,
+    retryable,
     split_schema,
 )
 from langgraph_persist_kit.postgres.plans import plans_for
@@ -36,15 +37,15 @@ class PostgresSaver(SyncOnly, SqlSaverMethods):
     """A checkpoint saver on PostgreSQL, for ``graph.invoke`` / ``graph.stream``.
 
     Given a ``ConnectionPool``, every call borrows its own connection, so
-    concurrent calls run concurrently (no saver-wide lock). Each write is one
-    statement (one round trip, atomic); ``get_tuple`` is one query.
+    concurrent calls run concurrently (no saver-wide lock). ``put`` and
+    ``put_writes`` are one statement each (one round trip, atomic); deletes,
+    copies and prunes are one transaction; ``get_tuple`` is one query.
 
     Args:
         conn: A ``psycopg.Connection`` or ``psycopg_pool.ConnectionPool`` that
             the caller owns and closes. A single connection is shared under a
-            lock. Connections should be ``autocommit=True`` (the saver opens
-            transactions where it needs them; otherwise it commits after each
-            call). Under PgBouncer transaction pooling, open them with
+            lock. Connections must be ``autocommit=True`` (the saver opens
+            transactions where it needs them). Under PgBouncer transaction pooling, open them with
             ``prepare_threshold=None``.
         serde: The serializer for checkpoints, channel values and pending
             writes (e.g. ``EncryptedSerializer``); metadata stays plain JSONB.
@@ -148,7 +149,7 @@ class PostgresSaver(SyncOnly, SqlSaverMethods):
         pool checks its idle connections (dropping the dead ones) and the plan
         runs once more: no round trip is spent checking connections before use.
         """
-        for attempt in retry_attempts(self.conn):
+        for attempt in range(2):
             ran = 0
             try:
                 with (
@@ -163,12 +164,13 @@ class PostgresSaver(SyncOnly, SqlSaverMethods):
                         ran += 1
                         return list(cur.fetchall()) if cur.description is not None else []
 
-                    if transaction or not conn.autocommit:
+                    require_autocommit(conn)
+                    if transaction:
                         with conn.transaction():
                             return run(make_plan(), execute)
                     return run(make_plan(), execute)
-            except BackendUnavailableError:
-                if ran or attempt.last:
+            except BackendUnavailableError as exc:
+                if attempt or not retryable(self.conn, exc, ran):
                     raise
                 assert isinstance(self.conn, ConnectionPool)
                 self.conn.check()  # after a restart every idle connection is dead: drop them all

@@ -56,6 +56,7 @@ _FILTERS = {
     " AND m.value = :{value} AND m.type IN ('object', 'array'))",
     "null": "NOT EXISTS (SELECT 1 FROM json_each({column}) AS m WHERE m.key = :{key}"
     " AND m.type <> 'null')",
+    "never": "FALSE",
 }
 
 

@@ -65,7 +65,8 @@ INSERT OR REPLACE INTO checkpoints (
 -- insert_writes --
 -- Pending writes, {rows} being one "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" each. A
 -- regular write (idx >= 0) already stored is kept; a special one is replaced.
--- One statement, so the whole call is atomic without an explicit transaction.
+-- Up to 500 rows a statement, so a usual call is atomic without an explicit
+-- transaction; larger calls run in one.
 INSERT INTO writes (
     thread_id, checkpoint_ns, checkpoint_id, task_id, idx, channel, type, value,
     task_path, created_at
