@@ -19,7 +19,7 @@ still says something useful.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 __all__ = [
@@ -81,27 +81,27 @@ for _cls in (
 def translate_errors(
     driver_errors: type[BaseException] | tuple[type[BaseException], ...],
     *,
-    unavailable: type[BaseException] | tuple[type[BaseException], ...] = (),
     what: str,
+    unavailable: Callable[[BaseException], bool] = lambda exc: False,
 ) -> Iterator[None]:
-    """Translate driver exceptions raised inside the block into `BackendError`.
+    """Translate driver exceptions raised inside the block: the one driver boundary.
 
     Args:
         driver_errors: The driver's base exception class(es) to translate.
-        unavailable: Subclasses that mean the store could not be reached; they
-            become `BackendUnavailableError`.
-        what: A short description of the store for the message, e.g.
-            ``"SQLite database 'agents.db'"``.
+        what: The store, for the message, e.g. ``"PostgreSQL at postgresql://db/x"``.
+        unavailable: Tells the errors that mean the store could not be reached.
 
     Raises:
-        BackendUnavailableError: For `unavailable` errors.
-        BackendError: For any other `driver_errors`, with the original as ``__cause__``.
+        BackendUnavailableError: For errors ``unavailable`` accepts.
+        BackendError: For any other ``driver_errors``. Both carry a one-line
+            message and the original exception as ``__cause__``.
     """
     try:
         yield
     except PersistKitError:
         raise
-    except unavailable as exc:
-        raise BackendUnavailableError(f"{what} is unavailable: {exc}") from exc
     except driver_errors as exc:
-        raise BackendError(f"{what} failed: {exc}") from exc
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if unavailable(exc):
+            raise BackendUnavailableError(f"{what} is unavailable: {message}") from exc
+        raise BackendError(f"{what} failed: {message}") from exc

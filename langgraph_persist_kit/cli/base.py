@@ -2,7 +2,7 @@
 
 Owns: the click group class that turns package errors into one-line failures
 (exit 1), the `Failure` exception, the ``--filter key=value`` parser and
-opening a store for reading; depends on: `urls`, `_urls`, `errors`, click.
+opening an existing store; depends on: `urls`, `_urls`, `errors`, click.
 """
 
 from __future__ import annotations
@@ -135,7 +135,10 @@ def require_thread_listing(saver: BaseCheckpointSaver) -> ListsThreads:
 
 @contextmanager
 def open_store(url: str) -> Iterator[BaseCheckpointSaver]:
-    """Open an existing store for reading, close it afterwards.
+    """Open an existing store, close it afterwards.
+
+    Opening runs ``setup()``, so a store behind on migrations is migrated (on
+    Postgres, a current schema is only read).
 
     Unlike `saver_from_url`, a SQLite URL naming a file that does not exist
     fails instead of creating an empty database: a typo in a read-only

@@ -7,8 +7,7 @@ depends on: `errors`, psycopg.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -16,10 +15,9 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
 from langgraph_persist_kit.errors import (
-    BackendError,
     BackendUnavailableError,
     ConfigurationError,
-    PersistKitError,
+    translate_errors,
 )
 
 DEFAULT_SCHEMA = "public"
@@ -90,27 +88,18 @@ def require_autocommit(conn: psycopg.Connection | psycopg.AsyncConnection) -> No
         )
 
 
-def _unavailable(exc: psycopg.Error) -> bool:
+def _unavailable(exc: BaseException) -> bool:
     """A failure to reach the server rather than an error it reported."""
-    state = exc.sqlstate
+    state = getattr(exc, "sqlstate", None)
     return isinstance(exc, psycopg.OperationalError) and (
         state is None or state.startswith(("08", "57P"))
     )
 
 
-@contextmanager
-def postgres_errors(url: str | None = None) -> Iterator[None]:
+def postgres_errors(url: str | None = None) -> AbstractContextManager[None]:
     """Translate psycopg errors into `BackendError` / `BackendUnavailableError`."""
     where = f"PostgreSQL at {redact(url)}" if url else "PostgreSQL"
-    try:
-        yield
-    except PersistKitError:
-        raise
-    except psycopg.Error as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        if _unavailable(exc):
-            raise BackendUnavailableError(f"{where} is unavailable: {message}") from exc
-        raise BackendError(f"{where} failed: {message}") from exc
+    return translate_errors(psycopg.Error, what=where, unavailable=_unavailable)
 
 
 def retryable(conn: object, exc: BackendUnavailableError, statements_done: int) -> bool:
