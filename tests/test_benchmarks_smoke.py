@@ -21,8 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-pytest.importorskip("langgraph.checkpoint.sqlite", reason="the bench extra is not installed")
-
 from benchmarks import common, sqlite_bench  # noqa: E402
 
 
@@ -46,7 +44,6 @@ def test_sqlite_suite_runs_every_case_at_a_tiny_size(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(60)
 def test_postgres_suite_runs_every_case_at_a_tiny_size() -> None:
-    pytest.importorskip("langgraph.checkpoint.postgres", reason="the bench extra is not installed")
     import psycopg
 
     from benchmarks import postgres_bench

@@ -28,7 +28,11 @@ from sync_adapter import SyncSaverAdapter
 
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
 
-URL = postgres_url(__name__)
+
+def module_url() -> str:
+    """This module's database (created on first use, never at import: worker
+    processes re-import the module)."""
+    return postgres_url(__name__)
 
 
 def _free_port() -> int:
@@ -41,9 +45,10 @@ def _free_port() -> int:
 def bouncer_url() -> Iterator[str]:
     exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     if not os.path.exists(exe):
-        pytest.fail("pgbouncer is not installed: apt-get install pgbouncer (.ci/run does)",
-                    pytrace=False)
-    server = urlsplit(URL)
+        pytest.fail(
+            "pgbouncer is not installed: apt-get install pgbouncer (.ci/run does)", pytrace=False
+        )
+    server = urlsplit(module_url())
     port = _free_port()
     workdir = tempfile.mkdtemp(prefix="pk-pgbouncer-")
     os.chmod(workdir, 0o777)  # pgbouncer refuses to run as root; it runs as postgres
@@ -96,12 +101,14 @@ async def test_conformance_through_pgbouncer(bouncer_url: str, mode: str) -> Non
     async def factory():  # a fresh schema per capability suite
         schema = fresh_schema()
         if mode == "async":
-            async with AsyncPostgresSaver.from_conn_string(bouncer_url, schema=schema,
-                                                           pgbouncer=True) as saver:
+            async with AsyncPostgresSaver.from_conn_string(
+                bouncer_url, schema=schema, pgbouncer=True
+            ) as saver:
                 yield saver
         else:
-            with PostgresSaver.from_conn_string(bouncer_url, schema=schema,
-                                                pgbouncer=True) as saver:
+            with PostgresSaver.from_conn_string(
+                bouncer_url, schema=schema, pgbouncer=True
+            ) as saver:
                 yield SyncSaverAdapter(saver)
 
     report = await validate(factory)
@@ -111,8 +118,9 @@ async def test_conformance_through_pgbouncer(bouncer_url: str, mode: str) -> Non
 
 
 def test_graphs_through_pgbouncer_sync(bouncer_url: str) -> None:
-    with PostgresSaver.from_conn_string(bouncer_url, schema=fresh_schema(), pgbouncer=True,
-                                        pool_max_size=4) as saver:
+    with PostgresSaver.from_conn_string(
+        bouncer_url, schema=fresh_schema(), pgbouncer=True, pool_max_size=4
+    ) as saver:
         graph = interrupt_graph().compile(checkpointer=saver)
         for i in range(12):  # well past psycopg's default prepare threshold of 5
             config = {"configurable": {"thread_id": f"t{i}"}}
@@ -123,8 +131,9 @@ def test_graphs_through_pgbouncer_sync(bouncer_url: str) -> None:
 
 
 async def test_graphs_through_pgbouncer_async(bouncer_url: str) -> None:
-    async with AsyncPostgresSaver.from_conn_string(bouncer_url, schema=fresh_schema(),
-                                                   pgbouncer=True, pool_max_size=4) as saver:
+    async with AsyncPostgresSaver.from_conn_string(
+        bouncer_url, schema=fresh_schema(), pgbouncer=True, pool_max_size=4
+    ) as saver:
         graph = interrupt_graph().compile(checkpointer=saver)
 
         async def converse(i: int) -> list:
@@ -133,5 +142,4 @@ async def test_graphs_through_pgbouncer_async(bouncer_url: str) -> None:
             return (await graph.ainvoke(Command(resume=f"yes {i}"), config))["log"]
 
         logs = await asyncio.gather(*(converse(i) for i in range(12)))
-        assert logs == [[f"draft:topic {i}", f"ask:yes {i}", f"publish:yes {i}"]
-                        for i in range(12)]
+        assert logs == [[f"draft:topic {i}", f"ask:yes {i}", f"publish:yes {i}"] for i in range(12)]

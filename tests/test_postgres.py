@@ -35,7 +35,13 @@ from langgraph_persist_kit.errors import (
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
 from langgraph_persist_kit.postgres.plans import PostgresPlans
 
-URL = postgres_url(__name__)
+
+def module_url() -> str:
+    """This module's database (created on first use, never at import: worker
+    processes re-import the module)."""
+    return postgres_url(__name__)
+
+
 MIGRATIONS_DIR = Path(__file__).parents[1] / "langgraph_persist_kit" / "postgres" / "migrations"
 
 
@@ -56,15 +62,16 @@ def put_one(saver: Any, thread_id: str, parent: dict | None = None) -> Any:
 
 def lock_thread_row(schema: str, thread_id: str) -> psycopg.Connection:
     """A connection holding the registry row of ``thread_id`` locked (until rollback)."""
-    locker = psycopg.connect(URL)
-    locker.execute(f'SELECT 1 FROM "{schema}".threads WHERE thread_id = %s FOR UPDATE',
-                   (thread_id,))
+    locker = psycopg.connect(module_url())
+    locker.execute(
+        f'SELECT 1 FROM "{schema}".threads WHERE thread_id = %s FOR UPDATE', (thread_id,)
+    )
     return locker
 
 
 def wait_for_lock_waiter() -> None:
     """Return once some backend waits on a lock: the stalled saver call got there."""
-    with psycopg.connect(URL, autocommit=True) as conn:
+    with psycopg.connect(module_url(), autocommit=True) as conn:
         for _ in range(1000):
             waiting = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
@@ -76,7 +83,7 @@ def wait_for_lock_waiter() -> None:
 
 
 def test_pool_calls_do_not_wait_for_each_other(schema: str) -> None:
-    with PostgresSaver.from_conn_string(URL, schema=schema, pool_max_size=4) as saver:
+    with PostgresSaver.from_conn_string(module_url(), schema=schema, pool_max_size=4) as saver:
         blocked_parent = put_one(saver, "blocked")
         free_parent = put_one(saver, "free")
         locker = lock_thread_row(schema, "blocked")
@@ -95,7 +102,9 @@ def test_pool_calls_do_not_wait_for_each_other(schema: str) -> None:
 
 
 async def test_async_pool_calls_do_not_wait_for_each_other(schema: str) -> None:
-    async with AsyncPostgresSaver.from_conn_string(URL, schema=schema, pool_max_size=4) as saver:
+    async with AsyncPostgresSaver.from_conn_string(
+        module_url(), schema=schema, pool_max_size=4
+    ) as saver:
         blocked_parent = await put_one(saver, "blocked")
         await put_one(saver, "free")
         locker = lock_thread_row(schema, "blocked")
@@ -123,7 +132,7 @@ def _restart_postgres() -> None:
 
 
 def test_a_server_restart_between_invocations_is_invisible(schema: str) -> None:
-    with PostgresSaver.from_conn_string(URL, schema=schema, pool_min_size=2) as saver:
+    with PostgresSaver.from_conn_string(module_url(), schema=schema, pool_min_size=2) as saver:
         graph = chat_graph().compile(checkpointer=saver)
         config = {"configurable": {"thread_id": "survivor"}}
         graph.invoke({"messages": [HumanMessage("before", id="h1")]}, config)
@@ -134,7 +143,9 @@ def test_a_server_restart_between_invocations_is_invisible(schema: str) -> None:
 
 
 async def test_a_server_restart_is_invisible_async(schema: str) -> None:
-    async with AsyncPostgresSaver.from_conn_string(URL, schema=schema, pool_min_size=3) as saver:
+    async with AsyncPostgresSaver.from_conn_string(
+        module_url(), schema=schema, pool_min_size=3
+    ) as saver:
         graph = chat_graph().compile(checkpointer=saver)
         config = {"configurable": {"thread_id": "survivor"}}
         await graph.ainvoke({"messages": [HumanMessage("before", id="h1")]}, config)
@@ -146,9 +157,10 @@ async def test_a_server_restart_is_invisible_async(schema: str) -> None:
 
 def test_schemas_isolate_tenants() -> None:
     a, b = fresh_schema(), fresh_schema()
-    with PostgresSaver.from_conn_string(URL, schema=a) as sa, PostgresSaver.from_conn_string(
-        URL, schema=b
-    ) as sb:
+    with (
+        PostgresSaver.from_conn_string(module_url(), schema=a) as sa,
+        PostgresSaver.from_conn_string(module_url(), schema=b) as sb,
+    ):
         put_one(sa, "shared-name")
         put_one(sa, "only-a")
         put_one(sb, "shared-name")
@@ -157,10 +169,11 @@ def test_schemas_isolate_tenants() -> None:
         assert sb.get_tuple(generate_config("only-a")) is None
         sb.delete_thread("shared-name")
         assert sa.get_tuple(generate_config("shared-name")) is not None
-    with psycopg.connect(URL) as conn:
+    with psycopg.connect(module_url()) as conn:
         tables = conn.execute(
             "SELECT table_schema, count(*) FROM information_schema.tables"
-            " WHERE table_schema IN (%s, %s) GROUP BY 1 ORDER BY 1", (a, b)
+            " WHERE table_schema IN (%s, %s) GROUP BY 1 ORDER BY 1",
+            (a, b),
         ).fetchall()
     assert sorted(tables) == sorted([(a, 5), (b, 5)])
 
@@ -181,7 +194,7 @@ def test_four_processes_set_up_a_fresh_database_at_once() -> None:
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = URL.rsplit("/", 1)[0] + "/" + name
+    url = module_url().rsplit("/", 1)[0] + "/" + name
     try:
         ctx = multiprocessing.get_context("spawn")
         procs = [ctx.Process(target=_setup_in, args=(url, "shared")) for _ in range(4)]
@@ -201,13 +214,15 @@ def test_four_processes_set_up_a_fresh_database_at_once() -> None:
 
 
 def test_a_newer_schema_is_refused(schema: str) -> None:
-    with PostgresSaver.from_conn_string(URL, schema=schema):
+    with PostgresSaver.from_conn_string(module_url(), schema=schema):
         pass
-    with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute(f'INSERT INTO "{schema}".persist_kit_migrations VALUES (999, %s, 0)',
-                     ("future",))
-    with pytest.raises(SchemaVersionError, match="999"), PostgresSaver.from_conn_string(
-        URL, schema=schema
+    with psycopg.connect(module_url(), autocommit=True) as conn:
+        conn.execute(
+            f'INSERT INTO "{schema}".persist_kit_migrations VALUES (999, %s, 0)', ("future",)
+        )
+    with (
+        pytest.raises(SchemaVersionError, match="999"),
+        PostgresSaver.from_conn_string(module_url(), schema=schema),
     ):
         pass
 
@@ -222,7 +237,7 @@ def test_migrations_never_build_indexes_concurrently() -> None:
 def test_encryption_leaves_no_value_in_plaintext(schema: str) -> None:
     secret, number = "TOPSECRET-7f3a", 987_654_321_123
     serde = EncryptedSerializer.from_pycryptodome_aes(key=b"0123456789abcdef")
-    with PostgresSaver.from_conn_string(URL, schema=schema, serde=serde) as saver:
+    with PostgresSaver.from_conn_string(module_url(), schema=schema, serde=serde) as saver:
         graph = interrupt_graph().compile(checkpointer=saver)
         config = {"configurable": {"thread_id": "enc"}}
         graph.invoke({"topic": secret, "answer": number}, config)
@@ -230,7 +245,7 @@ def test_encryption_leaves_no_value_in_plaintext(schema: str) -> None:
         saver.put_writes(saver.get_tuple(config).config, [("log", secret)], "extra-task")
         snapshot = graph.invoke(Command(resume=secret), config)
         assert snapshot["answer"] == secret
-    with psycopg.connect(URL) as conn:
+    with psycopg.connect(module_url()) as conn:
         dump = "\n".join(
             row[0]
             for table in ("threads", "checkpoints", "channel_values", "writes")
@@ -257,7 +272,7 @@ def count_round_trips(action: Any) -> int:
 
 
 def test_one_round_trip_per_call(schema: str) -> None:
-    conn = psycopg.connect(URL, autocommit=True, cursor_factory=CountingCursor)
+    conn = psycopg.connect(module_url(), autocommit=True, cursor_factory=CountingCursor)
     saver = PostgresSaver(conn, schema=schema)
     saver.setup()
     parent = put_one(saver, "t")
@@ -275,26 +290,32 @@ def test_one_round_trip_per_call(schema: str) -> None:
 
 
 def test_filters_can_use_the_gin_indexes(schema: str) -> None:
-    with PostgresSaver.from_conn_string(URL, schema=schema) as saver:
+    with PostgresSaver.from_conn_string(module_url(), schema=schema) as saver:
         put_one(saver, "t")
         plans = saver.plans
         queries = [
-            next(plans.list_checkpoints(saver.serde, None, filter={"user": "ann"}, before=None,
-                                        limit=10)),
+            next(
+                plans.list_checkpoints(
+                    saver.serde, None, filter={"user": "ann"}, before=None, limit=10
+                )
+            ),
             next(plans.list_threads(filter={"user": "ann", "tags": ["a"]}, limit=10)),
         ]
-    with psycopg.connect(URL) as conn:
+    with psycopg.connect(module_url()) as conn:
         conn.execute("SET enable_seqscan = off")
-        for query, index in zip(queries, ("checkpoints_by_metadata", "threads_by_metadata"),
-                                strict=True):
+        for query, index in zip(
+            queries, ("checkpoints_by_metadata", "threads_by_metadata"), strict=True
+        ):
             plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + query.sql, query.params))
             assert index in plan, plan
 
 
 def test_unreachable_server_and_bad_urls() -> None:
     started = time.monotonic()
-    with pytest.raises(BackendUnavailableError, match="unavailable"), \
-            PostgresSaver.from_conn_string("postgresql://postgres@127.0.0.1:1/x", pool_timeout=2):
+    with (
+        pytest.raises(BackendUnavailableError, match="unavailable"),
+        PostgresSaver.from_conn_string("postgresql://postgres@127.0.0.1:1/x", pool_timeout=2),
+    ):
         pass
     assert time.monotonic() - started < 30
     for bad in ("mysql://x/y", "sqlite:///x.db", "127.0.0.1:5432"):
@@ -303,11 +324,16 @@ def test_unreachable_server_and_bad_urls() -> None:
 
 
 def test_delta_history_takes_a_bounded_number_of_queries(schema: str) -> None:
-    conn = psycopg.connect(URL, autocommit=True, cursor_factory=CountingCursor)
+    conn = psycopg.connect(module_url(), autocommit=True, cursor_factory=CountingCursor)
     saver = PostgresSaver(conn, schema=schema)
     saver.setup()
-    ids = build_chain([saver], lambda s, name, *a, **k: getattr(s, name)(*a, **k), "deep", 700,
-                      snapshot_every=None)
+    ids = build_chain(
+        [saver],
+        lambda s, name, *a, **k: getattr(s, name)(*a, **k),
+        "deep",
+        700,
+        snapshot_every=None,
+    )
     config = {"configurable": {"thread_id": "deep", "checkpoint_ns": "", "checkpoint_id": ids[-1]}}
     result: dict = {}
     queries = count_round_trips(
@@ -319,19 +345,21 @@ def test_delta_history_takes_a_bounded_number_of_queries(schema: str) -> None:
 
 
 def test_schema_can_come_from_the_url(schema: str) -> None:
-    with PostgresSaver.from_conn_string(f"{URL}?schema={schema}") as saver:
+    with PostgresSaver.from_conn_string(f"{module_url()}?schema={schema}") as saver:
         put_one(saver, "via-url")
         assert saver.plans.schema == schema
-    with PostgresSaver.from_conn_string(URL, schema=schema) as saver:
+    with PostgresSaver.from_conn_string(module_url(), schema=schema) as saver:
         assert [t.thread_id for t in saver.list_threads()] == ["via-url"]
-    with PostgresSaver.from_conn_string(URL) as saver:  # public: another tenant
+    with PostgresSaver.from_conn_string(module_url()) as saver:  # public: another tenant
         assert saver.get_tuple(generate_config("via-url")) is None
 
 
 def test_non_autocommit_connections_are_refused(schema: str) -> None:
-    with PostgresSaver.from_conn_string(URL, schema=schema):
+    with PostgresSaver.from_conn_string(module_url(), schema=schema):
         pass
-    conn = psycopg.connect(URL)  # autocommit off: writes would join the caller's transaction
+    conn = psycopg.connect(
+        module_url()
+    )  # autocommit off: writes would join the caller's transaction
     with pytest.raises(ConfigurationError, match="autocommit"):
         put_one(PostgresSaver(conn, schema=schema), "t")
     conn.close()
@@ -339,27 +367,29 @@ def test_non_autocommit_connections_are_refused(schema: str) -> None:
 
 def test_a_role_without_create_privilege_uses_a_migrated_schema(schema: str) -> None:
     role = f"pk_app_{os.getpid()}"
-    with PostgresSaver.from_conn_string(URL, schema=schema):
+    with PostgresSaver.from_conn_string(module_url(), schema=schema):
         pass  # the owner migrates
-    with psycopg.connect(URL, autocommit=True) as conn:
+    with psycopg.connect(module_url(), autocommit=True) as conn:
         conn.execute(f'DROP ROLE IF EXISTS "{role}"')
         conn.execute(f'CREATE ROLE "{role}" LOGIN')
         conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
-        conn.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}"'
-                     f' TO "{role}"')
-    app_url = URL.replace("postgres@", f"{role}@", 1)
+        conn.execute(
+            f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'
+        )
+    app_url = module_url().replace("postgres@", f"{role}@", 1)
     try:
         with PostgresSaver.from_conn_string(app_url, schema=schema) as saver:
             put_one(saver, "least-privilege")
             assert [t.thread_id for t in saver.list_threads()] == ["least-privilege"]
     finally:
-        with psycopg.connect(URL, autocommit=True) as conn:
+        with psycopg.connect(module_url(), autocommit=True) as conn:
             conn.execute(f'DROP OWNED BY "{role}"')
             conn.execute(f'DROP ROLE "{role}"')
 
 
 def test_url_parameters_keep_their_encoding(schema: str) -> None:
-    url = f"{URL}?application_name=my%20app&schema={schema}&options=-c%20statement_timeout%3D5000"
+    query = f"application_name=my%20app&schema={schema}&options=-c%20statement_timeout%3D5000"
+    url = f"{module_url()}?{query}"
     with PostgresSaver.from_conn_string(url) as saver:
         put_one(saver, "t")
         assert saver.plans.schema == schema
