@@ -71,6 +71,31 @@ def connection_kwargs(pgbouncer: bool) -> dict[str, Any]:
     return kwargs
 
 
+def pool_settings(
+    conn: str,
+    schema: str | None,
+    min_size: int,
+    max_size: int,
+    timeout: float,
+    pgbouncer: bool,
+) -> tuple[str, str, dict[str, Any]]:
+    """What ``from_conn_string`` opens: ``(url, schema, options)``.
+
+    ``options`` holds ``kwargs`` (every connection's settings),
+    ``connect_timeout`` (whole seconds, for the first connection) and ``pool``
+    (the pool's arguments; the pool is opened by the caller).
+
+    Raises:
+        ConfigurationError: For a URL that is not PostgreSQL.
+    """
+    url, url_schema = split_schema(check_url(conn))
+    kwargs = connection_kwargs(pgbouncer)
+    pool = {"min_size": min_size, "max_size": max_size, "timeout": timeout, "kwargs": kwargs,
+            "open": False}
+    options = {"kwargs": kwargs, "connect_timeout": max(1, int(timeout)), "pool": pool}
+    return url, schema or url_schema or DEFAULT_SCHEMA, options
+
+
 def require_autocommit(conn: psycopg.Connection | psycopg.AsyncConnection) -> None:
     """Refuse a connection that is not in autocommit mode.
 

@@ -23,12 +23,10 @@ from langgraph_persist_kit._sql_saver import AsyncSqlSaverMethods
 from langgraph_persist_kit.errors import BackendUnavailableError
 from langgraph_persist_kit.postgres._common import (
     DEFAULT_SCHEMA,
-    check_url,
-    connection_kwargs,
+    pool_settings,
     postgres_errors,
     require_autocommit,
     retryable,
-    split_schema,
 )
 from langgraph_persist_kit.postgres.plans import plans_for
 
@@ -76,22 +74,15 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSqlSaverMethods):
 
         Arguments and errors as `PostgresSaver.from_conn_string`.
         """
-        url, url_schema = split_schema(check_url(conn))
-        schema = schema or url_schema or DEFAULT_SCHEMA
-        kwargs = connection_kwargs(pgbouncer)
+        url, schema, options = pool_settings(
+            conn, schema, pool_min_size, pool_max_size, pool_timeout, pgbouncer
+        )
         with postgres_errors(url):
             first = await psycopg.AsyncConnection.connect(
-                url, connect_timeout=max(1, int(pool_timeout)), **kwargs
+                url, connect_timeout=options["connect_timeout"], **options["kwargs"]
             )
             await first.close()
-            pool = AsyncConnectionPool(
-                url,
-                min_size=pool_min_size,
-                max_size=pool_max_size,
-                timeout=pool_timeout,
-                kwargs=kwargs,
-                open=False,
-            )
+            pool = AsyncConnectionPool(url, **options["pool"])
             await pool.open(wait=True, timeout=pool_timeout)
         try:
             saver = cls(pool, serde=serde, schema=schema)

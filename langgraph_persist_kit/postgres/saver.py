@@ -23,12 +23,10 @@ from langgraph_persist_kit._sql_saver import SqlSaverMethods
 from langgraph_persist_kit.errors import BackendUnavailableError
 from langgraph_persist_kit.postgres._common import (
     DEFAULT_SCHEMA,
-    check_url,
-    connection_kwargs,
+    pool_settings,
     postgres_errors,
     require_autocommit,
     retryable,
-    split_schema,
 )
 from langgraph_persist_kit.postgres.plans import plans_for
 
@@ -104,19 +102,14 @@ class PostgresSaver(SyncOnly, SqlSaverMethods):
             BackendUnavailableError: When the server cannot be reached.
             SchemaVersionError: The schema was migrated by a newer version.
         """
-        url, url_schema = split_schema(check_url(conn))
-        schema = schema or url_schema or DEFAULT_SCHEMA
-        kwargs = connection_kwargs(pgbouncer)
+        url, schema, options = pool_settings(
+            conn, schema, pool_min_size, pool_max_size, pool_timeout, pgbouncer
+        )
         with postgres_errors(url):
-            psycopg.connect(url, connect_timeout=max(1, int(pool_timeout)), **kwargs).close()
-            pool = ConnectionPool(
-                url,
-                min_size=pool_min_size,
-                max_size=pool_max_size,
-                timeout=pool_timeout,
-                kwargs=kwargs,
-                open=False,
-            )
+            # one plain connection first: a wrong URL fails at once, with libpq's reason
+            psycopg.connect(url, connect_timeout=options["connect_timeout"],
+                            **options["kwargs"]).close()
+            pool = ConnectionPool(url, **options["pool"])
             pool.open(wait=True, timeout=pool_timeout)
         try:
             saver = cls(pool, serde=serde, schema=schema)
