@@ -19,6 +19,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Any, ClassVar
 
 import orjson
@@ -124,6 +125,12 @@ class SqlPlans:
     def _select(self, where: str) -> str:
         return self.queries["select_checkpoints"].format(where=where)
 
+    @cached_property
+    def _get_sql(self) -> tuple[str, str]:
+        """``get_tuple``'s two statements (by id, latest), built once: it is the hot read."""
+        by_id = self.IN_NAMESPACE + "checkpoint_id = " + self._param("checkpoint_id")
+        return self._select(by_id), self._select(self.IN_NAMESPACE + self.LATEST)
+
     def _assemble(self, serde: SerializerProtocol, rows: Rows) -> list[CheckpointTuple]:
         """Turn `select_checkpoints` rows into tuples, newest first."""
         checkpoints: list[StoredCheckpoint] = []
@@ -153,9 +160,9 @@ class SqlPlans:
     ) -> Plan[CheckpointTuple | None]:
         """The named checkpoint (or the namespace's latest) in one query."""
         target = target_of(config)
-        condition = "checkpoint_id = " + self._param("checkpoint_id")
+        by_id, latest = self._get_sql
         rows = yield Query(
-            self._select(self.IN_NAMESPACE + (condition if target.checkpoint_id else self.LATEST)),
+            by_id if target.checkpoint_id else latest,
             {
                 "thread_id": target.thread_id,
                 "checkpoint_ns": target.checkpoint_ns,
