@@ -433,3 +433,16 @@ def parser(description: str) -> argparse.ArgumentParser:
 def make_console() -> Console:
     """Rich console; a fixed width when piped, so tables do not wrap into a log's columns."""
     return Console(width=None if sys.stdout.isatty() else 132, highlight=False)
+
+
+def run_and_report(console: Console, info: dict[str, Any], command: str, sizes: dict[str, Any],
+                   run: Callable[[], Sequence[SectionResult]], json_path: str | None) -> int:
+    """Print the header, run the suite, print its total time, write JSON if asked; exit code."""
+    print_header(console, info, command, f"sizes: {sizes}")
+    t0 = time.perf_counter()
+    results = run()
+    console.print(f"total {time.perf_counter() - t0:.1f} s")
+    if json_path:
+        dump_json(json_path, to_json(results, info, command, sizes))
+        console.print(f"JSON written to {json_path}")
+    return 0

@@ -11,7 +11,6 @@ import os
 import re
 import shlex
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
@@ -405,14 +404,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = common.machine_info(["langgraph", "langgraph-checkpoint",
                                 "langgraph-checkpoint-postgres", "langgraph-persist-kit",
                                 "psycopg", "psycopg-pool"], url=redact(args.url))
-    common.print_header(console, info, command, f"sizes: {asdict(sizes)}")
-    t0 = time.perf_counter()
-    results = run(sizes, args.url, console=console, verbose=args.verbose)
-    console.print(f"total {time.perf_counter() - t0:.1f} s")
-    if args.json:
-        common.dump_json(args.json, common.to_json(results, info, command, asdict(sizes)))
-        console.print(f"JSON written to {args.json}")
-    return 0
+    return common.run_and_report(
+        console, info, command, asdict(sizes),
+        lambda: run(sizes, args.url, console=console, verbose=args.verbose), args.json,
+    )
 
 
 if __name__ == "__main__":

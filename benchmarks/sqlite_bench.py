@@ -10,7 +10,6 @@ import os
 import shlex
 import sqlite3
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, replace
@@ -321,14 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = common.machine_info(["langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite",
                                 "langgraph-persist-kit", "aiosqlite"],
                                sqlite=sqlite3.sqlite_version)
-    common.print_header(console, info, command, f"sizes: {asdict(sizes)}")
-    t0 = time.perf_counter()
-    results = run(sizes, console=console, verbose=args.verbose)
-    console.print(f"total {time.perf_counter() - t0:.1f} s")
-    if args.json:
-        common.dump_json(args.json, common.to_json(results, info, command, asdict(sizes)))
-        console.print(f"JSON written to {args.json}")
-    return 0
+    return common.run_and_report(
+        console, info, command, asdict(sizes),
+        lambda: run(sizes, console=console, verbose=args.verbose), args.json,
+    )
 
 
 if __name__ == "__main__":
