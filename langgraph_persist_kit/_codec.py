@@ -199,6 +199,27 @@ def filter_terms(filter: Mapping[str, Any] | None) -> list[FilterTerm]:
     return terms
 
 
+def metadata_matches(metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
+    """Whether decoded ``metadata`` passes ``filter``, as the SQL stores' filters decide.
+
+    For stores that match in Python (Redis): same terms as `filter_terms`, so a
+    filter selects the same checkpoints on every backend.
+    """
+    for term in filter_terms(filter):
+        stored = metadata.get(term.key)
+        if term.kind == "null":
+            ok = stored is None
+        elif term.kind == "json":
+            ok = isinstance(stored, (dict, list)) and dump_json(stored) == term.value
+        elif term.kind == "scalar":
+            ok = not isinstance(stored, (dict, list)) and stored == term.value
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
 # --- writing ------------------------------------------------------------------
 
 

@@ -2,11 +2,13 @@
 
 Owns: the sans-I/O protocol between plans and drivers; depends on nothing.
 
-A *plan* is a generator. It yields a `Query` and receives the rows the query
-returned (a list of tuples, empty for statements), or yields `Emit` to hand a
+A *plan* is a generator. It yields a request and receives its reply: for SQL
+stores a `Query`, answered with the rows it returned (a list of tuples, empty
+for statements); Redis plans yield their own requests (scripts, pipelines).
+Or it yields `Emit` to hand a
 batch of results (one page) to the caller of an iterating method (``list``)
 and receives ``None``. Its return value is the operation's result. Each backend supplies
-one small function that executes a `Query`; `run` / `arun` and `iterate` /
+one small function that executes a request; `run` / `arun` and `iterate` /
 `aiterate` below drive any plan with it, so the logic of every operation
 exists once for both modes.
 """
@@ -36,11 +38,11 @@ class Emit:
     items: Sequence[Any]
 
 
-Step = Query | Emit
+Step = Any  # a store's request, or Emit
 Plan = Generator[Step, Any, R]
 
 
-def run(plan: Plan[R], execute: Callable[[Query], Rows]) -> R:
+def run(plan: Plan[R], execute: Callable[[Any], Any]) -> R:
     """Drive ``plan`` to completion with a blocking ``execute``."""
     try:
         step = next(plan)
@@ -52,7 +54,7 @@ def run(plan: Plan[R], execute: Callable[[Query], Rows]) -> R:
         return stop.value
 
 
-async def arun(plan: Plan[R], execute: Callable[[Query], Awaitable[Rows]]) -> R:
+async def arun(plan: Plan[R], execute: Callable[[Any], Awaitable[Any]]) -> R:
     """Drive ``plan`` to completion with an awaitable ``execute``."""
     try:
         step = next(plan)
@@ -64,7 +66,7 @@ async def arun(plan: Plan[R], execute: Callable[[Query], Awaitable[Rows]]) -> R:
         return stop.value
 
 
-def iterate(plan: Plan[None], execute: Callable[[Query], Rows]) -> Iterator[Any]:
+def iterate(plan: Plan[None], execute: Callable[[Any], Any]) -> Iterator[Any]:
     """Drive an emitting plan, yielding what it emits."""
     try:
         step = next(plan)
@@ -79,7 +81,7 @@ def iterate(plan: Plan[None], execute: Callable[[Query], Rows]) -> Iterator[Any]
 
 
 async def aiterate(
-    plan: Plan[None], execute: Callable[[Query], Awaitable[Rows]]
+    plan: Plan[None], execute: Callable[[Any], Awaitable[Any]]
 ) -> AsyncIterator[Any]:
     """Drive an emitting plan asynchronously, yielding what it emits."""
     try:

@@ -1,7 +1,9 @@
 """The stores tests run against, and how each gives a test its own space.
 
 SQLite: a fresh file per test. PostgreSQL: a database per test module, a fresh
-schema per test (server from ``PERSIST_KIT_TEST_POSTGRES_URL``). A backend
+schema per test (server from ``PERSIST_KIT_TEST_POSTGRES_URL``). Redis: a fresh
+``key_prefix`` per test, its keys removed afterwards (server from
+``PERSIST_KIT_TEST_REDIS_URL``). A backend
 whose server does not answer fails the run with a message naming its
 variable; it is never skipped.
 """
@@ -20,15 +22,20 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+import redis
 
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
+from langgraph_persist_kit.redis import AsyncRedisSaver, RedisSaver
 from langgraph_persist_kit.sqlite import AsyncSqliteSaver, SqliteSaver
 
-BACKENDS = ["sqlite", "postgres"]
+BACKENDS = ["sqlite", "postgres", "redis"]
 MODES = ["sync", "async"]
 
 POSTGRES_VAR = "PERSIST_KIT_TEST_POSTGRES_URL"
 POSTGRES_URL = os.environ.get(POSTGRES_VAR, "postgresql://postgres@127.0.0.1:5432/postgres")
+
+REDIS_VAR = "PERSIST_KIT_TEST_REDIS_URL"
+REDIS_URL = os.environ.get(REDIS_VAR, "redis://127.0.0.1:6379/0")
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,38 @@ def fresh_schema() -> str:
     return "t_" + uuid.uuid4().hex[:12]
 
 
+def redis_url() -> str:
+    """The test Redis server's URL, after checking it answers."""
+    try:
+        with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5) as client:
+            client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(
+            f"Redis at {REDIS_URL} does not answer ({exc}). Start it, or set {REDIS_VAR} "
+            "to a server the tests may write keys to.",
+            pytrace=False,
+        )
+    return REDIS_URL
+
+
+def drop_prefix(url: str, prefix: str) -> None:
+    """Delete every key under ``prefix`` (test cleanup; the savers never scan)."""
+    with redis.Redis.from_url(url) as client:
+        for key in client.scan_iter(match=prefix.replace("*", r"\*") + ":*", count=1000):
+            client.delete(key)
+
+
+@contextmanager
+def redis_prefix(space: Space, options: dict[str, Any]) -> Iterator[str]:
+    """A fresh ``key_prefix`` in ``options`` (unless given), its keys dropped after."""
+    options.setdefault("key_prefix", "pk-test-" + uuid.uuid4().hex[:12])
+    url = redis_url()
+    try:
+        yield url
+    finally:
+        drop_prefix(url, options["key_prefix"])
+
+
 @contextmanager
 def sync_saver(backend: str, space: Space, **options: Any) -> Iterator[Any]:
     """A ready sync saver on a fresh store."""
@@ -85,6 +124,11 @@ def sync_saver(backend: str, space: Space, **options: Any) -> Iterator[Any]:
     elif backend == "postgres":
         options.setdefault("schema", fresh_schema())
         with PostgresSaver.from_conn_string(postgres_url(space.module), **options) as saver:
+            yield saver
+    elif backend == "redis":
+        with redis_prefix(space, options) as url, RedisSaver.from_conn_string(
+            url, **options
+        ) as saver:
             yield saver
     else:
         raise ValueError(backend)
@@ -102,5 +146,9 @@ async def async_saver(backend: str, space: Space, **options: Any) -> AsyncIterat
         async with AsyncPostgresSaver.from_conn_string(postgres_url(space.module),
                                                        **options) as saver:
             yield saver
+    elif backend == "redis":
+        with redis_prefix(space, options) as url:
+            async with AsyncRedisSaver.from_conn_string(url, **options) as saver:
+                yield saver
     else:
         raise ValueError(backend)

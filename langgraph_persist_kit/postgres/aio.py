@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from langgraph_persist_kit._modes import AsyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, aiterate, arun, single
-from langgraph_persist_kit._sql_saver import AsyncSqlSaverMethods
+from langgraph_persist_kit._saver_methods import AsyncSaverMethods
 from langgraph_persist_kit.errors import BackendUnavailableError
 from langgraph_persist_kit.postgres._common import (
     DEFAULT_SCHEMA,
@@ -31,7 +31,7 @@ from langgraph_persist_kit.postgres._common import (
 from langgraph_persist_kit.postgres.plans import plans_for
 
 
-class AsyncPostgresSaver(AsyncOnly, AsyncSqlSaverMethods):
+class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
     """A checkpoint saver on PostgreSQL, for ``graph.ainvoke`` / ``graph.astream``.
 
     Stores exactly what `PostgresSaver` stores and runs the same plans. Given

@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from langgraph_persist_kit._modes import SyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, iterate, run, single
-from langgraph_persist_kit._sql_saver import SqlSaverMethods
+from langgraph_persist_kit._saver_methods import SaverMethods
 from langgraph_persist_kit.errors import BackendUnavailableError
 from langgraph_persist_kit.postgres._common import (
     DEFAULT_SCHEMA,
@@ -31,7 +31,7 @@ from langgraph_persist_kit.postgres._common import (
 from langgraph_persist_kit.postgres.plans import plans_for
 
 
-class PostgresSaver(SyncOnly, SqlSaverMethods):
+class PostgresSaver(SyncOnly, SaverMethods):
     """A checkpoint saver on PostgreSQL, for ``graph.invoke`` / ``graph.stream``.
 
     Given a ``ConnectionPool``, every call borrows its own connection, so

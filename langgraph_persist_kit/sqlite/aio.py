@@ -17,7 +17,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._modes import AsyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, aiterate, arun
-from langgraph_persist_kit._sql_saver import AsyncSqlSaverMethods
+from langgraph_persist_kit._saver_methods import AsyncSaverMethods
 from langgraph_persist_kit._urls import sqlite_path
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
@@ -32,7 +32,7 @@ from langgraph_persist_kit.sqlite._common import (
 from langgraph_persist_kit.sqlite.plans import PLANS
 
 
-class AsyncSqliteSaver(AsyncOnly, AsyncSqlSaverMethods):
+class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
     """A checkpoint saver on a SQLite file, for ``graph.ainvoke`` / ``graph.astream``.
 
     Stores exactly what `SqliteSaver` stores (the two can share a file) and

@@ -1,7 +1,7 @@
 """`SqliteSaver`: the synchronous SQLite checkpoint saver.
 
 Owns: running the SQLite plans on a ``sqlite3`` connection (the public methods come
-from `SqlSaverMethods`); depends on:
+from `SaverMethods`); depends on:
 `plans`, `_common`, `_plan`.
 """
 
@@ -18,7 +18,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._modes import SyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, iterate, run
-from langgraph_persist_kit._sql_saver import SqlSaverMethods
+from langgraph_persist_kit._saver_methods import SaverMethods
 from langgraph_persist_kit._urls import sqlite_path
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
@@ -33,7 +33,7 @@ from langgraph_persist_kit.sqlite._common import (
 from langgraph_persist_kit.sqlite.plans import PLANS
 
 
-class SqliteSaver(SyncOnly, SqlSaverMethods):
+class SqliteSaver(SyncOnly, SaverMethods):
     """A checkpoint saver on a SQLite file, for ``graph.invoke`` / ``graph.stream``.
 
     Channel values are stored once per (thread, namespace, channel, version),

@@ -1,8 +1,9 @@
-"""The ``BaseCheckpointSaver`` methods of every SQL saver, written once per mode.
+"""The ``BaseCheckpointSaver`` methods of every saver, written once per mode.
 
 Owns: which plan each public method runs and whether it needs a transaction;
-depends on: `_sql_plans`. A saver class mixes in `SqlSaverMethods` (sync) or
-`AsyncSqlSaverMethods` (async) and supplies its driver: ``plans``, ``serde``,
+depends on: `_plan`. A saver class mixes in `SaverMethods` (sync) or
+`AsyncSaverMethods` (async) and supplies its driver: ``plans`` (any `StorePlans`:
+`SqlPlans` for SQLite and PostgreSQL, ``RedisPlans`` for Redis), ``serde``,
 ``_run(make_plan, transaction=...)`` and ``_iterate(plan)``. ``_run`` takes a
 plan factory so that a driver can run a plan again on a fresh connection.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -26,18 +27,42 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph_persist_kit._codec import ThreadInfo
 from langgraph_persist_kit._plan import Plan, R
 from langgraph_persist_kit._saver_base import PersistSaverBase
-from langgraph_persist_kit._sql_plans import SqlPlans
 
 
-def _writes_need_transaction(plans: SqlPlans, writes: Sequence[Any]) -> bool:
+class StorePlans(Protocol):
+    """What a store's plans object offers; `SqlPlans` is the SQL family's."""
+
+    ATOMIC_PUT: bool  # put is one statement or script (no explicit transaction needed)
+    WRITES_PER_STATEMENT: int | None  # put_writes rows per statement; None: any
+
+    def get_tuple(self, serde: SerializerProtocol, config: RunnableConfig) -> Plan[Any]: ...
+    def list_checkpoints(self, serde: SerializerProtocol, config: RunnableConfig | None, *,
+                         filter: Mapping[str, Any] | None, before: RunnableConfig | None,
+                         limit: int | None) -> Plan[None]: ...
+    def list_threads(self, *, filter: Mapping[str, Any] | None,
+                     limit: int | None) -> Plan[None]: ...
+    def put(self, serde: SerializerProtocol, config: RunnableConfig, checkpoint: Checkpoint,
+            metadata: CheckpointMetadata, new_versions: ChannelVersions) -> Plan[Any]: ...
+    def put_writes(self, serde: SerializerProtocol, config: RunnableConfig,
+                   writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str) -> Plan[None]: ...
+    def delete_thread(self, thread_id: str) -> Plan[None]: ...
+    def delete_for_runs(self, run_ids: Sequence[str]) -> Plan[None]: ...
+    def copy_thread(self, source: str, target: str) -> Plan[None]: ...
+    def prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]: ...
+    def delta_history(self, serde: SerializerProtocol, config: RunnableConfig,
+                      channels: Sequence[str]) -> Plan[Any]: ...
+
+
+def _writes_need_transaction(plans: StorePlans, writes: Sequence[Any]) -> bool:
     limit = plans.WRITES_PER_STATEMENT
     return limit is not None and len(writes) > limit
 
 
-class SqlSaverMethods(PersistSaverBase):
+class SaverMethods(PersistSaverBase):
     """Sync ``BaseCheckpointSaver`` methods on top of a driver's ``_run`` / ``_iterate``."""
 
-    plans: SqlPlans
+    plans: StorePlans
     serde: SerializerProtocol
 
     def _run(self, make_plan: Callable[[], Plan[R]], *, transaction: bool = False) -> R:
@@ -195,11 +220,11 @@ class SqlSaverMethods(PersistSaverBase):
         return self._iterate(self.plans.list_threads(filter=filter, limit=limit))
 
 
-class AsyncSqlSaverMethods(PersistSaverBase):
+class AsyncSaverMethods(PersistSaverBase):
     """Async ``BaseCheckpointSaver`` methods; each behaves as its sync twin in
-    `SqlSaverMethods`."""
+    `SaverMethods`."""
 
-    plans: SqlPlans
+    plans: StorePlans
     serde: SerializerProtocol
 
     def _run(
@@ -212,7 +237,7 @@ class AsyncSqlSaverMethods(PersistSaverBase):
         raise NotImplementedError
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Fetch a checkpoint in one query; see `SqlSaverMethods.get_tuple`."""
+        """Fetch a checkpoint in one query; see `SaverMethods.get_tuple`."""
         return await self._run(partial(self.plans.get_tuple, self.serde, config))
 
     def alist(  # returns the async iterator directly: one generator layer, not two
@@ -223,7 +248,7 @@ class AsyncSqlSaverMethods(PersistSaverBase):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        """List checkpoints newest first, a page per query; see `SqlSaverMethods.list`."""
+        """List checkpoints newest first, a page per query; see `SaverMethods.list`."""
         return self._iterate(
             self.plans.list_checkpoints(self.serde, config, filter=filter, before=before,
                                         limit=limit)
@@ -236,7 +261,7 @@ class AsyncSqlSaverMethods(PersistSaverBase):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint atomically; see `SqlSaverMethods.put`."""
+        """Store a checkpoint atomically; see `SaverMethods.put`."""
         plan = partial(self.plans.put, self.serde, config, checkpoint, metadata, new_versions)
         return await self._run(plan, transaction=not self.plans.ATOMIC_PUT)
 
@@ -247,36 +272,36 @@ class AsyncSqlSaverMethods(PersistSaverBase):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        """Store pending writes atomically; see `SqlSaverMethods.put_writes`."""
+        """Store pending writes atomically; see `SaverMethods.put_writes`."""
         plan = partial(self.plans.put_writes, self.serde, config, writes, task_id, task_path)
         await self._run(plan, transaction=_writes_need_transaction(self.plans, writes))
 
     async def adelete_thread(self, thread_id: str) -> None:
-        """Delete a thread atomically; see `SqlSaverMethods.delete_thread`."""
+        """Delete a thread atomically; see `SaverMethods.delete_thread`."""
         await self._run(partial(self.plans.delete_thread, thread_id), transaction=True)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delete the checkpoints of runs; see `SqlSaverMethods.delete_for_runs`."""
+        """Delete the checkpoints of runs; see `SaverMethods.delete_for_runs`."""
         await self._run(partial(self.plans.delete_for_runs, run_ids), transaction=True)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy a thread in one transaction; see `SqlSaverMethods.copy_thread`."""
+        """Copy a thread in one transaction; see `SaverMethods.copy_thread`."""
         await self._run(
             partial(self.plans.copy_thread, source_thread_id, target_thread_id), transaction=True
         )
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Prune threads in one transaction; see `SqlSaverMethods.prune`."""
+        """Prune threads in one transaction; see `SaverMethods.prune`."""
         await self._run(partial(self.plans.prune, thread_ids, strategy), transaction=True)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
-        """DeltaChannel seeds and writes; see `SqlSaverMethods.get_delta_channel_history`."""
+        """DeltaChannel seeds and writes; see `SaverMethods.get_delta_channel_history`."""
         return await self._run(partial(self.plans.delta_history, self.serde, config, channels))
 
     def alist_threads(
         self, *, filter: dict[str, Any] | None = None, limit: int | None = None
     ) -> AsyncIterator[ThreadInfo]:
-        """List threads newest-updated first; see `SqlSaverMethods.list_threads`."""
+        """List threads newest-updated first; see `SaverMethods.list_threads`."""
         return self._iterate(self.plans.list_threads(filter=filter, limit=limit))

@@ -1,0 +1,105 @@
+"""What both Redis savers share: clients, options, errors, and sending requests.
+
+Owns: turning URLs and options into clients and plans, the error boundary,
+and how a `Batch` is sent (a pipeline, or one call at a time where a cluster
+pipeline cannot carry scripts); depends on: `requests`, `plans`, `errors`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import redis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
+
+from langgraph_persist_kit._urls import backend_of
+from langgraph_persist_kit.errors import ConfigurationError, translate_errors
+from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
+from langgraph_persist_kit.redis.plans import RedisPlans
+from langgraph_persist_kit.redis.requests import SCRIPTS, Batch, Script
+
+CONNECT_TIMEOUT = 5.0
+"""Seconds to wait for a connection before failing."""
+
+
+def make_plans(key_prefix: str, ttl: timedelta | float | None,
+               refresh_on_read: bool) -> RedisPlans:
+    """Plans for the saver options.
+
+    Raises:
+        ConfigurationError: For a bad prefix or a TTL that is not positive.
+    """
+    ttl_ms = 0
+    if ttl is not None:
+        seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
+        if not seconds > 0:
+            raise ConfigurationError(f"ttl must be a positive timedelta or seconds, not {ttl!r}")
+        ttl_ms = max(1, round(seconds * 1000))
+    return RedisPlans(key_prefix or DEFAULT_PREFIX, ttl_ms, refresh_on_read)
+
+
+def is_cluster(client: Any) -> bool:
+    return isinstance(client, (RedisCluster, AsyncRedisCluster))
+
+
+def check_client(client: Any) -> None:
+    """Refuse clients the saver cannot use.
+
+    Raises:
+        ConfigurationError: For something that is not a redis-py client, or
+            one that decodes replies to ``str`` (the saver stores bytes).
+    """
+    if not hasattr(client, "register_script"):
+        raise ConfigurationError(
+            f"expected a redis-py client (redis.Redis, redis.asyncio.Redis or a cluster "
+            f"client), not {type(client).__name__}"
+        )
+    if client.get_connection_kwargs().get("decode_responses"):
+        raise ConfigurationError(
+            "the Redis client decodes responses: open it with decode_responses=False"
+        )
+
+
+def register_scripts(client: Any) -> dict[str, Any]:
+    return {name: client.register_script(source) for name, source in SCRIPTS.items()}
+
+
+def client_options(url: str) -> dict[str, Any]:
+    """Options for ``from_url``, after checking the URL is Redis.
+
+    Raises:
+        ConfigurationError: For a URL of another backend.
+    """
+    if backend_of(url) != "redis":
+        raise ConfigurationError(f"{url!r} is not a Redis URL: use redis:// or rediss://")
+    return {"socket_connect_timeout": CONNECT_TIMEOUT, "decode_responses": False}
+
+
+def cluster_enabled(info: dict[str, Any]) -> bool:
+    """Whether ``INFO cluster`` says the server is a cluster node."""
+    return bool(int(info.get("cluster_enabled", 0)))
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+
+
+def redis_errors(url: str | None = None) -> Any:
+    """Translate redis-py errors into `BackendError` / `BackendUnavailableError`."""
+    return translate_errors(
+        redis.RedisError,
+        what="Redis" + (f" at {redact(url)}" if url else ""),
+        unavailable=lambda exc: isinstance(exc, (redis.ConnectionError, redis.TimeoutError)),
+    )
+
+
+def batches_pipeline(client: Any, batch: Batch) -> bool:
+    """Whether a batch can go as one pipeline: a cluster pipeline refuses scripts."""
+    return not (is_cluster(client) and any(isinstance(r, Script) for r in batch.requests))
+

@@ -1,0 +1,132 @@
+"""`AsyncRedisSaver`: the asyncio Redis checkpoint saver.
+
+Owns: running the Redis plans on a ``redis.asyncio`` client (standalone or
+cluster); depends on: `plans`, `_common`, `_plan`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import redis.asyncio as aredis
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from redis.asyncio.cluster import RedisCluster
+
+from langgraph_persist_kit._modes import AsyncOnly
+from langgraph_persist_kit._plan import Plan, R, aiterate, arun
+from langgraph_persist_kit._saver_methods import AsyncSaverMethods
+from langgraph_persist_kit.redis._common import (
+    batches_pipeline,
+    check_client,
+    client_options,
+    cluster_enabled,
+    make_plans,
+    redis_errors,
+    register_scripts,
+)
+from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
+from langgraph_persist_kit.redis.requests import Batch, Command, Script
+
+
+class AsyncRedisSaver(AsyncOnly, AsyncSaverMethods):
+    """The asyncio twin of `RedisSaver`, for ``graph.ainvoke`` / ``graph.astream``.
+
+    Args:
+        client: A ``redis.asyncio.Redis`` or ``redis.asyncio.cluster.RedisCluster``
+            the caller owns and closes, opened with ``decode_responses=False``.
+        serde, key_prefix, ttl, refresh_on_read: As for `RedisSaver`.
+
+    Raises:
+        ConfigurationError: As for `RedisSaver`.
+    """
+
+    def __init__(
+        self,
+        client: aredis.Redis | RedisCluster,
+        *,
+        serde: SerializerProtocol | None = None,
+        key_prefix: str = DEFAULT_PREFIX,
+        ttl: timedelta | float | None = None,
+        refresh_on_read: bool = False,
+    ) -> None:
+        super().__init__(serde=serde)
+        check_client(client)
+        self.client = client
+        self.plans = make_plans(key_prefix, ttl, refresh_on_read)
+        self.scripts = register_scripts(client)
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(
+        cls,
+        conn: str,
+        *,
+        serde: SerializerProtocol | None = None,
+        key_prefix: str = DEFAULT_PREFIX,
+        ttl: timedelta | float | None = None,
+        refresh_on_read: bool = False,
+    ) -> AsyncIterator[AsyncRedisSaver]:
+        """Connect, check the key space, yield a saver, close the client; see
+        `RedisSaver.from_conn_string`."""
+        options = client_options(conn)
+        with redis_errors(conn):
+            client: Any = aredis.Redis.from_url(conn, **options)
+            try:
+                if cluster_enabled(await client.info("cluster")):
+                    await client.aclose()
+                    client = RedisCluster.from_url(conn, **options)
+                    await client.initialize()
+            except BaseException:
+                await client.aclose()
+                raise
+        try:
+            saver = cls(client, serde=serde, key_prefix=key_prefix, ttl=ttl,
+                        refresh_on_read=refresh_on_read)
+            await saver.setup()
+            yield saver
+        finally:
+            await client.aclose()
+
+    # --- the driver ---------------------------------------------------------------
+
+    async def _execute(self, request: Any) -> Any:
+        if isinstance(request, Script):
+            return await self.scripts[request.name](keys=request.keys, args=request.args)
+        if isinstance(request, Command):
+            return await self.client.execute_command(*request.args)
+        assert isinstance(request, Batch)
+        if not batches_pipeline(self.client, request):
+            return list(await asyncio.gather(*(self._execute(r) for r in request.requests)))
+        pipe = self.client.pipeline(transaction=False)
+        for r in request.requests:
+            if isinstance(r, Script):
+                await self.scripts[r.name](keys=r.keys, args=r.args, client=pipe)
+            else:
+                pipe.execute_command(*r.args)
+        return await pipe.execute()
+
+    async def _run(self, make_plan: Callable[[], Plan[R]], *, transaction: bool = False) -> R:
+        """Run a plan; every request is atomic on its own (a script or a read)."""
+        if not self.is_setup:
+            await self.setup()
+        with redis_errors():
+            return await arun(make_plan(), self._execute)
+
+    def _iterate(self, plan: Plan[None]) -> AsyncIterator[Any]:
+        async def execute(request: Any) -> Any:
+            if not self.is_setup:
+                await self.setup()
+            with redis_errors():
+                return await self._execute(request)
+
+        return aiterate(plan, execute)
+
+    async def setup(self) -> None:
+        """Record the key layout's version; see `RedisSaver.setup`."""
+        with redis_errors():
+            await arun(self.plans.setup(), self._execute)
+        self.is_setup = True

@@ -1,0 +1,135 @@
+"""Reading across threads: every bucket's index, merged newest first.
+
+Owns: the k-way merge of per-bucket sorted sets behind ``list_threads``,
+``list`` without a thread, and ``delete_for_runs``; depends on: `keys`,
+`requests`.
+
+Each bucket is read a page at a time with plain commands (a cluster pipeline
+sends them to each node at once). Only buckets whose page ran out are read
+again, so a page of results costs one round trip per cluster node in the
+steady state, and memory stays bounded by buckets x page size.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from langgraph_persist_kit._plan import Plan
+from langgraph_persist_kit.redis.keys import BUCKETS
+from langgraph_persist_kit.redis.requests import Batch, Command
+
+BUCKET_PAGE = 32
+"""Entries read from one bucket per round trip."""
+
+
+class _Desc:
+    """Heap key that makes ``heapq`` (a min-heap) pop the largest first."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    def __lt__(self, other: _Desc) -> bool:
+        return bool(self.key > other.key)
+
+
+class Cursor:
+    """One bucket's sorted set, read newest first a page at a time."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.buffer: deque[tuple[Any, Any]] = deque()  # (sort key, item)
+        self.done = False
+
+    def command(self) -> Command:
+        raise NotImplementedError
+
+    def feed(self, reply: Any) -> None:
+        raise NotImplementedError
+
+
+class LexCursor(Cursor):
+    """Members of equal score, in byte order descending, below an optional bound."""
+
+    def __init__(self, key: bytes, high: bytes = b"+") -> None:
+        super().__init__(key)
+        self.high = high
+
+    def command(self) -> Command:
+        return Command(("ZREVRANGEBYLEX", self.key, self.high, b"-", "LIMIT", 0, BUCKET_PAGE))
+
+    def feed(self, reply: list[bytes]) -> None:
+        self.buffer.extend((member, member) for member in reply)
+        self.done = len(reply) < BUCKET_PAGE
+        if reply:
+            self.high = b"(" + reply[-1]
+
+
+class ScoreCursor(Cursor):
+    """Members by score descending (ties: member descending), as ``(member, score)``."""
+
+    def __init__(self, key: bytes) -> None:
+        super().__init__(key)
+        self.high: float | None = None
+        self.ties = 0  # entries already read whose score equals ``high``
+
+    def command(self) -> Command:
+        high = "+inf" if self.high is None else repr(self.high)
+        return Command(("ZREVRANGEBYSCORE", self.key, high, "-inf", "WITHSCORES",
+                        "LIMIT", self.ties, BUCKET_PAGE))
+
+    def feed(self, reply: list[Any]) -> None:
+        if reply and not isinstance(reply[0], (list, tuple)):  # a flat reply: pair it up
+            reply = list(zip(reply[::2], reply[1::2], strict=True))
+        pairs = [(member, float(score)) for member, score in reply]
+        self.buffer.extend(((score, member), (member, score)) for member, score in pairs)
+        self.done = len(pairs) < BUCKET_PAGE
+        if pairs:
+            last = pairs[-1][1]
+            self.ties = (self.ties if last == self.high else 0) + sum(
+                1 for _, score in pairs if score == last
+            )
+            self.high = last
+
+
+class BucketMerge:
+    """Items of every bucket's cursor, in one descending order."""
+
+    def __init__(self, cursors: Sequence[Cursor]) -> None:
+        self.cursors = list(cursors)
+        self.heap: list[tuple[_Desc, int]] = []
+        self.waiting = list(range(len(self.cursors)))  # cursors to read before choosing
+
+    def take(self, count: int) -> Plan[list[Any]]:
+        """Up to ``count`` next items (fewer only when every bucket is exhausted)."""
+        out: list[Any] = []
+        while len(out) < count:
+            if self.waiting:
+                replies = yield Batch([self.cursors[i].command() for i in self.waiting])
+                for i, reply in zip(self.waiting, replies, strict=True):
+                    self.cursors[i].feed(reply)
+                    self._push(i)
+                self.waiting = []
+            if not self.heap:
+                break
+            _, i = heapq.heappop(self.heap)
+            cursor = self.cursors[i]
+            out.append(cursor.buffer.popleft()[1])
+            if cursor.buffer:
+                self._push(i)
+            elif not cursor.done:
+                self.waiting.append(i)
+        return out
+
+    def _push(self, i: int) -> None:
+        buffer = self.cursors[i].buffer
+        if buffer:
+            heapq.heappush(self.heap, (_Desc(buffer[0][0]), i))
+
+
+def bucket_range() -> range:
+    return range(BUCKETS)

@@ -1,0 +1,464 @@
+"""Every storage operation of the Redis store, as plans of scripts and commands.
+
+Owns: which script or commands each operation sends and how replies become
+results; depends on: `_codec`, `_delta`, `buckets`, `keys`, `requests`.
+
+``put``, ``put_writes`` and ``get_tuple`` are one script call each: one round
+trip, and atomic (a script runs alone on the server). Scripts only touch one
+thread's keys and its bucket's indexes, which share a hash tag.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from langgraph_persist_kit._codec import (
+    EMPTY,
+    StoredCheckpoint,
+    StoredWrite,
+    Target,
+    ThreadInfo,
+    check_id,
+    encode_checkpoint,
+    encode_writes,
+    filter_terms,
+    metadata_matches,
+    target_of,
+    thread_info,
+)
+from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, delta_channels
+from langgraph_persist_kit._plan import Emit, Plan
+from langgraph_persist_kit.errors import ConfigurationError, SchemaVersionError
+from langgraph_persist_kit.redis import keys as k
+from langgraph_persist_kit.redis.buckets import (
+    BucketMerge,
+    LexCursor,
+    ScoreCursor,
+    bucket_range,
+)
+from langgraph_persist_kit.redis.requests import Batch, Command, Script
+
+PAGE_SIZE = 100
+"""Checkpoints read per round trip by ``list``."""
+
+
+class RedisPlans:
+    """The plans of one Redis key space.
+
+    Args:
+        prefix: The ``key_prefix``.
+        ttl_ms: Whole-thread expiry in milliseconds, pushed forward on every
+            write; 0 for none.
+        refresh_on_read: Push it forward on reads of the thread too.
+    """
+
+    ATOMIC_PUT = True
+    WRITES_PER_STATEMENT = None
+
+    def __init__(self, prefix: str, ttl_ms: int = 0, refresh_on_read: bool = False) -> None:
+        self.keys = k.KeySpace(prefix)
+        self.ttl = str(ttl_ms)
+        self.read_ttl = self.ttl if refresh_on_read else "0"
+
+    def setup(self) -> Plan[None]:
+        """Record the layout version; refuse a key space written by a newer one."""
+        reply = yield Batch([
+            Command(("SET", self.keys.schema_key, k.SCHEMA_VERSION, "NX")),
+            Command(("GET", self.keys.schema_key)),
+        ])
+        stored = int(reply[1])
+        if stored > k.SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"the Redis key space {self.keys.prefix!r} has layout version {stored}; this "
+                f"release reads up to {k.SCHEMA_VERSION}: upgrade langgraph-persist-kit"
+            )
+
+    # --- reading -------------------------------------------------------------------
+
+    def _read(self, thread_id: str, parts: str, mode: str, *args: Any) -> Script:
+        return Script("read", self.keys.thread_keys(thread_id),
+                      [self.read_ttl, parts, mode, *args])
+
+    def _tuples(
+        self,
+        serde: SerializerProtocol,
+        thread_id: str,
+        entries: list[list[Any]],
+        filter: Mapping[str, Any] | None = None,
+    ) -> list[CheckpointTuple]:
+        """Decode ``read`` replies; metadata is matched before anything else is decoded."""
+        out = []
+        for raw_member, header, body, fields, values, write_members, writes in entries:
+            checkpoint_ns, checkpoint_id = k.split_member(raw_member)
+            parent, refs, _run, body_type, versions, metadata = k.unpack(header)
+            if filter and not metadata_matches(orjson.loads(metadata), filter):
+                continue
+            payloads = dict(zip(fields, values, strict=True))
+            stored_values = {}
+            version_of = json.loads(versions)
+            for channel, field in refs.items():
+                payload = k.split_payload(payloads.get(k.encode(field)))
+                if payload is not None:
+                    stored_values[(channel, version_of[channel])] = payload
+            stored_writes = []
+            for raw, payload in zip(write_members, writes, strict=True):
+                if payload is None:
+                    continue
+                _ns, _cid, task_id, idx = k.split_member(raw)
+                channel, type_, value, task_path = k.unpack(payload)
+                stored_writes.append(StoredWrite(task_id, channel, type_, value, int(idx),
+                                                 task_path))
+            stored = StoredCheckpoint(thread_id, checkpoint_ns, checkpoint_id, parent or None,
+                                      body_type, body, versions, metadata)
+            out.append(stored.to_tuple(serde, stored_values, stored_writes))
+        return out
+
+    def get_tuple(
+        self, serde: SerializerProtocol, config: RunnableConfig
+    ) -> Plan[CheckpointTuple | None]:
+        """The named checkpoint (or the namespace's latest) in one script call."""
+        target = target_of(config)
+        if target.checkpoint_id:
+            request = self._read(target.thread_id, "1", "ids",
+                                 k.member(target.checkpoint_ns, target.checkpoint_id))
+        else:
+            request = self._read(target.thread_id, "1", "latest", target.checkpoint_ns)
+        tuples = self._tuples(serde, target.thread_id, (yield request))
+        return tuples[0] if tuples else None
+
+    def list_checkpoints(
+        self,
+        serde: SerializerProtocol,
+        config: RunnableConfig | None,
+        *,
+        filter: Mapping[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Plan[None]:
+        """Emit matching checkpoints newest first, a page per round trip.
+
+        In one namespace, a page is one script call over its index; across a
+        thread's namespaces, the thread's index is read once, then pages;
+        across threads, the buckets' indexes are merged. A ``filter`` is
+        matched on each page's metadata, so no key is out of reach.
+        """
+        filter_terms(filter)  # validates it
+        configurable = (config or {}).get("configurable") or {}
+        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        if configurable.get("thread_id") is None:
+            pages = self._pages_across_threads(serde, configurable, before_id, filter)
+        elif configurable.get("checkpoint_ns") is not None and not configurable.get(
+            "checkpoint_id"
+        ):
+            pages = self._pages_in_namespace(serde, target_of(config), before_id, filter)
+        else:
+            pages = yield from self._pages_in_thread(serde, configurable, before_id, filter)
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
+            tuples, more = yield from pages(size)
+            yield Emit(tuples[:size])
+            if remaining is not None:
+                remaining -= len(tuples[:size])
+            if not more:
+                return
+
+    def _pages_in_namespace(
+        self, serde: SerializerProtocol, target: Target, before_id: str | None,
+        filter: Mapping[str, Any] | None,
+    ) -> Pages:
+        ns = target.checkpoint_ns
+        high: str | bytes = "(" + (k.member(ns, before_id) if before_id else ns + "\x01")
+        low = "(" + ns + k.SEP
+
+        def page(size: int) -> Plan[tuple[list[CheckpointTuple], bool]]:
+            nonlocal high
+            entries = yield self._read(target.thread_id, "1", "range", high, low, size)
+            if entries:
+                high = b"(" + entries[-1][0]
+            return self._tuples(serde, target.thread_id, entries, filter), len(entries) == size
+
+        return page
+
+    def _pages_in_thread(
+        self, serde: SerializerProtocol, configurable: Mapping[str, Any],
+        before_id: str | None, filter: Mapping[str, Any] | None,
+    ) -> Plan[Pages]:
+        thread_id = check_id(configurable["thread_id"], "thread_id")
+        checkpoint_id = configurable.get("checkpoint_id") or None
+        ns = configurable.get("checkpoint_ns")
+        members = []
+        for raw in (yield self._read(thread_id, "0", "all")):
+            m_ns, m_id = k.split_member(raw)
+            if ((checkpoint_id is None or m_id == str(checkpoint_id))
+                    and (ns is None or m_ns == ns)
+                    and (before_id is None or m_id < before_id)):
+                members.append((m_id, m_ns))
+        members.sort(reverse=True)
+
+        def page(size: int) -> Plan[tuple[list[CheckpointTuple], bool]]:
+            chunk = [k.member(ns_, id_) for id_, ns_ in members[:size]]
+            del members[:size]
+            entries = (yield self._read(thread_id, "1", "ids", *chunk)) if chunk else []
+            return self._tuples(serde, thread_id, entries, filter), bool(members)
+
+        return page
+
+    def _pages_across_threads(
+        self, serde: SerializerProtocol, configurable: Mapping[str, Any],
+        before_id: str | None, filter: Mapping[str, Any] | None,
+    ) -> Pages:
+        high = b"(" + k.encode(str(before_id)) if before_id else b"+"
+        merge = BucketMerge([LexCursor(self.keys.bucket_keys(b)[1], high)
+                             for b in bucket_range()])
+        ns, checkpoint_id = configurable.get("checkpoint_ns"), configurable.get("checkpoint_id")
+
+        def page(size: int) -> Plan[tuple[list[CheckpointTuple], bool]]:
+            found = yield from merge.take(size)
+            by_thread: dict[str, list[str]] = defaultdict(list)
+            order = []
+            for raw in found:
+                m_id, thread_id, m_ns = k.split_member(raw)
+                if (ns is None or m_ns == ns) and (not checkpoint_id or m_id == checkpoint_id):
+                    by_thread[thread_id].append(k.member(m_ns, m_id))
+                    order.append((thread_id, m_ns, m_id))
+            threads = list(by_thread)
+            replies = yield Batch([self._read(t, "1", "ids", *by_thread[t]) for t in threads])
+            decoded = {}
+            for thread_id, entries in zip(threads, replies, strict=True):
+                for tup in self._tuples(serde, thread_id, entries, filter):
+                    c = tup.config["configurable"]
+                    decoded[(thread_id, c["checkpoint_ns"], c["checkpoint_id"])] = tup
+            return [decoded[key] for key in order if key in decoded], len(found) == size
+
+        return page
+
+    def list_threads(self, *, filter: Mapping[str, Any] | None, limit: int | None) -> Plan[None]:
+        """Emit `ThreadInfo` of the buckets' registries, newest-updated first.
+
+        A thread whose keys expired (TTL) is skipped; its registry entry is
+        removed by ``cleanup_expired``.
+        """
+        filter_terms(filter)
+        merge = BucketMerge([ScoreCursor(self.keys.bucket_keys(b)[0]) for b in bucket_range()])
+        remaining = limit
+        while remaining is None or remaining > 0:
+            found = yield from merge.take(PAGE_SIZE)
+            if not found:
+                return
+            replies = yield Batch([
+                Command(("HMGET", self.keys.thread_keys(k.decode(raw))[0],
+                         "created", "updated", "metadata"))
+                for raw, _score in found
+            ])
+            infos = [
+                thread_info(k.decode(raw), float(created), float(updated),
+                            None if metadata is None else k.decode(metadata))
+                for (raw, _score), (created, updated, metadata) in zip(found, replies, strict=True)
+                if created is not None
+            ]
+            infos = [i for i in infos if not filter or metadata_matches(i.metadata, filter)]
+            infos = infos if remaining is None else infos[:remaining]
+            yield Emit(infos)
+            if remaining is not None:
+                remaining -= len(infos)
+            if len(found) < PAGE_SIZE:
+                return
+
+    # --- writing -------------------------------------------------------------------
+
+    def put(
+        self,
+        serde: SerializerProtocol,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> Plan[RunnableConfig]:
+        """One ``put`` script: the checkpoint, its new channel values and every index."""
+        enc = encode_checkpoint(serde, config, checkpoint, metadata, new_versions)
+        ns = enc.target.checkpoint_ns
+        refs = {channel: k.value_field(ns, channel, version)
+                for channel, version in checkpoint["channel_versions"].items()}
+        header = k.pack([enc.parent_checkpoint_id or "", refs, enc.run_id or "",
+                         enc.body_type, enc.channel_versions, enc.metadata])
+        args: list[Any] = [enc.target.thread_id, k.member(ns, check_id(enc.checkpoint_id,
+                                                                       "checkpoint_id")),
+                           header, enc.body, repr(time.time()), self.ttl]
+        for row in enc.values:
+            args += [k.value_field(ns, row.channel, row.version),
+                     k.value_payload(row.type, row.value)]
+        yield Script("put", self.keys.thread_keys(enc.target.thread_id), args)
+        return enc.config
+
+    def put_writes(
+        self,
+        serde: SerializerProtocol,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> Plan[None]:
+        """One ``put_writes`` script; a stored regular write is kept, special ones replaced."""
+        target = target_of(config, need_checkpoint_id=True)
+        prefix = k.member(target.checkpoint_ns, str(target.checkpoint_id)) + k.SEP
+        args: list[Any] = [target.thread_id, repr(time.time()), self.ttl]
+        for row in encode_writes(serde, writes, check_id(task_id, "task_id"), task_path):
+            args += [prefix + row.task_id + k.SEP + str(row.idx),
+                     k.pack([row.channel, row.type, row.value, row.task_path]),
+                     "1" if row.idx < 0 else "0"]
+        yield Script("put_writes", self.keys.thread_keys(target.thread_id), args)
+
+    # --- deleting and copying ----------------------------------------------------------
+
+    def delete_thread(self, thread_id: str) -> Plan[None]:
+        """One script: the thread's keys and its entries in its bucket's indexes."""
+        thread_id = check_id(thread_id, "thread_id")
+        yield Script("delete_thread", self.keys.thread_keys(thread_id), [thread_id])
+
+    def copy_thread(self, source: str, target: str) -> Plan[None]:
+        """Read the source in one script, write the target in another (each atomic;
+        on a cluster the two threads may live on different nodes)."""
+        source, target = check_id(source, "thread_id"), check_id(target, "thread_id")
+        headers, bodies, values, writes = yield Script("dump", self.keys.thread_keys(source))
+        if not headers and not writes:
+            return
+        body_of = dict(zip(bodies[::2], bodies[1::2], strict=True))
+        args: list[Any] = [target, repr(time.time()), self.ttl, len(headers) // 2,
+                           len(values) // 2]
+        for member, header in zip(headers[::2], headers[1::2], strict=True):
+            args += [member, header, body_of.get(member, b"")]
+        yield Script("restore", self.keys.thread_keys(target), args + values + writes)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> Plan[None]:
+        """Find the runs' checkpoints in every bucket's run index, then one script per thread."""
+        if not run_ids:
+            return
+        runs = [check_id(r, "run_id") for r in run_ids]
+        replies = yield Batch([
+            Command(("ZRANGEBYLEX", self.keys.bucket_keys(b)[2], "[" + run + k.SEP,
+                     "(" + run + "\x01"))
+            for b in bucket_range() for run in runs
+        ])
+        by_thread: dict[str, list[str]] = defaultdict(list)
+        for reply in replies:
+            for raw in reply:
+                _run, thread_id, ns, checkpoint_id = k.split_member(raw)
+                by_thread[thread_id].append(k.member(ns, checkpoint_id))
+        if by_thread:
+            yield Batch([Script("delete_checkpoints", self.keys.thread_keys(t),
+                                [t, "members", *members])
+                         for t, members in sorted(by_thread.items())])
+
+    # --- DeltaChannel history and pruning ---------------------------------------------
+
+    def _walk(self, target: Target, walk: AncestorWalk) -> Plan[None]:
+        start: str | None = target.checkpoint_id
+        depth = FIRST_ROUND_DEPTH
+        while start is not None:
+            reply = yield Script("walk", self.keys.thread_keys(target.thread_id),
+                                 [target.checkpoint_ns, start, depth, *walk.channels])
+            rows: list[tuple[Any, ...]] = []
+            for d, (raw_id, raw_parent, per_channel) in enumerate(reply):
+                cid, parent = k.decode(raw_id), k.decode(raw_parent) or None
+                rows.append((d, cid, parent, None, None, None))
+                for i, channel in enumerate(walk.channels):
+                    field = per_channel[2 * i]
+                    if field:
+                        value_type = "value" if per_channel[2 * i + 1] == b"1" else EMPTY
+                        rows.append((d, cid, parent, channel, k.decode(field), value_type))
+            start = walk.feed(rows, depth)
+            depth *= 8
+
+    def delta_history(
+        self, serde: SerializerProtocol, config: RunnableConfig, channels: Sequence[str]
+    ) -> Plan[dict[str, DeltaChannelHistory]]:
+        """``get_delta_channel_history``: walk rounds, then seeds and writes in one batch."""
+        if not channels:
+            return {}
+        target = target_of(config)
+        if target.checkpoint_id is None:
+            latest = yield self._read(target.thread_id, "0", "latest", target.checkpoint_ns)
+            if not latest:
+                return AncestorWalk(channels).history(serde, {}, [])
+            target = Target(target.thread_id, target.checkpoint_ns,
+                            k.split_member(latest[0][0])[1])
+        walk = AncestorWalk(channels)
+        yield from self._walk(target, walk)
+        chain = walk.checkpoint_ids()
+        if not chain:
+            return walk.history(serde, {}, [])
+        seed_channels = list(walk.seeds)
+        fields = [str(walk.seeds[c]) for c in seed_channels]
+        keys = self.keys.thread_keys(target.thread_id)
+        seed_reply, entries = yield Batch([
+            Command(("HMGET", keys[4], *fields)) if fields else Command(("PING",)),
+            self._read(target.thread_id, "w", "ids",
+                       *[k.member(target.checkpoint_ns, cid) for cid in chain]),
+        ])
+        seeds = {}
+        for channel, field, raw in zip(seed_channels, fields, seed_reply if fields else [],
+                                       strict=False):
+            payload = k.split_payload(raw)
+            if payload is not None:
+                seeds[(channel, field)] = payload
+        wanted = set(channels)
+        writes = []
+        for _m, _h, _b, _f, _v, write_members, payloads in entries:
+            for raw, payload in zip(write_members, payloads, strict=True):
+                _ns, cid, task_id, idx = k.split_member(raw)
+                channel, type_, value, task_path = k.unpack(payload)
+                if channel in wanted:
+                    writes.append((cid, channel, type_, value, task_id, int(idx), task_path))
+        return walk.history(serde, seeds, writes)
+
+    def prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]:
+        """``"delete"``: remove the threads. ``"keep_latest"``: keep each namespace's
+        latest checkpoint plus the ancestors its DeltaChannel values are rebuilt from;
+        one script per thread deletes the rest and the values nothing refers to."""
+        if strategy == "delete":
+            for thread_id in sorted(check_id(t, "thread_id") for t in thread_ids):
+                yield from self.delete_thread(thread_id)
+            return
+        if strategy != "keep_latest":
+            raise ConfigurationError(
+                f"prune strategy must be 'keep_latest' or 'delete', not {strategy!r}"
+            )
+        for thread_id in sorted({check_id(t, "thread_id") for t in thread_ids}):
+            latest: dict[str, str] = {}
+            for raw in (yield self._read(thread_id, "0", "all")):
+                ns, cid = k.split_member(raw)
+                latest[ns] = max(latest.get(ns, cid), cid)
+            if not latest:
+                continue
+            headers = yield self._read(thread_id, "0", "ids",
+                                       *[k.member(ns, cid) for ns, cid in latest.items()])
+            keep = [k.member(ns, cid) for ns, cid in latest.items()]
+            for raw_member, header, *_ in headers:
+                ns, cid = k.split_member(raw_member)
+                channels = delta_channels(json.loads(k.unpack(header)[5]))
+                if channels:
+                    walk = AncestorWalk(channels)
+                    yield from self._walk(Target(thread_id, ns, cid), walk)
+                    keep += [k.member(ns, ancestor) for ancestor in walk.checkpoint_ids()]
+            pairs = [item for ns, cid in latest.items() for item in (ns, cid)]
+            yield Script("delete_checkpoints", self.keys.thread_keys(thread_id),
+                         [thread_id, "keep", len(latest), *pairs, *keep])
+
+
+Pages = Any  # Callable[[int], Plan[tuple[list[CheckpointTuple], bool]]]

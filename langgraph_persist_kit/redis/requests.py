@@ -1,0 +1,47 @@
+"""What Redis plans ask their driver to run.
+
+Owns: the request types of the Redis plans and the named Lua scripts;
+depends on: `_queries` (the scripts file uses the same named-block format).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph_persist_kit._queries import load_queries
+
+
+@dataclass(frozen=True)
+class Script:
+    """Run script ``name`` of ``scripts.lua`` with ``keys`` and ``args``; one round trip."""
+
+    name: str
+    keys: Sequence[Any]
+    args: Sequence[Any] = ()
+
+
+@dataclass(frozen=True)
+class Command:
+    """One plain Redis command, e.g. ``("HMGET", key, field)``."""
+
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Requests sent together (one pipeline, or one per node on a cluster); the reply
+    is the list of their replies, in order."""
+
+    requests: Sequence[Script | Command]
+
+
+def load_scripts() -> dict[str, str]:
+    """Every script's source: the ``prelude`` block, then the script's own block."""
+    blocks = load_queries("langgraph_persist_kit.redis", "scripts.lua")
+    prelude = blocks.pop("prelude")
+    return {name: prelude + "\n" + body for name, body in blocks.items()}
+
+
+SCRIPTS = load_scripts()

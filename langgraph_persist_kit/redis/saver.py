@@ -1,0 +1,173 @@
+"""`RedisSaver`: the synchronous Redis checkpoint saver.
+
+Owns: running the Redis plans on a redis-py client (standalone or cluster);
+depends on: `plans`, `_common`, `_plan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import redis
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from redis.cluster import RedisCluster
+
+from langgraph_persist_kit._modes import SyncOnly
+from langgraph_persist_kit._plan import Plan, R, iterate, run
+from langgraph_persist_kit._saver_methods import SaverMethods
+from langgraph_persist_kit.redis._common import (
+    batches_pipeline,
+    check_client,
+    client_options,
+    cluster_enabled,
+    make_plans,
+    redis_errors,
+    register_scripts,
+)
+from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
+from langgraph_persist_kit.redis.requests import Batch, Command, Script
+
+
+class RedisSaver(SyncOnly, SaverMethods):
+    """A checkpoint saver on Redis (>= 6, or Valkey), standalone or cluster, core
+    commands only, for ``graph.invoke`` / ``graph.stream``.
+
+    ``put``, ``put_writes`` and ``get_tuple`` are one Lua script call each: one
+    round trip, atomic. Every key of a thread shares one hash tag, so on a
+    cluster a thread's operations hit one slot.
+
+    Args:
+        client: A ``redis.Redis`` or ``redis.cluster.RedisCluster`` the caller
+            owns and closes, opened with ``decode_responses=False``.
+        serde: The serializer for checkpoints, channel values and pending
+            writes (e.g. ``EncryptedSerializer``); metadata stays plain JSON.
+        key_prefix: Every key starts with it (no ``{`` or ``}``); savers with
+            different prefixes never see each other's threads.
+        ttl: Whole-thread expiry, a ``timedelta`` or seconds: every key of a
+            thread expires together, pushed forward on every write. ``None``
+            keeps threads until deleted.
+        refresh_on_read: Also push the expiry forward when a thread is read
+            (``get_tuple``, ``list`` in one thread).
+
+    Raises:
+        ConfigurationError: For a client that is not redis-py's, or decodes
+            responses; a bad ``key_prefix`` or ``ttl``.
+
+    Example:
+        ```python
+        from datetime import timedelta
+        from langgraph_persist_kit.redis import RedisSaver
+
+        with RedisSaver.from_conn_string("redis://localhost:6379/0",
+                                         ttl=timedelta(days=7)) as saver:
+            graph = builder.compile(checkpointer=saver)
+        ```
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis | RedisCluster,
+        *,
+        serde: SerializerProtocol | None = None,
+        key_prefix: str = DEFAULT_PREFIX,
+        ttl: timedelta | float | None = None,
+        refresh_on_read: bool = False,
+    ) -> None:
+        super().__init__(serde=serde)
+        check_client(client)
+        self.client = client
+        self.plans = make_plans(key_prefix, ttl, refresh_on_read)
+        self.scripts = register_scripts(client)
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(
+        cls,
+        conn: str,
+        *,
+        serde: SerializerProtocol | None = None,
+        key_prefix: str = DEFAULT_PREFIX,
+        ttl: timedelta | float | None = None,
+        refresh_on_read: bool = False,
+    ) -> Iterator[RedisSaver]:
+        """Connect, check the key space, yield a saver, close the client.
+
+        A server that runs in cluster mode is opened with a cluster client.
+
+        Args:
+            conn: A ``redis://`` or ``rediss://`` URL (``/N`` picks a database).
+            serde, key_prefix, ttl, refresh_on_read: See the class.
+
+        Raises:
+            ConfigurationError: For a URL that is not Redis.
+            BackendUnavailableError: When the server cannot be reached.
+            SchemaVersionError: The key space was written by a newer version.
+        """
+        options = client_options(conn)
+        with redis_errors(conn):
+            client: Any = redis.Redis.from_url(conn, **options)
+            try:
+                if cluster_enabled(client.info("cluster")):
+                    client.close()
+                    client = RedisCluster.from_url(conn, **options)
+            except BaseException:
+                client.close()
+                raise
+        try:
+            saver = cls(client, serde=serde, key_prefix=key_prefix, ttl=ttl,
+                        refresh_on_read=refresh_on_read)
+            saver.setup()
+            yield saver
+        finally:
+            client.close()
+
+    # --- the driver ---------------------------------------------------------------
+
+    def _execute(self, request: Any) -> Any:
+        if isinstance(request, Script):
+            return self.scripts[request.name](keys=request.keys, args=request.args)
+        if isinstance(request, Command):
+            return self.client.execute_command(*request.args)
+        assert isinstance(request, Batch)
+        if not batches_pipeline(self.client, request):
+            return [self._execute(r) for r in request.requests]
+        pipe = self.client.pipeline(transaction=False)
+        for r in request.requests:
+            if isinstance(r, Script):
+                self.scripts[r.name](keys=r.keys, args=r.args, client=pipe)
+            else:
+                pipe.execute_command(*r.args)
+        return pipe.execute()
+
+    def _run(self, make_plan: Callable[[], Plan[R]], *, transaction: bool = False) -> R:
+        """Run a plan; every request is atomic on its own (a script or a read)."""
+        if not self.is_setup:
+            self.setup()
+        with redis_errors():
+            return run(make_plan(), self._execute)
+
+    def _iterate(self, plan: Plan[None]) -> Iterator[Any]:
+        if not self.is_setup:
+            self.setup()
+
+        def execute(request: Any) -> Any:
+            with redis_errors():
+                return self._execute(request)
+
+        return iterate(plan, execute)
+
+    def setup(self) -> None:
+        """Record the key layout's version under ``key_prefix``; idempotent.
+
+        Redis needs no schema: keys are created by the first write.
+
+        Raises:
+            SchemaVersionError: The key space was written by a newer version.
+            BackendError: Redis failed.
+        """
+        with redis_errors():
+            run(self.plans.setup(), self._execute)
+        self.is_setup = True

@@ -1,0 +1,252 @@
+-- prelude --
+-- Prepended to every script. KEYS of a per-thread script, always in this order:
+-- the thread's own keys (1-7, they expire together), then its bucket's indexes (8-10).
+-- Members are built from ids joined by NUL bytes, which ids never contain:
+-- a checkpoint is ns\0checkpoint_id; a pending write ns\0checkpoint_id\0task_id\0idx.
+-- No script compares strings in Lua (that would follow the server's locale):
+-- order always comes from sorted sets, which compare bytes.
+local INFO, IDX, CP, BODY, VAL, WIDX, W = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local THREADS, CPS, RUNS = KEYS[8], KEYS[9], KEYS[10]
+local CHUNK = 2000
+
+local function refresh(ttl_ms)
+  if tonumber(ttl_ms) > 0 then
+    for i = 1, 7 do redis.call('PEXPIRE', KEYS[i], ttl_ms) end
+  end
+end
+
+local function touch(thread, now, ttl_ms)
+  redis.call('HSETNX', INFO, 'created', now)
+  redis.call('HSET', INFO, 'updated', now)
+  redis.call('ZADD', THREADS, now, thread)
+  refresh(ttl_ms)
+end
+
+local function each_chunk(items, first, last, fn)
+  for i = first, last, CHUNK do fn(unpack(items, i, math.min(i + CHUNK - 1, last))) end
+end
+
+local function hmget(key, fields)
+  local out = {}
+  each_chunk(fields, 1, #fields, function(...)
+    for _, v in ipairs(redis.call('HMGET', key, ...)) do out[#out + 1] = v end
+  end)
+  return out
+end
+
+local function remove(key, command, items)
+  if #items > 0 then
+    each_chunk(items, 1, #items, function(...) redis.call(command, key, ...) end)
+  end
+end
+
+local function writes_of(member)
+  return redis.call('ZRANGEBYLEX', WIDX, '(' .. member .. '\0', '(' .. member .. '\1')
+end
+
+local function index_checkpoint(thread, member, header)
+  local ns, cid = member:match('^(.-)%z(.*)$')
+  redis.call('ZADD', IDX, 0, member)
+  redis.call('ZADD', CPS, 0, cid .. '\0' .. thread .. '\0' .. ns)
+  local run = cmsgpack.unpack(header)[3]
+  if run ~= '' then redis.call('ZADD', RUNS, 0, run .. '\0' .. thread .. '\0' .. member) end
+end
+
+local function unindex_checkpoint(thread, member)
+  local header = redis.call('HGET', CP, member)
+  if not header then return end
+  local ns, cid = member:match('^(.-)%z(.*)$')
+  redis.call('ZREM', CPS, cid .. '\0' .. thread .. '\0' .. ns)
+  local run = cmsgpack.unpack(header)[3]
+  if run ~= '' then redis.call('ZREM', RUNS, run .. '\0' .. thread .. '\0' .. member) end
+end
+
+local function set_root_metadata()
+  local root = redis.call('ZREVRANGEBYLEX', IDX, '(\1', '(\0', 'LIMIT', 0, 1)[1]
+  if root then
+    local header = cmsgpack.unpack(redis.call('HGET', CP, root))
+    redis.call('HSET', INFO, 'root', root, 'metadata', header[6])
+  else
+    redis.call('HDEL', INFO, 'root', 'metadata')
+  end
+end
+
+local function delete_thread(thread)
+  for _, member in ipairs(redis.call('ZRANGE', IDX, 0, -1)) do unindex_checkpoint(thread, member) end
+  redis.call('DEL', INFO, IDX, CP, BODY, VAL, WIDX, W)
+  redis.call('ZREM', THREADS, thread)
+end
+
+-- put --
+-- Store one checkpoint. ARGV: thread_id, member, header, body, now, ttl_ms,
+-- then field/payload pairs of the new channel values.
+local thread, member = ARGV[1], ARGV[2]
+local old = redis.call('HGET', CP, member)
+if old then unindex_checkpoint(thread, member) end
+if #ARGV >= 7 then each_chunk(ARGV, 7, #ARGV, function(...) redis.call('HSET', VAL, ...) end) end
+redis.call('HSET', CP, member, ARGV[3])
+redis.call('HSET', BODY, member, ARGV[4])
+index_checkpoint(thread, member, ARGV[3])
+if member:byte(1) == 0 then set_root_metadata() end
+touch(thread, ARGV[5], ARGV[6])
+return 1
+
+-- put_writes --
+-- Store a task's pending writes. ARGV: thread_id, now, ttl_ms, then
+-- (member, payload, replace) triples: replace '1' overwrites, '0' keeps a stored write.
+for i = 4, #ARGV, 3 do
+  if ARGV[i + 2] == '1' then
+    redis.call('HSET', W, ARGV[i], ARGV[i + 1])
+    redis.call('ZADD', WIDX, 0, ARGV[i])
+  elseif redis.call('HSETNX', W, ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('ZADD', WIDX, 0, ARGV[i])
+  end
+end
+touch(ARGV[1], ARGV[2], ARGV[3])
+return 1
+
+-- read --
+-- Read checkpoints. ARGV: ttl_ms (0: no refresh), parts ('0': header and body,
+-- 'w': and pending writes, '1': and channel values), mode, then the mode's arguments:
+-- 'latest' ns | 'range' max min count (ZREVRANGEBYLEX bounds) | 'ids' member...
+-- | 'all' (every member, nothing else).
+-- Returns {member, header, body, value fields, value payloads, write members, write payloads}
+-- per checkpoint found.
+local parts, mode = ARGV[2], ARGV[3]
+local members
+if mode == 'latest' then
+  members = redis.call('ZREVRANGEBYLEX', IDX, '(' .. ARGV[4] .. '\1', '(' .. ARGV[4] .. '\0',
+                       'LIMIT', 0, 1)
+elseif mode == 'range' then
+  members = redis.call('ZREVRANGEBYLEX', IDX, ARGV[4], ARGV[5], 'LIMIT', 0, tonumber(ARGV[6]))
+elseif mode == 'all' then
+  refresh(ARGV[1])
+  return redis.call('ZRANGE', IDX, 0, -1)
+else
+  members = {}
+  for i = 4, #ARGV do members[#members + 1] = ARGV[i] end
+end
+local out = {}
+for _, member in ipairs(members) do
+  local header = redis.call('HGET', CP, member)
+  if header then
+    local fields, values, write_members, writes = {}, {}, {}, {}
+    if parts == '1' then
+      for _, field in pairs(cmsgpack.unpack(header)[2]) do fields[#fields + 1] = field end
+      values = hmget(VAL, fields)
+    end
+    if parts ~= '0' then
+      write_members = writes_of(member)
+      writes = hmget(W, write_members)
+    end
+    out[#out + 1] = {member, header, redis.call('HGET', BODY, member), fields, values,
+                     write_members, writes}
+  end
+end
+refresh(ARGV[1])
+return out
+
+-- walk --
+-- Follow parent links from a checkpoint for DeltaChannel history.
+-- ARGV: ns, checkpoint_id, depth, channel... Returns per ancestor (depth 0 first):
+-- {checkpoint_id, parent_id ('' at the root), {value field ('' if none), '1' if it holds a value}}
+local ns, current, depth = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out = {}
+for _ = 0, depth do
+  if current == '' then break end
+  local stored = redis.call('HGET', CP, ns .. '\0' .. current)
+  if not stored then break end
+  local header = cmsgpack.unpack(stored)
+  local per_channel = {}
+  for i = 4, #ARGV do
+    local field = header[2][ARGV[i]]
+    per_channel[#per_channel + 1] = field or ''
+    per_channel[#per_channel + 1] = (field and redis.call('HSTRLEN', VAL, field) > 0) and '1' or '0'
+  end
+  out[#out + 1] = {current, header[1], per_channel}
+  current = header[1]
+end
+return out
+
+-- delete_thread --
+-- Remove a thread: its keys and its entries in the bucket's indexes. ARGV: thread_id.
+delete_thread(ARGV[1])
+return 1
+
+-- delete_checkpoints --
+-- Delete checkpoints with their pending writes, then the channel values no
+-- checkpoint refers to any more; a thread left without checkpoints is removed.
+-- ARGV: thread_id, mode, then
+-- 'members' member... : exactly these checkpoints;
+-- 'keep' n, (ns, latest_id) x n, kept member... : in each listed namespace, the
+--   checkpoints and writes older than latest_id that are not kept.
+local thread, mode = ARGV[1], ARGV[2]
+local doomed, doomed_writes = {}, {}
+if mode == 'members' then
+  for i = 3, #ARGV do
+    doomed[#doomed + 1] = ARGV[i]
+    for _, w in ipairs(writes_of(ARGV[i])) do doomed_writes[#doomed_writes + 1] = w end
+  end
+else
+  local n = tonumber(ARGV[3])
+  local kept = {}
+  for i = 4 + 2 * n, #ARGV do kept[ARGV[i]] = true end
+  for i = 4, 2 + 2 * n, 2 do
+    local low, high = '(' .. ARGV[i] .. '\0', '(' .. ARGV[i] .. '\0' .. ARGV[i + 1]
+    for _, member in ipairs(redis.call('ZRANGEBYLEX', IDX, low, high)) do
+      if not kept[member] then doomed[#doomed + 1] = member end
+    end
+    for _, w in ipairs(redis.call('ZRANGEBYLEX', WIDX, low, high)) do
+      local ns, cid = w:match('^(.-)%z(.-)%z')
+      if not kept[ns .. '\0' .. cid] then doomed_writes[#doomed_writes + 1] = w end
+    end
+  end
+end
+for _, member in ipairs(doomed) do unindex_checkpoint(thread, member) end
+remove(CP, 'HDEL', doomed); remove(BODY, 'HDEL', doomed); remove(IDX, 'ZREM', doomed)
+remove(W, 'HDEL', doomed_writes); remove(WIDX, 'ZREM', doomed_writes)
+if redis.call('ZCARD', IDX) == 0 and redis.call('ZCARD', WIDX) == 0 then
+  delete_thread(thread)
+  return #doomed
+end
+local used = {}
+for _, header in ipairs(redis.call('HVALS', CP)) do
+  for _, field in pairs(cmsgpack.unpack(header)[2]) do used[field] = true end
+end
+local unused = {}
+for _, field in ipairs(redis.call('HKEYS', VAL)) do
+  if not used[field] then unused[#unused + 1] = field end
+end
+remove(VAL, 'HDEL', unused)
+set_root_metadata()
+return #doomed
+
+-- dump --
+-- Everything of a thread, for copy_thread: {checkpoint headers, bodies, values, writes}
+-- as HGETALL replies.
+return {redis.call('HGETALL', CP), redis.call('HGETALL', BODY), redis.call('HGETALL', VAL),
+        redis.call('HGETALL', W)}
+
+-- restore --
+-- Add a dumped thread to this thread. ARGV: thread_id, now, ttl_ms, n_checkpoints,
+-- n_values, then (member, header, body) per checkpoint, (field, payload) per value,
+-- (member, payload) per pending write.
+local thread, n_cp, n_val = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
+local first_value = 6 + 3 * n_cp
+for i = 6, first_value - 1, 3 do
+  unindex_checkpoint(thread, ARGV[i])
+  redis.call('HSET', CP, ARGV[i], ARGV[i + 1])
+  redis.call('HSET', BODY, ARGV[i], ARGV[i + 2])
+  index_checkpoint(thread, ARGV[i], ARGV[i + 1])
+end
+local first_write = first_value + 2 * n_val
+if n_val > 0 then
+  each_chunk(ARGV, first_value, first_write - 1, function(...) redis.call('HSET', VAL, ...) end)
+end
+for i = first_write, #ARGV, 2 do
+  redis.call('HSET', W, ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', WIDX, 0, ARGV[i])
+end
+set_root_metadata()
+touch(thread, ARGV[2], ARGV[3])
+return 1
