@@ -14,14 +14,17 @@ import json
 import math
 import os
 import platform
+import re
+import shlex
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from importlib import metadata
 from typing import Any, Literal, NamedTuple
 
@@ -111,6 +114,33 @@ class Derived:
             return Row(name, None if r.ours is None else r.ours * k,
                        None if r.official is None else r.official * k, unit=unit, note=note)
         return Derived(name, compute, target)
+
+
+    @staticmethod
+    def floor(name: str, ping: str, trips: int, serde: str, note: str) -> Derived:
+        """``trips`` x row ``ping`` + row ``serde`` (their *ours* column, in µs): the time a
+        client doing ``trips`` round trips and nothing but that serialisation would take."""
+        def compute(rows: dict[str, Row]) -> Row:
+            p, s = rows[ping].ours, rows[serde].ours
+            return Row(name, None if p is None or s is None else trips * p + s, None,
+                       unit="us", note=note)
+        return Derived(name, compute)
+
+    @staticmethod
+    def over_floor(source: str, floor: str, earlier: Mapping[str, Row]) -> Derived:
+        """Row ``source`` of an earlier section (read from ``earlier`` when computed), each
+        side divided by row ``floor``'s figure: "how close to the floor" (1.0x is the floor)."""
+        name = f"{source} / floor"
+
+        def compute(rows: dict[str, Row]) -> Row:
+            r, f = earlier[source], rows[floor]
+            base = None if f.ours is None else f.ours / UNITS[f.unit][0]  # seconds
+
+            def over(value: float | None) -> float | None:
+                return None if value is None or not base else value / UNITS[r.unit][0] / base
+            return Row(name, over(r.ours), over(r.official), unit="x", note=f"/ {floor}",
+                       has_ratio=False)
+        return Derived(name, compute)
 
 
 @dataclass
@@ -231,6 +261,37 @@ def work_trial(opened: Any, work_of: Callable[[Any], Work]) -> Any:
     return strial()
 
 
+def side_case(name: str, opened: Callable[[str], Any], work_of: Callable[[Any], Work],
+              **kw: Any) -> Case:
+    """A `Case` running ``work_of(saver)`` on each side's saver, ``opened(side)`` (a sync or
+    async context manager yielding it) entered afresh every trial."""
+    def make(side: str) -> Any:
+        return work_trial(opened(side), work_of)
+    return Case(name, {side: partial(make, side) for side in SIDES}, **kw)
+
+
+def repeat_trial(opened: Any, op: Callable[[Any], Any], n: int, warm: int = 10) -> Any:
+    """A trial: enter ``opened`` (a client's sync or async context manager), call ``op(client)``
+    ``warm`` times untimed, then time ``n`` calls (``op`` returns an awaitable for an async
+    client). For round trips outside any saver, e.g. a PING or a ``SELECT 1``."""
+    if hasattr(opened, "__aenter__"):
+        @asynccontextmanager
+        async def atrial() -> Any:
+            async with opened as client:
+                for _ in range(warm):
+                    await op(client)
+                yield lambda: atime_each(range(n), lambda _: op(client))
+        return atrial()
+
+    @contextmanager
+    def strial() -> Iterator[Any]:
+        with opened as client:
+            for _ in range(warm):
+                op(client)
+            yield lambda: time_each(range(n), lambda _: op(client))
+    return strial()
+
+
 class Space:
     """A temporary root directory; `scratch` gives a trial its own, removed afterwards."""
 
@@ -317,11 +378,14 @@ def summarize(case: Case, samples: dict[str, list[float]]) -> Row:
 
 
 def run_suite(sections: Sequence[Section | Callable[[], Section]], *, rounds: int,
-              console: Console | None = None, verbose: bool = False) -> list[SectionResult]:
+              console: Console | None = None, verbose: bool = False,
+              done: dict[str, Row] | None = None) -> list[SectionResult]:
     """Run sections on one event loop, rendering each table as it completes.
 
     A section may be given as a builder, called here, so a suite builds one
     section's fixtures at a time; build time is reported, never measured.
+    ``done``, if given, receives each finished section's rows by name, so a later
+    builder can refer to them (e.g. `Derived.over_floor`).
     """
     loop, results = asyncio.new_event_loop(), []
     log = console.log if (console is not None and verbose) else (lambda _: None)
@@ -334,6 +398,8 @@ def run_suite(sections: Sequence[Section | Callable[[], Section]], *, rounds: in
             result.note = " ".join(filter(None, [result.note, (
                 f"Fixtures {t1 - t0:.1f} s (untimed); rounds {time.perf_counter() - t1:.1f} s.")]))
             results.append(result)
+            if done is not None:
+                done.update((row.name, row) for row, _ in result.rows)
             if console is not None:
                 render(console, result)
     finally:
@@ -383,6 +449,11 @@ def render(console: Console, result: SectionResult) -> None:
     console.print()
 
 
+def redact(url: str) -> str:
+    """A server URL without its password (``scheme://user:***@host``), for headers."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
 def machine_info(packages: Sequence[str], **extra: Any) -> dict[str, Any]:
     info: dict[str, Any] = {"python": sys.version.split()[0], **extra,
                             "cpu_count": os.cpu_count(), "platform": platform.platform()}
@@ -428,6 +499,17 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="log each finished round")
     return p
+
+
+def chosen_sizes(args: argparse.Namespace, full: Any, quick: Any) -> Any:
+    """The sizes (a frozen dataclass with ``rounds``) the parsed `parser` arguments ask for."""
+    sizes = quick if args.quick else full
+    return replace(sizes, rounds=args.rounds) if args.rounds else sizes
+
+
+def command_line(module: str, argv: Sequence[str] | None) -> str:
+    """How the suite was started, for the header: ``python -m <module> <arguments>``."""
+    return shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
 
 
 def make_console() -> Console:

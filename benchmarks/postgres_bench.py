@@ -8,18 +8,15 @@ See benchmarks/README.md for what each row measures.
 from __future__ import annotations
 
 import os
-import re
-import shlex
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres import PostgresSaver as OfficialPostgresSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver as OfficialAsyncPostgresSaver
 from psycopg.rows import dict_row
@@ -27,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from benchmarks import common
 from benchmarks import workloads as wl
-from benchmarks.common import Call, Case, Derived, Row, Section, Target, Work, work_trial
+from benchmarks.common import Case, Derived, Row, Section, Target, Work
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
 
 URL_VAR = "PERSIST_KIT_BENCH_POSTGRES_URL"
@@ -61,10 +58,6 @@ WARM_READS = 10  # untimed get_tuple calls after opening a saver (section 4)
 
 
 # --- databases: ours in schemas of one database, official in a database per case ------------
-
-
-def redact(url: str) -> str:
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
 @dataclass(frozen=True)
@@ -142,10 +135,7 @@ def saver_case(name: str, store: Store, mode: str, work_of: Callable[[Any], Work
                **kw: Any) -> Case:
     """``work_of(saver)`` on each side's ``mode`` saver, opened afresh every trial."""
     opener = async_saver if mode == "async" else sync_saver
-
-    def make(side: str) -> Any:
-        return work_trial(opener(side, store), work_of)
-    return Case(name, {side: partial(make, side) for side in common.SIDES}, **kw)
+    return common.side_case(name, lambda side: opener(side, store), work_of, **kw)
 
 
 # --- 1. saver super-step ------------------------------------------------------------------------
@@ -168,27 +158,13 @@ def section_superstep(env: Env) -> Section:
 
 
 def section_graph(env: Env) -> Section:
-    sizes, memory = env.sizes, InMemorySaver()  # count the checkpoints one invoke writes
-    wl.compile_graph(wl.FlowState, wl.FLOW, memory, False).invoke(wl.ask(0), wl.latest("count"))
-    per_invoke = len(list(memory.list(wl.latest("count"))))
+    sizes = env.sizes
 
-    def graph_work(is_async: bool) -> Callable[[Any], Work]:
-        def work(saver: Any) -> Work:
-            graph, n = wl.compile_graph(wl.FlowState, wl.FLOW, saver, is_async), next(wl.TRIAL)
-            return Work([[Call(graph, "invoke", (wl.ask(i), wl.latest(f"graph-{n}")))]
-                         for i in range(sizes.invokes)],
-                        setup=[Call(graph, "invoke", (wl.ask(0), wl.latest(f"warm-{n}")))])
-        return work
+    def case(name: str, mode: str, work: Callable[[Any], Work], **kw: Any) -> Case:
+        return saver_case(name, env.stores.new(f"graph_{mode}"), mode, work, **kw)
 
-    items: list[Case | Derived] = []
-    for mode in ("sync", "async"):
-        name = f"graph: {'ainvoke' if mode == 'async' else 'invoke'}, {mode}"
-        items += [saver_case(name, env.stores.new(f"graph_{mode}"), mode,
-                             graph_work(mode == "async"), unit="ms"),
-                  Derived.scaled(f"graph: per super-step, {mode}", name,
-                                 lambda: 1e3 / per_invoke, "us",
-                                 f"per invoke / {per_invoke} checkpoints written per invoke",
-                                 Target.ratio_at_most(0.6))]
+    items = wl.graph_rows(case, sizes.invokes, dict.fromkeys(("sync", "async"),
+                                                              Target.ratio_at_most(0.6)))
     return Section(f"2. Compiled graph (3 nodes in sequence + add_messages), {sizes.invokes} "
                    "invokes/round on a new thread", items)
 
@@ -248,25 +224,22 @@ def section_get_tuple(env: Env) -> Section:
         populate(side, alone, [("short", sizes.small)])
         populate(side, shared, [("long", sizes.big), ("short", sizes.small)])
 
-    def reads(thread_id: str) -> Callable[[Any], Work]:
-        def work(saver: Any) -> Work:
-            op = [Call(saver, "get_tuple", (wl.latest(thread_id),))]
-            return Work([op] * sizes.reads, setup=op * WARM_READS)
-        return work
-
     items: list[Case | Derived] = []
     for mode in ("sync", "async"):
-        small = f"get_tuple(latest), {sizes.small:,} checkpoints, {mode}"
-        big = f"get_tuple(latest), {sizes.big:,} checkpoints, {mode}"
-        items += [saver_case(small, alone, mode, reads("short"),
-                             note="the only thread of its store"),
-                  saver_case(f"{small}, next to the long thread", shared, mode, reads("short"),
-                             note=f"same thread, in the store of the {sizes.big:,}-checkpoint "
-                                  "thread: the cost of the store's size alone"),
-                  saver_case(big, shared, mode, reads("long")),
-                  Derived.quotient(f"{sizes.big:,}/{sizes.small:,} ratio, {mode}", big, small,
-                                   "long thread / the short thread alone in its store",
-                                   Target.ours_at_most(1.3, "ours <= 1.3x"))]
+        def case(name: str, thread_id: str, mode: str = mode) -> Case:
+            work = wl.read_work(thread_id, sizes.reads, WARM_READS)
+            if thread_id == "short":
+                return saver_case(name, alone, mode, work, note="the only thread of its store")
+            return saver_case(name, shared, mode, work)
+
+        rows = wl.length_rows(mode, sizes.small, sizes.big, case,
+                              "long thread / the short thread alone in its store")
+        rows.insert(1, saver_case(
+            f"{rows[0].name}, next to the long thread", shared, mode,
+            wl.read_work("short", sizes.reads, WARM_READS),
+            note=f"same thread, in the store of the {sizes.big:,}-checkpoint thread: the cost "
+                 "of the store's size alone"))
+        items += rows
     return Section(f"4. get_tuple of the latest checkpoint vs thread length, µs per call "
                    f"({sizes.reads} calls/round; stores built once, reused every round)", items)
 
@@ -274,41 +247,20 @@ def section_get_tuple(env: Env) -> Section:
 # --- 5. the machine's floor ----------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def async_connection(url: str) -> AsyncIterator[psycopg.AsyncConnection]:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        yield conn
+
+
 def ping_trial(url: str, n: int, is_async: bool, sql: str = "SELECT 1") -> Any:
     """``n`` timed round trips of ``sql`` on one autocommit psycopg connection."""
-    if not is_async:
-        @contextmanager
-        def trial() -> Iterator[Callable[[], Any]]:
-            with psycopg.connect(url, autocommit=True) as conn:
-                for _ in range(WARM_READS):
-                    conn.execute(sql)
-                yield lambda: common.time_each(range(n), lambda _: conn.execute(sql))
-        return trial()
-
-    @asynccontextmanager
-    async def atrial() -> AsyncIterator[Callable[[], Any]]:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            for _ in range(WARM_READS):
-                await conn.execute(sql)
-            yield lambda: common.atime_each(range(n), lambda _: conn.execute(sql))
-    return atrial()
+    opened: Any = async_connection(url) if is_async else psycopg.connect(url, autocommit=True)
+    return common.repeat_trial(opened, lambda conn: conn.execute(sql), n, WARM_READS)
 
 
 def floor(name: str, ping: str, serde: str) -> Derived:
-    def compute(rows: dict[str, Row]) -> Row:
-        value = 3 * rows[ping].ours + rows[serde].ours  # type: ignore[operator]
-        return Row(name, value, None, unit="us", note="3 x SELECT 1 + serialisation")
-    return Derived(name, compute)
-
-
-def multiple(env: Env, source: str, floor_row: str) -> Derived:
-    """A super-step row of an earlier section, each side divided by ``floor_row``."""
-    def compute(rows: dict[str, Row]) -> Row:
-        r, base = env.done[source], rows[floor_row].ours
-        return Row(f"{source} / floor", r.ours and base and r.ours / base,
-                   r.official and base and r.official / base, unit="x",
-                   note=f"/ {floor_row}", has_ratio=False)
-    return Derived(f"{source} / floor", compute)
+    return Derived.floor(name, ping, 3, serde, "3 x SELECT 1 + serialisation")
 
 
 def section_floor(env: Env) -> Section:
@@ -333,7 +285,8 @@ def section_floor(env: Env) -> Section:
     ]
     for mode in ("sync", "async"):  # section 2's steps write other values: no floor here
         if f"super-step, {mode}" in env.done:
-            items.append(multiple(env, f"super-step, {mode}", f"floor per super-step, {mode}"))
+            items.append(Derived.over_floor(f"super-step, {mode}",
+                                            f"floor per super-step, {mode}", env.done))
     return Section("5. The floor: the round trips and serialisation a section-1 super-step "
                    "cannot avoid (one figure for both savers, in the ours column), and how "
                    "close each section-1 figure is to it", items)
@@ -374,17 +327,14 @@ def run(sizes: Sizes, url: str = DEFAULT_URL, *, console: Any = None,
         verbose: bool = False) -> list[common.SectionResult]:
     """Run every section at ``sizes`` (the smoke test calls this with `TINY`)."""
     stores = Stores(url)
-    env, results = Env(sizes, stores, {}), []
+    env = Env(sizes, stores, {})
     try:
         if console is not None:
             console.print(f"durability: {durability(url, stores)}\nDatabases {stores.prefix}* "
-                          f"on {redact(url)} (dropped at exit).\n")
-        for build in SECTIONS:
-            for result in common.run_suite([partial(build, env)], rounds=sizes.rounds,
-                                           console=console, verbose=verbose):
-                results.append(result)
-                env.done.update((row.name, row) for row, _ in result.rows)
-        return results
+                          f"on {common.redact(url)} (dropped at exit).\n")
+        return common.run_suite([partial(build, env) for build in SECTIONS],
+                                rounds=sizes.rounds, console=console, verbose=verbose,
+                                done=env.done)
     finally:
         stores.close()
 
@@ -395,15 +345,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help=f"server to run on (default: ${URL_VAR} or {DEFAULT_URL}); the suite "
                         "creates and drops databases named pk_bench_*")
     args = p.parse_args(argv)
-    sizes = QUICK if args.quick else FULL
-    if args.rounds:
-        sizes = replace(sizes, rounds=args.rounds)
+    sizes = common.chosen_sizes(args, FULL, QUICK)
     console = common.make_console()
-    command = shlex.join(["python", "-m", "benchmarks.postgres_bench",
-                          *(sys.argv[1:] if argv is None else argv)])
+    command = common.command_line("benchmarks.postgres_bench", argv)
     info = common.machine_info(["langgraph", "langgraph-checkpoint",
                                 "langgraph-checkpoint-postgres", "langgraph-persist-kit",
-                                "psycopg", "psycopg-pool"], url=redact(args.url))
+                                "psycopg", "psycopg-pool"], url=common.redact(args.url))
     return common.run_and_report(
         console, info, command, asdict(sizes),
         lambda: run(sizes, args.url, console=console, verbose=args.verbose), args.json,

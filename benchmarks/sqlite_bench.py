@@ -7,30 +7,29 @@ See benchmarks/README.md for what each row measures.
 from __future__ import annotations
 
 import os
-import shlex
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
 
-from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver as OfficialSqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver as OfficialAsyncSqliteSaver
 
 from benchmarks import common
-from benchmarks.common import Call, Case, Derived, Section, Space, Target, Work, work_trial
+from benchmarks.common import Call, Case, Derived, Section, Space, Target, Work
 from benchmarks.workloads import (
-    FLOW,
     ChatState,
-    FlowState,
     ThreadScript,
     ask,
     chat_work,
     compile_graph,
+    graph_rows,
     latest,
+    length_rows,
+    read_work,
     reply,
 )
 from langgraph_persist_kit.sqlite import AsyncSqliteSaver, SqliteSaver
@@ -102,10 +101,10 @@ def saver_case(name: str, space: Space, mode: str, work_of: Callable[[Any], Work
     (kept across rounds) or a fresh scratch file per trial. ``synchronous``: ours only."""
     opener = async_saver if mode == "async" else sync_saver
 
-    def make(side: str) -> Any:
+    def opened(side: str) -> Any:
         where = paths[side] if paths else space
-        return work_trial(opener(side, where, synchronous if side == "ours" else "full"), work_of)
-    return Case(name, {side: partial(make, side) for side in common.SIDES}, **kw)
+        return opener(side, where, synchronous if side == "ours" else "full")
+    return common.side_case(name, opened, work_of, **kw)
 
 
 def populate(side: str, path: str, threads: Sequence[tuple[str, int, dict]]) -> None:
@@ -153,21 +152,11 @@ def section_get_tuple(space: Space, sizes: Sizes) -> Section:
     for side, path in paths.items():
         populate(side, path, [("short", sizes.small, {}), ("long", sizes.big, {})])
 
-    def reads(thread_id: str) -> Callable[[Any], Work]:
-        def work(saver: Any) -> Work:
-            op = [Call(saver, "get_tuple", (latest(thread_id),))]
-            return Work([op] * sizes.reads, setup=op * WARM)
-        return work
-
     items: list[Case | Derived] = []
     for mode in ("sync", "async"):
-        small = f"get_tuple(latest), {sizes.small:,} checkpoints, {mode}"
-        big = f"get_tuple(latest), {sizes.big:,} checkpoints, {mode}"
-        items += [saver_case(small, space, mode, reads("short"), paths),
-                  saver_case(big, space, mode, reads("long"), paths),
-                  Derived.quotient(f"{sizes.big:,}/{sizes.small:,} ratio, {mode}", big, small,
-                                   "get_tuple time on the long thread / on the short one",
-                                   Target.ours_at_most(1.3, "ours <= 1.3x"))]
+        def case(name: str, thread_id: str, mode: str = mode) -> Case:
+            return saver_case(name, space, mode, read_work(thread_id, sizes.reads, WARM), paths)
+        items += length_rows(mode, sizes.small, sizes.big, case)
     return Section(f"2. get_tuple of the latest checkpoint vs thread length, µs per call "
                    f"({sizes.reads} calls/round; one DB per saver, reused every round)", items)
 
@@ -258,25 +247,11 @@ def section_bytes(space: Space, sizes: Sizes) -> Section:
 
 
 def section_graph(space: Space, sizes: Sizes) -> Section:
-    memory = InMemorySaver()  # count the checkpoints one invoke writes
-    compile_graph(FlowState, FLOW, memory, False).invoke(ask(0), latest("count"))
-    per_invoke = len(list(memory.list(latest("count"))))
+    def case(name: str, mode: str, work: Callable[[Any], Work], **kw: Any) -> Case:
+        return saver_case(name, space, mode, work, **kw)
 
-    def graph_work(is_async: bool) -> Callable[[Any], Work]:
-        def work(saver: Any) -> Work:
-            graph = compile_graph(FlowState, FLOW, saver, is_async)
-            return Work([[Call(graph, "invoke", (ask(n), latest("t")))]
-                         for n in range(sizes.invokes)],
-                        setup=[Call(graph, "invoke", (ask(0), latest("warm-up")))])
-        return work
-
-    items: list[Case | Derived] = []
-    for mode, limit in (("sync", 0.6), ("async", 0.5)):
-        name = f"{'ainvoke' if mode == 'async' else 'invoke'}, one thread, {mode}"
-        items += [saver_case(name, space, mode, graph_work(mode == "async"), unit="ms"),
-                  Derived.scaled(f"per super-step, {mode}", name, lambda: 1e3 / per_invoke, "us",
-                                 f"per invoke / {per_invoke} checkpoints written per invoke",
-                                 Target.ratio_at_most(limit))]
+    items = graph_rows(case, sizes.invokes, {"sync": Target.ratio_at_most(0.6),
+                                             "async": Target.ratio_at_most(0.5)})
     return Section(f"5. Compiled graph (3 nodes in sequence + add_messages), {sizes.invokes} "
                    "invokes/round on one thread of a fresh DB", items)
 
@@ -311,12 +286,9 @@ def run(sizes: Sizes, *, console: Any = None, space_root: str | None = None,
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = common.parser((__doc__ or "").splitlines()[0]).parse_args(argv)
-    sizes = QUICK if args.quick else FULL
-    if args.rounds:
-        sizes = replace(sizes, rounds=args.rounds)
+    sizes = common.chosen_sizes(args, FULL, QUICK)
     console = common.make_console()
-    command = shlex.join(["python", "-m", "benchmarks.sqlite_bench",
-                          *(sys.argv[1:] if argv is None else argv)])
+    command = common.command_line("benchmarks.sqlite_bench", argv)
     info = common.machine_info(["langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite",
                                 "langgraph-persist-kit", "aiosqlite"],
                                sqlite=sqlite3.sqlite_version)

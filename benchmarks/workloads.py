@@ -1,9 +1,11 @@
 """Workload builders shared by the benchmark suites; none depends on a backend.
 
 Checkpoints as LangGraph's loop makes them (`ThreadScript`, `fill`), the chat
-super-step workload (`chat_work`, `warm_chat_work`), the small compiled graphs
-(`compile_graph`, `FLOW`), many concurrent chats on one async saver
-(`concurrent_chat`) and the serialisation a chat step cannot avoid (`serde_trial`).
+super-step workload (`chat_work`, `warm_chat_work`), reads of a thread's latest
+checkpoint (`read_work`, `length_rows`), the small compiled graphs (`compile_graph`,
+`FLOW`, `graph_work`, `graph_rows`), many concurrent chats on one async saver
+(`concurrent_chat`) and the serialisation a chat step or a read cannot avoid
+(`serde_trial`, `read_serde_trial`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
 from typing import Annotated, Any, NamedTuple, TypedDict
@@ -24,7 +26,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from benchmarks.common import Call, Work, acall, call, time_each
+from benchmarks.common import Call, Case, Derived, Target, Work, acall, call, time_each
 
 HUMAN = "Can you check the status of order #{n} and tell me when it ships? Thanks a lot!"
 AI = ("Order #{n} was packed this morning and leaves our warehouse tomorrow; the tracking "
@@ -121,6 +123,33 @@ def fill(saver: Any, threads: Sequence[tuple[str, int]]) -> None:
                 call(c)
 
 
+def read_work(thread_id: str, calls: int, warm: int) -> Callable[[Any], Work]:
+    """``calls`` timed ``get_tuple`` calls of the thread's latest checkpoint, after ``warm``
+    untimed ones."""
+    def work(saver: Any) -> Work:
+        op = [Call(saver, "get_tuple", (latest(thread_id),))]
+        return Work([op] * calls, setup=op * warm)
+    return work
+
+
+def length_names(mode: str, small: int, big: int) -> tuple[str, str]:
+    """The names of `length_rows`' short-thread and long-thread rows."""
+    return (f"get_tuple(latest), {small:,} checkpoints, {mode}",
+            f"get_tuple(latest), {big:,} checkpoints, {mode}")
+
+
+def length_rows(mode: str, small: int, big: int, case: Callable[[str, str], Case],
+                note: str = "get_tuple time on the long thread / on the short one"
+                ) -> list[Case | Derived]:
+    """get_tuple vs thread length in one mode: ``case(name, thread_id)`` on the ``"short"``
+    thread (``small`` checkpoints) and on the ``"long"`` one (``big``), then long / short per
+    saver (target: ours <= 1.3x)."""
+    short, long = length_names(mode, small, big)
+    return [case(short, "short"), case(long, "long"),
+            Derived.quotient(f"{big:,}/{small:,} ratio, {mode}", long, short, note,
+                             Target.ours_at_most(1.3, "ours <= 1.3x"))]
+
+
 def warm_chat_work(saver: Any, steps: int, warm: int) -> Work:
     """`chat_work` on a new thread, after ``warm`` untimed steps on another new thread
     (so a saver's statements are prepared before the clock starts)."""
@@ -174,6 +203,40 @@ def compile_graph(state: type, nodes: dict[str, Callable], saver: Any, is_async:
         previous = name
     builder.add_edge(previous, END)
     return builder.compile(checkpointer=saver)
+
+
+def checkpoints_per_invoke() -> int:
+    """How many checkpoints one ``invoke`` of the `FLOW` graph writes (on an `InMemorySaver`)."""
+    memory = InMemorySaver()
+    compile_graph(FlowState, FLOW, memory, False).invoke(ask(0), latest("count"))
+    return len(list(memory.list(latest("count"))))
+
+
+def graph_work(invokes: int, is_async: bool) -> Callable[[Any], Work]:
+    """The `FLOW` graph on a saver: ``invokes`` timed ``invoke`` calls (``ainvoke`` for an async
+    saver, with async nodes) on a new thread, after one untimed invoke on another."""
+    def work(saver: Any) -> Work:
+        graph, n = compile_graph(FlowState, FLOW, saver, is_async), next(TRIAL)
+        return Work([[Call(graph, "invoke", (ask(i), latest(f"graph-{n}")))]
+                     for i in range(invokes)],
+                    setup=[Call(graph, "invoke", (ask(0), latest(f"warm-{n}")))])
+    return work
+
+
+def graph_rows(case: Callable[..., Case], invokes: int,
+               targets: Mapping[str, Target | None]) -> list[Case | Derived]:
+    """Per mode: ``case(name, mode, work_of, unit="ms")`` timing `graph_work` (ms per invoke),
+    then the same per super-step (/ `checkpoints_per_invoke`, µs) with ``targets[mode]``."""
+    per_invoke = checkpoints_per_invoke()
+    items: list[Case | Derived] = []
+    for mode in ("sync", "async"):
+        name = f"graph: {'ainvoke' if mode == 'async' else 'invoke'}, {mode}"
+        items += [case(name, mode, graph_work(invokes, mode == "async"), unit="ms"),
+                  Derived.scaled(f"graph: per super-step, {mode}", name,
+                                 lambda: 1e3 / per_invoke, "us",
+                                 f"per invoke / {per_invoke} checkpoints written per invoke",
+                                 targets.get(mode))]
+    return items
 
 
 # --- concurrency and serialisation ------------------------------------------------------------
@@ -242,3 +305,30 @@ def serde_trial(steps: int) -> Iterator[Callable[[], list[float]]]:
         for stored in step[1]:
             serde.loads_typed(stored)
     yield lambda: time_each(prepared, one)
+
+
+def read_payloads(threads: Sequence[tuple[str, int]],
+                  read: Callable[[Any], Sequence[Any]]) -> list[tuple[str, bytes]]:
+    """What a read returns, serialised: `fill` an `InMemorySaver` with ``threads``, run
+    ``read(saver)`` (its `CheckpointTuple`s) and ``dumps_typed`` every channel value and
+    pending-write value of them."""
+    saver, serde = InMemorySaver(), JsonPlusSerializer()
+    fill(saver, threads)
+    out = []
+    for tup in read(saver):
+        out += [serde.dumps_typed(v) for v in tup.checkpoint["channel_values"].values()]
+        out += [serde.dumps_typed(write[2]) for write in tup.pending_writes or ()]
+    return out
+
+
+@contextmanager
+def read_serde_trial(threads: Sequence[tuple[str, int]], read: Callable[[Any], Sequence[Any]],
+                     calls: int) -> Iterator[Callable[[], list[float]]]:
+    """A trial timing the ``loads_typed`` a read cannot avoid: every value of `read_payloads`,
+    once per sample (``calls`` samples)."""
+    serde, payloads = JsonPlusSerializer(), read_payloads(threads, read)
+
+    def one(_: int) -> None:
+        for stored in payloads:
+            serde.loads_typed(stored)
+    yield lambda: time_each(range(calls), one)

@@ -32,8 +32,15 @@ from langgraph_persist_kit._saver_base import PersistSaverBase
 class StorePlans(Protocol):
     """What a store's plans object offers; `SqlPlans` is the SQL family's."""
 
-    ATOMIC_PUT: bool  # put is one statement or script (no explicit transaction needed)
-    WRITES_PER_STATEMENT: int | None  # put_writes rows per statement; None: any
+    @property
+    def ATOMIC_PUT(self) -> bool:
+        ...
+
+    @property
+    def WRITES_PER_STATEMENT(self) -> int | None:
+        ...
+
+    def setup(self) -> Plan[Any]: ...
 
     def get_tuple(self, serde: SerializerProtocol, config: RunnableConfig) -> Plan[Any]: ...
     def list_checkpoints(self, serde: SerializerProtocol, config: RunnableConfig | None, *,

@@ -3,7 +3,8 @@
 SQLite: a fresh file per test. PostgreSQL: a database per test module, a fresh
 schema per test (server from ``PERSIST_KIT_TEST_POSTGRES_URL``). Redis: a fresh
 ``key_prefix`` per test, its keys removed afterwards (server from
-``PERSIST_KIT_TEST_REDIS_URL``). A backend
+``PERSIST_KIT_TEST_REDIS_URL``). Redis Cluster: the same, on a local cluster of
+three masters that the session starts on first use (`redis_cluster`). A backend
 whose server does not answer fails the run with a message naming its
 variable; it is never skipped.
 """
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +26,14 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 import redis
+from redis.cluster import RedisCluster
+from redis_cluster import local_cluster
 
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
 from langgraph_persist_kit.redis import AsyncRedisSaver, RedisSaver
 from langgraph_persist_kit.sqlite import AsyncSqliteSaver, SqliteSaver
 
-BACKENDS = ["sqlite", "postgres", "redis"]
+BACKENDS = ["sqlite", "postgres", "redis", "redis-cluster"]
 MODES = ["sync", "async"]
 
 POSTGRES_VAR = "PERSIST_KIT_TEST_POSTGRES_URL"
@@ -97,18 +102,44 @@ def redis_url() -> str:
     return REDIS_URL
 
 
+_cluster: ExitStack | None = None
+_cluster_url = ""
+
+
+def redis_cluster_url() -> str:
+    """The URL of the session's local Redis Cluster (started on first use)."""
+    global _cluster, _cluster_url
+    if _cluster is None:
+        _cluster = ExitStack()
+        workdir = Path(tempfile.mkdtemp(prefix="pk-redis-cluster-"))
+        _cluster.callback(shutil.rmtree, workdir, ignore_errors=True)
+        _cluster_url = _cluster.enter_context(local_cluster(workdir))
+    return _cluster_url
+
+
+def stop_redis_cluster() -> None:
+    global _cluster
+    if _cluster is not None:
+        _cluster.close()
+        _cluster = None
+
+
 def drop_prefix(url: str, prefix: str) -> None:
     """Delete every key under ``prefix`` (test cleanup; the savers never scan)."""
-    with redis.Redis.from_url(url) as client:
+    cls: Any = RedisCluster if url == _cluster_url else redis.Redis
+    client = cls.from_url(url)
+    try:
         for key in client.scan_iter(match=prefix.replace("*", r"\*") + ":*", count=1000):
             client.delete(key)
+    finally:
+        client.close()
 
 
 @contextmanager
-def redis_prefix(space: Space, options: dict[str, Any]) -> Iterator[str]:
+def redis_prefix(backend: str, options: dict[str, Any]) -> Iterator[str]:
     """A fresh ``key_prefix`` in ``options`` (unless given), its keys dropped after."""
     options.setdefault("key_prefix", "pk-test-" + uuid.uuid4().hex[:12])
-    url = redis_url()
+    url = redis_cluster_url() if backend == "redis-cluster" else redis_url()
     try:
         yield url
     finally:
@@ -125,8 +156,8 @@ def sync_saver(backend: str, space: Space, **options: Any) -> Iterator[Any]:
         options.setdefault("schema", fresh_schema())
         with PostgresSaver.from_conn_string(postgres_url(space.module), **options) as saver:
             yield saver
-    elif backend == "redis":
-        with redis_prefix(space, options) as url, RedisSaver.from_conn_string(
+    elif backend.startswith("redis"):
+        with redis_prefix(backend, options) as url, RedisSaver.from_conn_string(
             url, **options
         ) as saver:
             yield saver
@@ -146,8 +177,8 @@ async def async_saver(backend: str, space: Space, **options: Any) -> AsyncIterat
         async with AsyncPostgresSaver.from_conn_string(postgres_url(space.module),
                                                        **options) as saver:
             yield saver
-    elif backend == "redis":
-        with redis_prefix(space, options) as url:
+    elif backend.startswith("redis"):
+        with redis_prefix(backend, options) as url:
             async with AsyncRedisSaver.from_conn_string(url, **options) as saver:
                 yield saver
     else:

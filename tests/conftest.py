@@ -11,7 +11,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from backends import BACKENDS, MODES, Space, async_saver, drop_databases, sync_saver
+from backends import (
+    BACKENDS,
+    MODES,
+    Space,
+    async_saver,
+    drop_databases,
+    stop_redis_cluster,
+    sync_saver,
+)
 from harness import Harness
 
 COMBINATIONS = [(backend, mode) for backend in BACKENDS for mode in MODES]
@@ -44,3 +52,4 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
 def _drop_test_databases() -> Iterator[None]:
     yield
     drop_databases()
+    stop_redis_cluster()

@@ -1,4 +1,5 @@
-"""Smoke test of the benchmark suite: every case runs at a tiny size and yields figures.
+"""Smoke test of the benchmark suites: every case runs at a tiny size (the Redis suite in its
+``--quick`` mode) and yields figures.
 
 Catches a benchmark broken by an API change; the figures themselves mean nothing here.
 """
@@ -72,6 +73,39 @@ def test_postgres_suite_runs_every_case_at_a_tiny_size() -> None:
         left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
                             (f"pk_bench_{os.getpid()}_%",)).fetchall()
     assert left == []
+
+
+@pytest.mark.timeout(120)
+def test_redis_suite_runs_in_quick_mode(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import redis
+
+    from benchmarks import redis_bench
+
+    url = os.environ.get(redis_bench.URL_VAR, redis_bench.DEFAULT_URL)
+    try:
+        redis_bench.server_info(url)
+    except redis_bench.ServerDown as exc:  # never a skip: a missing server fails the run
+        pytest.fail(str(exc), pytrace=False)
+    out = tmp_path / "redis.json"
+    assert redis_bench.main(["--quick", "--url", url, "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    payload = json.loads(out.read_text())
+
+    assert payload["settings"]["rounds"] == redis_bench.QUICK.rounds
+    sections = payload["sections"]
+    assert [s["title"].split(".")[0] for s in sections] == ["1", "2", "3", "4", "5"]
+    for section in sections:
+        for row in section["rows"]:
+            assert row["ours"] is not None and row["ours"] > 0, f"{row['case']}: ours"
+            if not section["title"].startswith("4.") or row["case"].endswith("/ floor"):
+                assert row["official"] is not None and row["official"] > 0, row["case"]
+    floor_rows = [row["case"] for row in sections[3]["rows"] if row["case"].endswith("/ floor")]
+    assert len(floor_rows) == 8 and floor_rows[0] == "super-step, sync / floor"
+    targets = [row["target"] for section in sections for row in section["rows"] if row["target"]]
+    assert "ratio <= 0.35" in targets and "ratio <= 0.2" in targets and "ours <= 1.3x" in targets
+    assert "RESP" in printed and ("MISSED" in printed or "met" in printed)
+    with redis.Redis.from_url(url) as client:  # every key the run wrote was deleted
+        assert list(client.scan_iter(match=f"pk-bench-{os.getpid()}-*", count=1000)) == []
 
 
 def test_percentile_and_interleaving_order() -> None:

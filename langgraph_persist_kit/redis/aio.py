@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import redis
 import redis.asyncio as aredis
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.asyncio.cluster import RedisCluster
@@ -101,13 +102,28 @@ class AsyncRedisSaver(AsyncOnly, AsyncSaverMethods):
         assert isinstance(request, Batch)
         if not batches_pipeline(self.client, request):
             return list(await asyncio.gather(*(self._execute(r) for r in request.requests)))
-        pipe = self.client.pipeline(transaction=False)
-        for r in request.requests:
-            if isinstance(r, Script):
-                await self.scripts[r.name](keys=r.keys, args=r.args, client=pipe)
-            else:
-                pipe.execute_command(*r.args)
-        return await pipe.execute()
+        return await self._pipeline(request)
+
+    async def _pipeline(self, batch: Batch) -> list[Any]:
+        """Send a batch as one pipeline. Scripts go by SHA; should the server have
+        lost them (a restart, SCRIPT FLUSH), they are loaded and the batch sent
+        again: batches are reads and idempotent deletes."""
+        for attempt in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            for request in batch.requests:
+                if isinstance(request, Script):
+                    script = self.scripts[request.name]
+                    pipe.evalsha(script.sha, len(request.keys), *request.keys, *request.args)
+                else:
+                    pipe.execute_command(*request.args)
+            try:
+                return list(await pipe.execute())
+            except redis.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                for script in self.scripts.values():
+                    await self.client.script_load(script.script)
+        raise AssertionError("unreachable")
 
     async def _run(self, make_plan: Callable[[], Plan[R]], *, transaction: bool = False) -> R:
         """Run a plan; every request is atomic on its own (a script or a read)."""

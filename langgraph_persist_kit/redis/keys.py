@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import zlib
 from functools import lru_cache
+from typing import Any
 
 import ormsgpack
 
@@ -124,5 +125,5 @@ def pack(items: list[object]) -> bytes:
     return ormsgpack.packb(items)
 
 
-def unpack(raw: bytes) -> list[object]:
+def unpack(raw: bytes) -> Any:
     return ormsgpack.unpackb(raw)

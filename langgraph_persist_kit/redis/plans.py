@@ -32,7 +32,6 @@ from langgraph_persist_kit._codec import (
     StoredCheckpoint,
     StoredWrite,
     Target,
-    ThreadInfo,
     check_id,
     encode_checkpoint,
     encode_writes,
@@ -411,7 +410,7 @@ class RedisPlans:
             self._read(target.thread_id, "w", "ids",
                        *[k.member(target.checkpoint_ns, cid) for cid in chain]),
         ])
-        seeds = {}
+        seeds: dict[tuple[str, Any], tuple[str, bytes]] = {}
         for channel, field, raw in zip(seed_channels, fields, seed_reply if fields else [],
                                        strict=False):
             payload = k.split_payload(raw)

@@ -134,13 +134,28 @@ class RedisSaver(SyncOnly, SaverMethods):
         assert isinstance(request, Batch)
         if not batches_pipeline(self.client, request):
             return [self._execute(r) for r in request.requests]
-        pipe = self.client.pipeline(transaction=False)
-        for r in request.requests:
-            if isinstance(r, Script):
-                self.scripts[r.name](keys=r.keys, args=r.args, client=pipe)
-            else:
-                pipe.execute_command(*r.args)
-        return pipe.execute()
+        return self._pipeline(request)
+
+    def _pipeline(self, batch: Batch) -> list[Any]:
+        """Send a batch as one pipeline. Scripts go by SHA; should the server have
+        lost them (a restart, SCRIPT FLUSH), they are loaded and the batch sent
+        again: batches are reads and idempotent deletes."""
+        for attempt in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            for request in batch.requests:
+                if isinstance(request, Script):
+                    script = self.scripts[request.name]
+                    pipe.evalsha(script.sha, len(request.keys), *request.keys, *request.args)
+                else:
+                    pipe.execute_command(*request.args)
+            try:
+                return list(pipe.execute())
+            except redis.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                for script in self.scripts.values():
+                    self.client.script_load(script.script)
+        raise AssertionError("unreachable")
 
     def _run(self, make_plan: Callable[[], Plan[R]], *, transaction: bool = False) -> R:
         """Run a plan; every request is atomic on its own (a script or a read)."""

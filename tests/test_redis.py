@@ -1,0 +1,332 @@
+"""Redis specifics: round trips, atomic writes, whole-thread TTL, key prefixes,
+clients and errors, the bucket layout on a real cluster.
+
+Contract, conformance and graph tests run on Redis and on the local cluster
+through the ``harness`` backends; this module covers what only Redis has.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aredis
+from backends import drop_prefix, redis_cluster_url, redis_url
+from graphs import chat_graph
+from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.conformance.test_utils import (
+    generate_checkpoint,
+    generate_config,
+    generate_metadata,
+)
+from redis.cluster import RedisCluster
+from test_delta import build_chain
+
+from langgraph_persist_kit.errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    SchemaVersionError,
+)
+from langgraph_persist_kit.redis import AsyncRedisSaver, RedisSaver
+from langgraph_persist_kit.redis.keys import BUCKETS, KeySpace
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    name = "pk-test-" + uuid.uuid4().hex[:12]
+    yield name
+    drop_prefix(redis_url(), name)
+
+
+def put_one(saver: RedisSaver, thread_id: str, values: dict, parent: Any = None,
+            new: dict | None = None, **metadata: Any) -> Any:
+    config = generate_config(thread_id)
+    if parent:
+        config["configurable"]["checkpoint_id"] = parent["configurable"]["checkpoint_id"]
+    versions = {channel: f"{len(str(value)):05}" for channel, value in values.items()}
+    checkpoint = generate_checkpoint(channel_values=values, channel_versions=versions)
+    new_versions = versions if new is None else {c: versions[c] for c in new}
+    return saver.put(config, checkpoint, {**generate_metadata(), **metadata}, new_versions)
+
+
+class CountingConnection(redis.Connection):
+    """A real connection that counts the requests it sends (a pipeline is one)."""
+
+    sent = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)
+
+
+def round_trips(action: Any) -> int:
+    CountingConnection.sent = 0
+    action()
+    return CountingConnection.sent
+
+
+def test_one_round_trip_per_put_put_writes_and_get_tuple(prefix: str) -> None:
+    pool = redis.ConnectionPool.from_url(redis_url(), connection_class=CountingConnection)
+    client = redis.Redis(connection_pool=pool)
+    saver = RedisSaver(client, key_prefix=prefix)
+    saver.setup()
+    for script in saver.scripts.values():  # loaded once per server, not per call
+        client.script_load(script.script)
+    parent = put_one(saver, "t", {"a": 1, "b": "x" * 100})
+    assert round_trips(lambda: put_one(saver, "t", {"a": 2, "b": "x" * 100}, parent,
+                                       new={"a"})) == 1
+    latest = saver.get_tuple(generate_config("t"))
+    assert round_trips(lambda: saver.put_writes(latest.config, [("a", 3), ("b", "y")],
+                                                "task")) == 1
+    assert round_trips(lambda: saver.get_tuple(generate_config("t"))) == 1
+    for _ in range(150):
+        parent = put_one(saver, "long", {"a": 1}, parent and None)
+    assert round_trips(lambda: list(saver.list(generate_config("long"), limit=10))) == 1
+    assert round_trips(lambda: list(saver.list(generate_config("long")))) == 2
+    ids = build_chain([saver], lambda s, name, *a, **k: getattr(s, name)(*a, **k), "deep", 700,
+                      snapshot_every=None)
+    config = {"configurable": {"thread_id": "deep", "checkpoint_ns": "", "checkpoint_id": ids[-1]}}
+    result: dict = {}
+    trips = round_trips(
+        lambda: result.update(saver.get_delta_channel_history(config=config, channels=["d"]))
+    )
+    assert len(result["d"]["writes"]) == 2 * 699
+    assert trips <= 4  # walk rounds of 64, 512, 4096 ancestors, then seeds and writes
+    client.close()
+
+
+def test_readers_never_see_half_a_checkpoint(prefix: str) -> None:
+    """Every channel of a checkpoint is written in the same script as the checkpoint."""
+    with RedisSaver.from_conn_string(redis_url(), key_prefix=prefix) as saver:
+        stop = threading.Event()
+        seen: list[tuple[int, ...]] = []
+
+        def write() -> None:
+            parent = None
+            for n in range(300):
+                values = {f"ch{i}": n for i in range(8)}
+                parent = put_one(saver, "t", values, parent)
+            stop.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        while not stop.is_set():
+            latest = saver.get_tuple(generate_config("t"))
+            if latest is not None:
+                values = latest.checkpoint["channel_values"]
+                seen.append(tuple(values[f"ch{i}"] for i in range(8)))
+        writer.join()
+    assert seen, "the reader never ran"
+    assert all(len(set(row)) == 1 for row in seen), [r for r in seen if len(set(r)) > 1][:3]
+
+
+def thread_ttls(client: redis.Redis, prefix: str, thread_id: str) -> list[int]:
+    return [client.pttl(key) for key in KeySpace(prefix).thread_keys(thread_id)[:7]]
+
+
+def test_whole_thread_ttl_keeps_a_used_thread_and_expires_an_idle_one(prefix: str) -> None:
+    ttl = timedelta(seconds=1.5)
+    client = redis.Redis.from_url(redis_url())
+    with RedisSaver.from_conn_string(redis_url(), key_prefix=prefix, ttl=ttl) as saver:
+        config = put_one(saver, "live", {"system": "written once", "turn": 0})
+        put_one(saver, "idle", {"system": "idle"})
+        saver.put_writes(config, [("turn", 1)], "task")
+        deadline = time.monotonic() + 3 * ttl.total_seconds()
+        turn = 0
+        while time.monotonic() < deadline:  # twice the TTL of writes that skip "system"
+            turn += 1
+            config = put_one(saver, "live", {"system": "written once", "turn": turn}, config,
+                             new={"turn"})
+            saver.put_writes(config, [("turn", turn)], "task")
+            ttls = thread_ttls(client, prefix, "live")
+            assert all(0 < t <= 1500 for t in ttls), ttls
+            assert max(ttls) - min(ttls) < 50, ttls  # one expiry for every key
+            time.sleep(0.3)
+        latest = saver.get_tuple(generate_config("live"))
+        assert latest.checkpoint["channel_values"] == {"system": "written once", "turn": turn}
+        assert saver.get_tuple(generate_config("idle")) is None
+        assert [t.thread_id for t in saver.list_threads()] == ["live"]
+        time.sleep(ttl.total_seconds() + 0.3)
+        assert saver.get_tuple(generate_config("live")) is None
+        assert list(saver.list_threads()) == []
+        assert list(saver.list(None)) == []
+    client.close()
+
+
+def test_refresh_on_read_keeps_a_read_thread(prefix: str) -> None:
+    ttl = timedelta(seconds=1)
+    with RedisSaver.from_conn_string(redis_url(), key_prefix=prefix, ttl=ttl,
+                                     refresh_on_read=True) as saver, \
+            RedisSaver.from_conn_string(redis_url(), key_prefix=prefix, ttl=ttl) as plain:
+        put_one(saver, "read", {"a": 1})
+        put_one(saver, "unread", {"a": 1})
+        for _ in range(8):
+            time.sleep(0.25)
+            assert saver.get_tuple(generate_config("read")) is not None
+            assert len(list(saver.list(generate_config("read")))) == 1
+        assert saver.get_tuple(generate_config("unread")) is None
+        put_one(plain, "plain", {"a": 1})
+        time.sleep(0.6)
+        plain.get_tuple(generate_config("plain"))  # refresh_on_read is off: no refresh
+        time.sleep(0.6)
+        assert plain.get_tuple(generate_config("plain")) is None
+
+
+def test_key_prefixes_isolate_tenants(prefix: str) -> None:
+    other = prefix + "-other"
+    try:
+        with RedisSaver.from_conn_string(redis_url(), key_prefix=prefix) as a, \
+                RedisSaver.from_conn_string(redis_url(), key_prefix=other) as b:
+            put_one(a, "t", {"a": "tenant a"})
+            put_one(b, "t", {"a": "tenant b"})
+            b.delete_thread("t")
+            assert a.get_tuple(generate_config("t")).checkpoint["channel_values"]["a"] == \
+                "tenant a"
+            assert [t.thread_id for t in a.list_threads()] == ["t"]
+            assert list(b.list_threads()) == []
+        client = redis.Redis.from_url(redis_url())
+        keys = list(client.scan_iter(match=prefix + "*"))
+        assert keys and all(key.startswith((prefix.encode() + b":", other.encode() + b":"))
+                            for key in keys)
+        client.close()
+    finally:
+        drop_prefix(redis_url(), other)
+
+
+@pytest.mark.parametrize("bad", ["{tag}", "a}", "nul\x00"])
+def test_prefixes_that_would_change_the_hash_tag_are_refused(bad: str) -> None:
+    client = redis.Redis.from_url(redis_url())
+    with pytest.raises(ConfigurationError, match="key_prefix"):
+        RedisSaver(client, key_prefix=bad)
+    client.close()
+
+
+def test_clients_that_cannot_work_are_refused() -> None:
+    decoding = redis.Redis.from_url(redis_url(), decode_responses=True)
+    with pytest.raises(ConfigurationError, match="decode_responses=False"):
+        RedisSaver(decoding)
+    decoding.close()
+    with pytest.raises(ConfigurationError, match="redis-py client"):
+        RedisSaver("redis://localhost")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="ttl"):
+        RedisSaver(redis.Redis.from_url(redis_url()), ttl=timedelta(0))
+
+
+def test_wrong_mode_and_async_client(prefix: str) -> None:
+    async def run() -> None:
+        client = aredis.Redis.from_url(redis_url())
+        saver = AsyncRedisSaver(client, key_prefix=prefix)
+        await saver.setup()
+        assert await saver.aget_tuple(generate_config("none")) is None
+        with pytest.raises(ConfigurationError, match=r"AsyncRedisSaver|a-prefixed"):
+            saver.get_tuple(generate_config("none"))
+        await client.aclose()
+
+    import asyncio
+
+    asyncio.run(run())
+
+
+def test_unreachable_server_and_bad_urls() -> None:
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailableError, match=r"127\.0\.0\.1:1"), \
+            RedisSaver.from_conn_string("redis://127.0.0.1:1/0"):
+        pass
+    assert time.monotonic() - started < 30
+    for bad in ("postgresql://x/y", "sqlite:///x.db", "127.0.0.1:6379"):
+        with pytest.raises(ConfigurationError), RedisSaver.from_conn_string(bad):
+            pass
+
+
+def test_passwords_are_not_shown_in_errors() -> None:
+    with pytest.raises(BackendUnavailableError) as info, \
+            RedisSaver.from_conn_string("redis://user:s3cret@127.0.0.1:1/0"):
+        pass
+    assert "s3cret" not in str(info.value)
+
+
+def test_a_newer_layout_is_refused(prefix: str) -> None:
+    client = redis.Redis.from_url(redis_url())
+    client.set(KeySpace(prefix).schema_key, 99)
+    with pytest.raises(SchemaVersionError, match="upgrade"), \
+            RedisSaver.from_conn_string(redis_url(), key_prefix=prefix):
+        pass
+    client.close()
+
+
+def test_list_across_threads_merges_every_bucket_in_order(prefix: str) -> None:
+    with RedisSaver.from_conn_string(redis_url(), key_prefix=prefix) as saver:
+        threads = [f"thread-{i}" for i in range(3 * BUCKETS)]
+        for thread_id in threads:
+            put_one(saver, thread_id, {"a": thread_id}, kind="odd" if "7" in thread_id else "x")
+        listed = list(saver.list(None))
+        keys = [(t.config["configurable"]["checkpoint_id"], t.config["configurable"]["thread_id"])
+                for t in listed]
+        assert keys == sorted(keys, reverse=True) and len(keys) == len(threads)
+        before = {"configurable": {"checkpoint_id": keys[100][0]}}
+        assert [(t.config["configurable"]["checkpoint_id"],
+                 t.config["configurable"]["thread_id"])
+                for t in saver.list(None, before=before, limit=50)] == keys[101:151]
+        odd = {t.config["configurable"]["thread_id"] for t in saver.list(None,
+                                                                         filter={"kind": "odd"})}
+        assert odd == {t for t in threads if "7" in t}
+        infos = list(saver.list_threads())
+        assert [i.thread_id for i in infos] == threads[::-1]  # newest-updated first
+        assert [i.thread_id for i in saver.list_threads(limit=5)] == threads[::-1][:5]
+        assert {i.thread_id for i in saver.list_threads(filter={"kind": "odd"})} == odd
+
+
+def test_cluster_keeps_each_thread_in_one_slot_and_spreads_threads() -> None:
+    url = redis_cluster_url()
+    prefix = "pk-test-" + uuid.uuid4().hex[:12]
+    try:
+        with RedisSaver.from_conn_string(url, key_prefix=prefix) as saver:
+            assert isinstance(saver.client, RedisCluster)
+            threads = [f"{{odd}}:{i}*" for i in range(40)]
+            client = saver.client
+            for thread_id in threads:
+                config = put_one(saver, thread_id, {"a": 1}, run_id=f"run-{thread_id}")
+                saver.put_writes(config, [("a", 2)], "task")
+            nodes = set()
+            for thread_id in threads:
+                keys = KeySpace(prefix).thread_keys(thread_id)
+                existing = [key for key in keys if client.exists(key)]
+                assert len(existing) == 10  # info, index, checkpoint, body, value, writes x2,
+                slots = {client.keyslot(key) for key in keys}  # and the bucket's 3 indexes
+                assert len(slots) == 1
+                nodes.add(client.get_node_from_key(keys[0]).name)
+            assert len(nodes) == 3  # threads spread over every master
+            assert {t.thread_id for t in saver.list_threads()} == set(threads)
+            saver.delete_for_runs([f"run-{threads[0]}"])
+            assert saver.get_tuple(generate_config(threads[0])) is None
+            assert len(list(saver.list(None))) == len(threads) - 1
+    finally:
+        drop_prefix(url, prefix)
+
+
+def test_a_compiled_graph_on_the_cluster_async() -> None:
+    import asyncio
+
+    url = redis_cluster_url()
+    prefix = "pk-test-" + uuid.uuid4().hex[:12]
+
+    async def run() -> list:
+        async with AsyncRedisSaver.from_conn_string(url, key_prefix=prefix) as saver:
+            graph = chat_graph().compile(checkpointer=saver)
+            config = {"configurable": {"thread_id": "{chat}"}}
+            for text in ("hi", "again"):
+                await graph.ainvoke({"messages": [HumanMessage(text)]}, config)
+            return [s async for s in graph.aget_state_history(config)]
+
+    try:
+        history = asyncio.run(run())
+    finally:
+        drop_prefix(url, prefix)
+    assert len(history) == 6
+    assert [m.content for m in history[0].values["messages"]][-1] == "reply 2 to 'again'"
