@@ -6,6 +6,8 @@ Owns: what each backend accepts as ``conn`` / URL; depends on: `errors`.
 from __future__ import annotations
 
 import os
+import re
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from langgraph_persist_kit.errors import ConfigurationError
 
@@ -53,3 +55,24 @@ def sqlite_path(conn: str | os.PathLike[str]) -> str:
     if not conn:
         raise ConfigurationError("the SQLite URL names no file: use sqlite:///agents.db")
     return conn
+
+
+def take_query_param(url: str, name: str) -> tuple[str, str | None]:
+    """Take one of our own query parameters out of a URL (drivers would reject it).
+
+    ``postgresql://host/db?schema=tenant_a&sslmode=require`` with ``"schema"``
+    gives ``("postgresql://host/db?sslmode=require", "tenant_a")``.
+    """
+    parts = urlsplit(url)
+    items = parts.query.split("&") if parts.query else []
+    ours = [item for item in items if item.split("=", 1)[0] == name]
+    if not ours:
+        return url, None  # untouched: other parameters keep their exact encoding
+    rest = "&".join(item for item in items if item not in ours)
+    value = unquote(ours[-1].split("=", 1)[1] if "=" in ours[-1] else "")
+    return urlunsplit(parts._replace(query=rest)), value
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)

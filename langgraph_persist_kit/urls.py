@@ -12,24 +12,22 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from langgraph_persist_kit._urls import backend_of
-from langgraph_persist_kit.errors import ConfigurationError
-
-_NOT_YET = {"redis": "Redis savers are not part of this release yet"}
 
 
 def saver_from_url(url: str, **options: Any) -> AbstractContextManager[BaseCheckpointSaver]:
     """The sync saver's ``from_conn_string(url, **options)`` for the backend ``url`` names.
 
     Args:
-        url: ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or
-            ``postgresql://user:password@host:5432/db``.
+        url: ``sqlite:///relative.db``, ``sqlite:////absolute.db``,
+            ``postgresql://user:password@host:5432/db``, ``redis://host:6379/0``
+            or ``rediss://...`` (standalone or cluster).
         **options: Passed to ``from_conn_string`` (e.g. ``serde=``).
 
     Returns:
         A context manager yielding a ready saver.
 
     Raises:
-        ConfigurationError: For an unknown URL or a backend not available.
+        ConfigurationError: For an unknown URL.
     """
     backend = backend_of(url)
     if backend == "sqlite":
@@ -40,7 +38,9 @@ def saver_from_url(url: str, **options: Any) -> AbstractContextManager[BaseCheck
         from langgraph_persist_kit.postgres import PostgresSaver
 
         return PostgresSaver.from_conn_string(url, **options)
-    raise ConfigurationError(f"{_NOT_YET[backend]}: {url!r}")
+    from langgraph_persist_kit.redis import RedisSaver
+
+    return RedisSaver.from_conn_string(url, **options)
 
 
 def async_saver_from_url(
@@ -56,4 +56,6 @@ def async_saver_from_url(
         from langgraph_persist_kit.postgres import AsyncPostgresSaver
 
         return AsyncPostgresSaver.from_conn_string(url, **options)
-    raise ConfigurationError(f"{_NOT_YET[backend]}: {url!r}")
+    from langgraph_persist_kit.redis import AsyncRedisSaver
+
+    return AsyncRedisSaver.from_conn_string(url, **options)

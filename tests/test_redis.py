@@ -330,3 +330,28 @@ def test_a_compiled_graph_on_the_cluster_async() -> None:
         drop_prefix(url, prefix)
     assert len(history) == 6
     assert [m.content for m in history[0].values["messages"]][-1] == "reply 2 to 'again'"
+
+
+def test_urls_and_the_command_line_reach_redis(prefix: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from langgraph_persist_kit import saver_from_url
+    from langgraph_persist_kit.cli import cli
+
+    url = f"{redis_url()}?key_prefix={prefix}"
+    with saver_from_url(url) as saver:
+        assert isinstance(saver, RedisSaver) and saver.plans.keys.prefix == prefix
+        graph = chat_graph().compile(checkpointer=saver)
+        graph.invoke({"messages": [HumanMessage("hi")]},
+                     {"configurable": {"thread_id": "a:{b}"}, "metadata": {"user": "ann"}})
+    runner = CliRunner()
+    threads = runner.invoke(cli, ["threads", url, "--json", "--filter", "user=ann"])
+    assert threads.exit_code == 0, threads.output
+    assert [t["thread_id"] for t in json.loads(threads.output)] == ["a:{b}"]
+    history = runner.invoke(cli, ["history", url, "a:{b}", "--format", "json"])
+    assert history.exit_code == 0, history.output
+    assert [h["step"] for h in json.loads(history.output)] == [1, 0, -1]
+    down = runner.invoke(cli, ["threads", "redis://127.0.0.1:1/0"])
+    assert down.exit_code == 1 and "unavailable" in down.output

@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from contextlib import AbstractContextManager
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
+from langgraph_persist_kit._urls import redact, take_query_param
 from langgraph_persist_kit.errors import (
     BackendUnavailableError,
     ConfigurationError,
@@ -34,27 +34,6 @@ def check_url(url: str) -> str:
             f"{url!r} is not a PostgreSQL URL: use postgresql://user:password@host:5432/dbname"
         )
     return url
-
-
-def split_schema(url: str) -> tuple[str, str | None]:
-    """Take our own ``schema=NAME`` query parameter out of a URL (psycopg would reject it).
-
-    ``postgresql://host/db?schema=tenant_a&sslmode=require`` gives
-    ``("postgresql://host/db?sslmode=require", "tenant_a")``.
-    """
-    parts = urlsplit(url)
-    items = parts.query.split("&") if parts.query else []
-    ours = [item for item in items if item.split("=", 1)[0] == "schema"]
-    if not ours:
-        return url, None  # untouched: other parameters keep their exact encoding
-    rest = "&".join(item for item in items if item not in ours)
-    schema = unquote(ours[-1].split("=", 1)[1] if "=" in ours[-1] else "")
-    return urlunsplit(parts._replace(query=rest)), schema
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
 def connection_kwargs(pgbouncer: bool) -> dict[str, Any]:
@@ -88,7 +67,7 @@ def pool_settings(
     Raises:
         ConfigurationError: For a URL that is not PostgreSQL.
     """
-    url, url_schema = split_schema(check_url(conn))
+    url, url_schema = take_query_param(check_url(conn), "schema")
     kwargs = connection_kwargs(pgbouncer)
     pool = {"min_size": min_size, "max_size": max_size, "timeout": timeout, "kwargs": kwargs,
             "open": False}

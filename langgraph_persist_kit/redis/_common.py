@@ -14,7 +14,7 @@ import redis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
-from langgraph_persist_kit._urls import backend_of
+from langgraph_persist_kit._urls import backend_of, redact, take_query_param
 from langgraph_persist_kit.errors import ConfigurationError, translate_errors
 from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
 from langgraph_persist_kit.redis.plans import RedisPlans
@@ -66,28 +66,24 @@ def register_scripts(client: Any) -> dict[str, Any]:
     return {name: client.register_script(source) for name, source in SCRIPTS.items()}
 
 
-def client_options(url: str) -> dict[str, Any]:
-    """Options for ``from_url``, after checking the URL is Redis.
+def client_options(url: str, key_prefix: str | None) -> tuple[str, str, dict[str, Any]]:
+    """``(url for redis-py, key prefix, options for from_url)`` of a saver's URL.
+
+    ``?key_prefix=NAME`` in the URL picks the prefix unless ``key_prefix`` is given.
 
     Raises:
         ConfigurationError: For a URL of another backend.
     """
     if backend_of(url) != "redis":
         raise ConfigurationError(f"{url!r} is not a Redis URL: use redis:// or rediss://")
-    return {"socket_connect_timeout": CONNECT_TIMEOUT, "decode_responses": False}
+    url, url_prefix = take_query_param(url, "key_prefix")
+    prefix = key_prefix or url_prefix or DEFAULT_PREFIX
+    return url, prefix, {"socket_connect_timeout": CONNECT_TIMEOUT, "decode_responses": False}
 
 
 def cluster_enabled(info: dict[str, Any]) -> bool:
     """Whether ``INFO cluster`` says the server is a cluster node."""
     return bool(int(info.get("cluster_enabled", 0)))
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
 
 
 def redis_errors(url: str | None = None) -> Any:

@@ -67,13 +67,13 @@ class AsyncRedisSaver(AsyncOnly, AsyncSaverMethods):
         conn: str,
         *,
         serde: SerializerProtocol | None = None,
-        key_prefix: str = DEFAULT_PREFIX,
+        key_prefix: str | None = None,
         ttl: timedelta | float | None = None,
         refresh_on_read: bool = False,
     ) -> AsyncIterator[AsyncRedisSaver]:
         """Connect, check the key space, yield a saver, close the client; see
         `RedisSaver.from_conn_string`."""
-        options = client_options(conn)
+        conn, key_prefix, options = client_options(conn, key_prefix)
         with redis_errors(conn):
             client: Any = aredis.Redis.from_url(conn, **options)
             try:

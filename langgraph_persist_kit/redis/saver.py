@@ -89,7 +89,7 @@ class RedisSaver(SyncOnly, SaverMethods):
         conn: str,
         *,
         serde: SerializerProtocol | None = None,
-        key_prefix: str = DEFAULT_PREFIX,
+        key_prefix: str | None = None,
         ttl: timedelta | float | None = None,
         refresh_on_read: bool = False,
     ) -> Iterator[RedisSaver]:
@@ -98,15 +98,17 @@ class RedisSaver(SyncOnly, SaverMethods):
         A server that runs in cluster mode is opened with a cluster client.
 
         Args:
-            conn: A ``redis://`` or ``rediss://`` URL (``/N`` picks a database).
-            serde, key_prefix, ttl, refresh_on_read: See the class.
+            conn: A ``redis://`` or ``rediss://`` URL; ``/N`` picks a database,
+                ``?key_prefix=NAME`` the key prefix.
+            serde, ttl, refresh_on_read: See the class.
+            key_prefix: See the class; overrides the URL's; default ``"persist-kit"``.
 
         Raises:
             ConfigurationError: For a URL that is not Redis.
             BackendUnavailableError: When the server cannot be reached.
             SchemaVersionError: The key space was written by a newer version.
         """
-        options = client_options(conn)
+        conn, key_prefix, options = client_options(conn, key_prefix)
         with redis_errors(conn):
             client: Any = redis.Redis.from_url(conn, **options)
             try:
