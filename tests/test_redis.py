@@ -156,6 +156,8 @@ def test_whole_thread_ttl_keeps_a_used_thread_and_expires_an_idle_one(prefix: st
         assert saver.get_tuple(generate_config("live")) is None
         assert list(saver.list_threads()) == []
         assert list(saver.list(None)) == []
+        indexes = [KeySpace(prefix).bucket_keys(b)[:2] for b in range(BUCKETS)]
+        assert sum(client.zcard(key) for pair in indexes for key in pair) == 0  # purged
     client.close()
 
 

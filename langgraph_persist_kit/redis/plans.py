@@ -239,10 +239,18 @@ class RedisPlans:
             threads = list(by_thread)
             replies = yield Batch([self._read(t, "1", "ids", *by_thread[t]) for t in threads])
             decoded = {}
+            stale: dict[str, list[Any]] = {}
             for thread_id, entries in zip(threads, replies, strict=True):
                 for tup in self._tuples(serde, thread_id, entries, filter):
                     c = tup.config["configurable"]
                     decoded[(thread_id, c["checkpoint_ns"], c["checkpoint_id"])] = tup
+                present = {k.decode(entry[0]) for entry in entries}
+                for member in by_thread[thread_id]:
+                    if member not in present:  # its thread expired
+                        ns_, id_ = member.split(k.SEP)
+                        stale.setdefault(thread_id, []).extend(
+                            [k.SEP.join((id_, thread_id, ns_)), member])
+            yield from self._purge(stale)
             return [decoded[key] for key in order if key in decoded], len(found) == size
 
         return page
@@ -271,6 +279,8 @@ class RedisPlans:
                 for (raw, _score), (created, updated, metadata) in zip(found, replies, strict=True)
                 if created is not None
             ]
+            yield from self._purge({k.decode(raw): [] for (raw, _score), reply
+                                    in zip(found, replies, strict=True) if reply[0] is None})
             infos = [i for i in infos if not filter or metadata_matches(i.metadata, filter)]
             infos = infos if remaining is None else infos[:remaining]
             yield Emit(infos)
@@ -278,6 +288,13 @@ class RedisPlans:
                 remaining -= len(infos)
             if len(found) < PAGE_SIZE:
                 return
+
+    def _purge(self, stale: Mapping[str, list[Any]]) -> Plan[None]:
+        """Drop the bucket index entries (and registry entries) of expired threads,
+        as listings meet them; ``stale``: thread -> (index entry, member) pairs."""
+        if stale:
+            yield Batch([Script("purge", self.keys.thread_keys(t), [t, *entries])
+                         for t, entries in stale.items()])
 
     # --- writing -------------------------------------------------------------------
 

@@ -250,3 +250,14 @@ end
 set_root_metadata()
 touch(thread, ARGV[2], ARGV[3])
 return 1
+
+-- purge --
+-- Drop bucket index entries that outlived their thread (its keys expired).
+-- ARGV: thread_id, then (checkpoint index entry, member) pairs. The registry
+-- entry goes if the thread's info is gone; an index entry if its checkpoint is.
+local thread = ARGV[1]
+if redis.call('EXISTS', INFO) == 0 then redis.call('ZREM', THREADS, thread) end
+for i = 2, #ARGV, 2 do
+  if redis.call('HEXISTS', CP, ARGV[i + 1]) == 0 then redis.call('ZREM', CPS, ARGV[i]) end
+end
+return 1
