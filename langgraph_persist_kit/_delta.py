@@ -14,14 +14,15 @@ bounded number of queries, never one per ancestor.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite, writes_sort_key
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._codec import EMPTY, Version
-from langgraph_persist_kit.errors import BackendError
+from langgraph_persist_kit._codec import EMPTY, Target, Version, check_id
+from langgraph_persist_kit._plan import Plan
+from langgraph_persist_kit.errors import BackendError, ConfigurationError
 
 FIRST_ROUND_DEPTH = 64
 """Ancestors fetched by the first round; each later round fetches 8x more."""
@@ -127,3 +128,54 @@ class AncestorWalk:
                 entry["seed"] = serde.loads_typed(stored)
             result[channel] = entry
         return result
+
+
+Walker = Callable[[Target, AncestorWalk], Plan[None]]
+
+
+def kept_by(walker: Walker, target: Target, metadata: dict[str, Any]) -> Plan[list[str]]:
+    """What ``prune(keep_latest)`` keeps of a namespace whose latest checkpoint is
+    ``target``: that checkpoint, and the ancestors its DeltaChannel values are rebuilt from.
+
+    Args:
+        walker: The store's walk: runs rounds of ``walk_ancestors`` into an `AncestorWalk`.
+        target: The namespace's latest checkpoint.
+        metadata: Its metadata (which names the DeltaChannel-backed channels).
+    """
+    keep = [str(target.checkpoint_id)]
+    channels = delta_channels(metadata)
+    if channels:
+        walk = AncestorWalk(channels)
+        yield from walker(target, walk)
+        keep += walk.checkpoint_ids()
+    return keep
+
+
+class PrunePlans:
+    """``prune`` for a store's plans: the strategy, then the store's own deletes."""
+
+    def delete_thread(self, thread_id: str) -> Plan[None]:
+        raise NotImplementedError
+
+    def keep_latest(self, thread_ids: list[str]) -> Plan[None]:
+        """Delete all but what `kept_by` keeps in each namespace of ``thread_ids``."""
+        raise NotImplementedError
+
+    def prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]:
+        """``"delete"``: remove the threads. ``"keep_latest"``: keep each namespace's
+        latest checkpoint plus the ancestors its DeltaChannel values are rebuilt from.
+
+        Raises:
+            ConfigurationError: For another strategy.
+        """
+        ids = sorted({check_id(t, "thread_id") for t in thread_ids})
+        if strategy == "delete":
+            for thread_id in ids:
+                yield from self.delete_thread(thread_id)
+        elif strategy == "keep_latest":
+            if ids:
+                yield from self.keep_latest(ids)
+        else:
+            raise ConfigurationError(
+                f"prune strategy must be 'keep_latest' or 'delete', not {strategy!r}"
+            )

@@ -101,3 +101,28 @@ def single(query: Query) -> Plan[Rows]:
     """A plan of one query, returning its rows (drivers run each page of a list this way)."""
     rows: Rows = yield query
     return rows
+
+
+PageFetch = Callable[[int], "Plan[tuple[list[Any], bool]]"]
+
+
+def paged(fetch: PageFetch, limit: int | None, page_size: int) -> Plan[None]:
+    """Emit pages until ``limit`` items or the end: the loop of every listing.
+
+    Args:
+        fetch: Builds the plan of the next page of at most ``size`` items; it
+            returns the items and whether more may follow (a page whose items
+            were all filtered out can still be followed by more).
+        limit: The most items to emit; ``None`` for all.
+        page_size: The most items fetched per page.
+    """
+    remaining = limit
+    while remaining is None or remaining > 0:
+        size = page_size if remaining is None else min(page_size, remaining)
+        items, more = yield from fetch(size)
+        items = items[:size] if remaining is None else items[:remaining]
+        yield Emit(items)
+        if remaining is not None:
+            remaining -= len(items)
+        if not more:
+            return

@@ -44,9 +44,8 @@ from langgraph_persist_kit._codec import (
     filter_terms,
     target_of,
 )
-from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, delta_channels
-from langgraph_persist_kit._plan import Emit, Plan, Query, Rows
-from langgraph_persist_kit.errors import ConfigurationError
+from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans, kept_by
+from langgraph_persist_kit._plan import Plan, Query, Rows, paged
 
 PAGE_SIZE = 100
 """Checkpoints fetched per round trip by ``list``."""
@@ -55,7 +54,7 @@ THREAD_PAGE_SIZE = 1000
 """Threads fetched per round trip by ``list_threads``."""
 
 
-class SqlPlans:
+class SqlPlans(PrunePlans):
     """The plans of one SQL store. Subclasses set the class attributes and hooks.
 
     Row layout of ``select_checkpoints`` (kind, a .. i):
@@ -206,22 +205,18 @@ class SqlPlans:
         clauses += self._filters(filter, params)
         sql = self._select(" AND ".join(clauses) or "TRUE")
         next_sql = self._select(" AND ".join([*clauses, self.AFTER_PAGE]))
-        remaining = limit
-        while remaining is None or remaining > 0:
-            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
+
+        def page(size: int) -> Plan[tuple[list[CheckpointTuple], bool]]:
+            nonlocal sql
             tuples = self._assemble(serde, (yield Query(sql, {**params, "limit": size})))
-            yield Emit(tuples)
-            if len(tuples) < size:
-                return
-            last = tuples[-1].config["configurable"]
-            params.update(
-                page_id=last["checkpoint_id"],
-                page_thread=last["thread_id"],
-                page_ns=last["checkpoint_ns"],
-            )
-            sql = next_sql
-            if remaining is not None:
-                remaining -= len(tuples)
+            if tuples:
+                last = tuples[-1].config["configurable"]
+                params.update(page_id=last["checkpoint_id"], page_thread=last["thread_id"],
+                              page_ns=last["checkpoint_ns"])
+                sql = next_sql
+            return tuples, len(tuples) == size
+
+        return paged(page, limit, PAGE_SIZE)
 
     def list_threads(self, *, filter: Mapping[str, Any] | None, limit: int | None) -> Plan[None]:
         """Emit `ThreadInfo` rows of the registry, newest-updated first."""
@@ -230,17 +225,16 @@ class SqlPlans:
         query = self.queries["select_threads"]
         sql = query.format(where=" AND ".join(clauses) or "TRUE")
         next_sql = query.format(where=" AND ".join([*clauses, self.THREADS_AFTER_PAGE]))
-        remaining = limit
-        while remaining is None or remaining > 0:
-            size = THREAD_PAGE_SIZE if remaining is None else min(THREAD_PAGE_SIZE, remaining)
+
+        def page(size: int) -> Plan[tuple[list[ThreadInfo], bool]]:
+            nonlocal sql
             rows = yield Query(sql, {**params, "limit": size})
-            yield Emit([self.thread_info(row) for row in rows])
-            if len(rows) < size:
-                return
-            params.update(page_updated=rows[-1][2], page_thread=rows[-1][0])
-            sql = next_sql
-            if remaining is not None:
-                remaining -= len(rows)
+            if rows:
+                params.update(page_updated=rows[-1][2], page_thread=rows[-1][0])
+                sql = next_sql
+            return [self.thread_info(row) for row in rows], len(rows) == size
+
+        return paged(page, limit, THREAD_PAGE_SIZE)
 
     # --- deleting and copying -----------------------------------------------------------
 
@@ -314,31 +308,15 @@ class SqlPlans:
             start = walk.feed(rows, depth)
             depth *= 8
 
-    def prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]:
-        """``"delete"``: remove the threads. ``"keep_latest"``: keep each namespace's
-        latest checkpoint plus the ancestors its DeltaChannel values are rebuilt from."""
-        if strategy == "delete":
-            for thread_id in sorted(check_id(t, "thread_id") for t in thread_ids):
-                yield from self.delete_thread(thread_id)
-            return
-        if strategy != "keep_latest":
-            raise ConfigurationError(
-                f"prune strategy must be 'keep_latest' or 'delete', not {strategy!r}"
-            )
-        if not thread_ids:
-            return
-        ids = [check_id(t, "thread_id") for t in thread_ids]
+    def keep_latest(self, ids: list[str]) -> Plan[None]:
+        """``prune(keep_latest)`` of ``ids``, in the driver's one transaction."""
         yield from self._lock_threads(ids)
         latest = yield Query(
             self.queries["select_latest_per_namespace"], {"thread_ids": self.array(ids)}
         )
         for thread_id, checkpoint_ns, checkpoint_id, metadata in latest:
-            keep = [checkpoint_id]
-            channels = delta_channels(_as_dict(metadata))
-            if channels:
-                walk = AncestorWalk(channels)
-                yield from self._walk(Target(thread_id, checkpoint_ns, checkpoint_id), walk)
-                keep += walk.checkpoint_ids()
+            target = Target(thread_id, checkpoint_ns, checkpoint_id)
+            keep = yield from kept_by(self._walk, target, _as_dict(metadata))
             params = {
                 "thread_id": thread_id,
                 "checkpoint_ns": checkpoint_ns,

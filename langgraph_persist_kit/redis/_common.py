@@ -62,8 +62,28 @@ def check_client(client: Any) -> None:
         )
 
 
-def register_scripts(client: Any) -> dict[str, Any]:
-    return {name: client.register_script(source) for name, source in SCRIPTS.items()}
+class RedisClientMixin:
+    """The state both Redis savers keep: the client, the plans, the registered scripts."""
+
+    plans: Any  # RedisPlans, a StorePlans for the saver methods
+
+    def _use_client(self, client: Any, key_prefix: str, ttl: timedelta | float | None,
+                    refresh_on_read: bool) -> None:
+        check_client(client)
+        self.client = client
+        self.plans = make_plans(key_prefix, ttl, refresh_on_read)
+        self.scripts = {name: client.register_script(source) for name, source in SCRIPTS.items()}
+
+    def _fill_pipeline(self, batch: Batch) -> Any:
+        """A pipeline holding ``batch``; scripts go by SHA (no SCRIPT EXISTS round trip)."""
+        pipe = self.client.pipeline(transaction=False)
+        for request in batch.requests:
+            if isinstance(request, Script):
+                script = self.scripts[request.name]
+                pipe.evalsha(script.sha, len(request.keys), *request.keys, *request.args)
+            else:
+                pipe.execute_command(*request.args)
+        return pipe
 
 
 def client_options(url: str, key_prefix: str | None) -> tuple[str, str, dict[str, Any]]:

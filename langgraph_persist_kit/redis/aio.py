@@ -21,19 +21,17 @@ from langgraph_persist_kit._modes import AsyncOnly
 from langgraph_persist_kit._plan import Plan, R, aiterate, arun
 from langgraph_persist_kit._saver_methods import AsyncSaverMethods
 from langgraph_persist_kit.redis._common import (
+    RedisClientMixin,
     batches_pipeline,
-    check_client,
     client_options,
     cluster_enabled,
-    make_plans,
     redis_errors,
-    register_scripts,
 )
 from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
 from langgraph_persist_kit.redis.requests import Batch, Command, Script
 
 
-class AsyncRedisSaver(AsyncOnly, AsyncSaverMethods):
+class AsyncRedisSaver(AsyncOnly, RedisClientMixin, AsyncSaverMethods):
     """The asyncio twin of `RedisSaver`, for ``graph.ainvoke`` / ``graph.astream``.
 
     Args:
@@ -55,10 +53,7 @@ class AsyncRedisSaver(AsyncOnly, AsyncSaverMethods):
         refresh_on_read: bool = False,
     ) -> None:
         super().__init__(serde=serde)
-        check_client(client)
-        self.client = client
-        self.plans = make_plans(key_prefix, ttl, refresh_on_read)
-        self.scripts = register_scripts(client)
+        self._use_client(client, key_prefix, ttl, refresh_on_read)
 
     @classmethod
     @asynccontextmanager
@@ -109,15 +104,8 @@ class AsyncRedisSaver(AsyncOnly, AsyncSaverMethods):
         lost them (a restart, SCRIPT FLUSH), they are loaded and the batch sent
         again: batches are reads and idempotent deletes."""
         for attempt in range(2):
-            pipe = self.client.pipeline(transaction=False)
-            for request in batch.requests:
-                if isinstance(request, Script):
-                    script = self.scripts[request.name]
-                    pipe.evalsha(script.sha, len(request.keys), *request.keys, *request.args)
-                else:
-                    pipe.execute_command(*request.args)
             try:
-                return list(await pipe.execute())
+                return list(await self._fill_pipeline(batch).execute())
             except redis.exceptions.NoScriptError:
                 if attempt:
                     raise

@@ -32,6 +32,7 @@ from langgraph_persist_kit._codec import (
     StoredCheckpoint,
     StoredWrite,
     Target,
+    ThreadInfo,
     check_id,
     encode_checkpoint,
     encode_writes,
@@ -40,9 +41,9 @@ from langgraph_persist_kit._codec import (
     target_of,
     thread_info,
 )
-from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, delta_channels
-from langgraph_persist_kit._plan import Emit, Plan
-from langgraph_persist_kit.errors import ConfigurationError, SchemaVersionError
+from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans, kept_by
+from langgraph_persist_kit._plan import Plan, paged
+from langgraph_persist_kit.errors import SchemaVersionError
 from langgraph_persist_kit.redis import keys as k
 from langgraph_persist_kit.redis.buckets import (
     BucketMerge,
@@ -56,7 +57,7 @@ PAGE_SIZE = 100
 """Checkpoints read per round trip by ``list``."""
 
 
-class RedisPlans:
+class RedisPlans(PrunePlans):
     """The plans of one Redis key space.
 
     Args:
@@ -167,15 +168,7 @@ class RedisPlans:
             pages = self._pages_in_namespace(serde, target_of(config), before_id, filter)
         else:
             pages = yield from self._pages_in_thread(serde, configurable, before_id, filter)
-        remaining = limit
-        while remaining is None or remaining > 0:
-            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
-            tuples, more = yield from pages(size)
-            yield Emit(tuples[:size])
-            if remaining is not None:
-                remaining -= len(tuples[:size])
-            if not more:
-                return
+        return (yield from paged(pages, limit, PAGE_SIZE))
 
     def _pages_in_namespace(
         self, serde: SerializerProtocol, target: Target, before_id: str | None,
@@ -263,11 +256,11 @@ class RedisPlans:
         """
         filter_terms(filter)
         merge = BucketMerge([ScoreCursor(self.keys.bucket_keys(b)[0]) for b in bucket_range()])
-        remaining = limit
-        while remaining is None or remaining > 0:
-            found = yield from merge.take(PAGE_SIZE)
+
+        def page(size: int) -> Plan[tuple[list[ThreadInfo], bool]]:
+            found = yield from merge.take(size)
             if not found:
-                return
+                return [], False
             replies = yield Batch([
                 Command(("HMGET", self.keys.thread_keys(k.decode(raw))[0],
                          "created", "updated", "metadata"))
@@ -281,13 +274,10 @@ class RedisPlans:
             ]
             yield from self._purge({k.decode(raw): [] for (raw, _score), reply
                                     in zip(found, replies, strict=True) if reply[0] is None})
-            infos = [i for i in infos if not filter or metadata_matches(i.metadata, filter)]
-            infos = infos if remaining is None else infos[:remaining]
-            yield Emit(infos)
-            if remaining is not None:
-                remaining -= len(infos)
-            if len(found) < PAGE_SIZE:
-                return
+            matching = [i for i in infos if not filter or metadata_matches(i.metadata, filter)]
+            return matching, len(found) == size
+
+        return paged(page, limit, PAGE_SIZE)
 
     def _purge(self, stale: Mapping[str, list[Any]]) -> Plan[None]:
         """Drop the bucket index entries (and registry entries) of expired threads,
@@ -443,19 +433,11 @@ class RedisPlans:
                     writes.append((cid, channel, type_, value, task_id, int(idx), task_path))
         return walk.history(serde, seeds, writes)
 
-    def prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]:
-        """``"delete"``: remove the threads. ``"keep_latest"``: keep each namespace's
-        latest checkpoint plus the ancestors its DeltaChannel values are rebuilt from;
-        one script per thread deletes the rest and the values nothing refers to."""
-        if strategy == "delete":
-            for thread_id in sorted(check_id(t, "thread_id") for t in thread_ids):
-                yield from self.delete_thread(thread_id)
-            return
-        if strategy != "keep_latest":
-            raise ConfigurationError(
-                f"prune strategy must be 'keep_latest' or 'delete', not {strategy!r}"
-            )
-        for thread_id in sorted({check_id(t, "thread_id") for t in thread_ids}):
+    def keep_latest(self, thread_ids: list[str]) -> Plan[None]:
+        """``prune(keep_latest)``: per thread, find each namespace's latest checkpoint
+        and what its DeltaChannel values need, then one script deletes the rest and
+        the values nothing refers to any more."""
+        for thread_id in thread_ids:
             latest: dict[str, str] = {}
             for raw in (yield self._read(thread_id, "0", "all")):
                 ns, cid = k.split_member(raw)
@@ -464,14 +446,12 @@ class RedisPlans:
                 continue
             headers = yield self._read(thread_id, "0", "ids",
                                        *[k.member(ns, cid) for ns, cid in latest.items()])
-            keep = [k.member(ns, cid) for ns, cid in latest.items()]
+            keep = []
             for raw_member, header, *_ in headers:
                 ns, cid = k.split_member(raw_member)
-                channels = delta_channels(json.loads(k.unpack(header)[5]))
-                if channels:
-                    walk = AncestorWalk(channels)
-                    yield from self._walk(Target(thread_id, ns, cid), walk)
-                    keep += [k.member(ns, ancestor) for ancestor in walk.checkpoint_ids()]
+                kept = yield from kept_by(self._walk, Target(thread_id, ns, cid),
+                                          json.loads(k.unpack(header)[5]))
+                keep += [k.member(ns, checkpoint_id) for checkpoint_id in kept]
             pairs = [item for ns, cid in latest.items() for item in (ns, cid)]
             yield Script("delete_checkpoints", self.keys.thread_keys(thread_id),
                          [thread_id, "keep", len(latest), *pairs, *keep])

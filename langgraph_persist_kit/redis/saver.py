@@ -19,19 +19,17 @@ from langgraph_persist_kit._modes import SyncOnly
 from langgraph_persist_kit._plan import Plan, R, iterate, run
 from langgraph_persist_kit._saver_methods import SaverMethods
 from langgraph_persist_kit.redis._common import (
+    RedisClientMixin,
     batches_pipeline,
-    check_client,
     client_options,
     cluster_enabled,
-    make_plans,
     redis_errors,
-    register_scripts,
 )
 from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
 from langgraph_persist_kit.redis.requests import Batch, Command, Script
 
 
-class RedisSaver(SyncOnly, SaverMethods):
+class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
     """A checkpoint saver on Redis (>= 6, or Valkey), standalone or cluster, core
     commands only, for ``graph.invoke`` / ``graph.stream``.
 
@@ -77,10 +75,7 @@ class RedisSaver(SyncOnly, SaverMethods):
         refresh_on_read: bool = False,
     ) -> None:
         super().__init__(serde=serde)
-        check_client(client)
-        self.client = client
-        self.plans = make_plans(key_prefix, ttl, refresh_on_read)
-        self.scripts = register_scripts(client)
+        self._use_client(client, key_prefix, ttl, refresh_on_read)
 
     @classmethod
     @contextmanager
@@ -143,15 +138,8 @@ class RedisSaver(SyncOnly, SaverMethods):
         lost them (a restart, SCRIPT FLUSH), they are loaded and the batch sent
         again: batches are reads and idempotent deletes."""
         for attempt in range(2):
-            pipe = self.client.pipeline(transaction=False)
-            for request in batch.requests:
-                if isinstance(request, Script):
-                    script = self.scripts[request.name]
-                    pipe.evalsha(script.sha, len(request.keys), *request.keys, *request.args)
-                else:
-                    pipe.execute_command(*request.args)
             try:
-                return list(pipe.execute())
+                return list(self._fill_pipeline(batch).execute())
             except redis.exceptions.NoScriptError:
                 if attempt:
                     raise
