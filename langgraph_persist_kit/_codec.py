@@ -350,6 +350,7 @@ class StoredCheckpoint:
         serde: SerializerProtocol,
         values: Mapping[tuple[str, Version], tuple[str, bytes]],
         writes: Iterable[StoredWrite],
+        versions: ChannelVersions | None = None,
     ) -> CheckpointTuple:
         """Assemble the ``CheckpointTuple``.
 
@@ -358,8 +359,10 @@ class StoredCheckpoint:
             values: ``(channel, version) -> (type, bytes)`` for at least this
                 checkpoint's channel versions; rows of type ``"empty"`` are skipped.
             writes: This checkpoint's pending writes, in any order.
+            versions: ``channel_versions`` already parsed, if the caller has them.
         """
-        versions: ChannelVersions = orjson.loads(self.channel_versions)
+        if versions is None:
+            versions = orjson.loads(self.channel_versions)
         channel_values = {}
         for channel, version in versions.items():
             stored = values.get((channel, version))

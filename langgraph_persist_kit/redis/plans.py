@@ -103,29 +103,28 @@ class RedisPlans(PrunePlans):
     ) -> list[CheckpointTuple]:
         """Decode ``read`` replies; metadata is matched before anything else is decoded."""
         out = []
-        for raw_member, header, body, fields, values, write_members, writes in entries:
+        for raw_member, header, body, values, write_ids, writes in entries:
             checkpoint_ns, checkpoint_id = k.split_member(raw_member)
             parent, refs, _run, body_type, versions, metadata = k.unpack(header)
             if filter and not metadata_matches(orjson.loads(metadata), filter):
                 continue
-            payloads = dict(zip(fields, values, strict=True))
+            version_of = orjson.loads(versions)
             stored_values = {}
-            version_of = json.loads(versions)
-            for channel, field in refs.items():
-                payload = k.split_payload(payloads.get(k.encode(field)))
+            for channel, raw in zip(refs[::2], values, strict=True):
+                payload = k.split_payload(raw)
                 if payload is not None:
                     stored_values[(channel, version_of[channel])] = payload
             stored_writes = []
-            for raw, payload in zip(write_members, writes, strict=True):
+            for raw, payload in zip(write_ids, writes, strict=True):
                 if payload is None:
                     continue
-                _ns, _cid, task_id, idx = k.split_member(raw)
+                task_id, idx = k.split_member(raw)
                 channel, type_, value, task_path = k.unpack(payload)
                 stored_writes.append(StoredWrite(task_id, channel, type_, value, int(idx),
                                                  task_path))
             stored = StoredCheckpoint(thread_id, checkpoint_ns, checkpoint_id, parent or None,
                                       body_type, body, versions, metadata)
-            out.append(stored.to_tuple(serde, stored_values, stored_writes))
+            out.append(stored.to_tuple(serde, stored_values, stored_writes, version_of))
         return out
 
     def get_tuple(
@@ -299,8 +298,8 @@ class RedisPlans(PrunePlans):
         """One ``put`` script: the checkpoint, its new channel values and every index."""
         enc = encode_checkpoint(serde, config, checkpoint, metadata, new_versions)
         ns = enc.target.checkpoint_ns
-        refs = {channel: k.value_field(ns, channel, version)
-                for channel, version in checkpoint["channel_versions"].items()}
+        refs = [item for channel, version in checkpoint["channel_versions"].items()
+                for item in (channel, k.value_field(ns, channel, version))]
         header = k.pack([enc.parent_checkpoint_id or "", refs, enc.run_id or "",
                          enc.body_type, enc.channel_versions, enc.metadata])
         args: list[Any] = [enc.target.thread_id, k.member(ns, check_id(enc.checkpoint_id,
@@ -425,9 +424,10 @@ class RedisPlans(PrunePlans):
                 seeds[(channel, field)] = payload
         wanted = set(channels)
         writes = []
-        for _m, _h, _b, _f, _v, write_members, payloads in entries:
-            for raw, payload in zip(write_members, payloads, strict=True):
-                _ns, cid, task_id, idx = k.split_member(raw)
+        for raw_member, _h, _b, _v, write_ids, payloads in entries:
+            cid = k.split_member(raw_member)[1]
+            for raw, payload in zip(write_ids, payloads, strict=True):
+                task_id, idx = k.split_member(raw)
                 channel, type_, value, task_path = k.unpack(payload)
                 if channel in wanted:
                     writes.append((cid, channel, type_, value, task_id, int(idx), task_path))

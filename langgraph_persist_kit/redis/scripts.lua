@@ -110,8 +110,8 @@ return 1
 -- 'w': and pending writes, '1': and channel values), mode, then the mode's arguments:
 -- 'latest' ns | 'range' max min count (ZREVRANGEBYLEX bounds) | 'ids' member...
 -- | 'all' (every member, nothing else).
--- Returns {member, header, body, value fields, value payloads, write members, write payloads}
--- per checkpoint found.
+-- Returns {member, header, body, value payloads (in the header's order), write ids
+-- (task_id NUL idx), write payloads} per checkpoint found.
 local parts, mode = ARGV[2], ARGV[3]
 local members
 if mode == 'latest' then
@@ -132,14 +132,16 @@ for _, member in ipairs(members) do
   if header then
     local fields, values, write_members, writes = {}, {}, {}, {}
     if parts == '1' then
-      for _, field in pairs(cmsgpack.unpack(header)[2]) do fields[#fields + 1] = field end
+      local refs = cmsgpack.unpack(header)[2]
+      for i = 2, #refs, 2 do fields[#fields + 1] = refs[i] end
       values = hmget(VAL, fields)
     end
     if parts ~= '0' then
       write_members = writes_of(member)
       writes = hmget(W, write_members)
+      for i, w in ipairs(write_members) do write_members[i] = w:sub(#member + 2) end
     end
-    out[#out + 1] = {member, header, redis.call('HGET', BODY, member), fields, values,
+    out[#out + 1] = {member, header, redis.call('HGET', BODY, member), values,
                      write_members, writes}
   end
 end
@@ -157,9 +159,11 @@ for _ = 0, depth do
   local stored = redis.call('HGET', CP, ns .. '\0' .. current)
   if not stored then break end
   local header = cmsgpack.unpack(stored)
+  local field_of = {}
+  for i = 1, #header[2], 2 do field_of[header[2][i]] = header[2][i + 1] end
   local per_channel = {}
   for i = 4, #ARGV do
-    local field = header[2][ARGV[i]]
+    local field = field_of[ARGV[i]]
     per_channel[#per_channel + 1] = field or ''
     per_channel[#per_channel + 1] = (field and redis.call('HSTRLEN', VAL, field) > 0) and '1' or '0'
   end
@@ -211,7 +215,8 @@ if redis.call('ZCARD', IDX) == 0 and redis.call('ZCARD', WIDX) == 0 then
 end
 local used = {}
 for _, header in ipairs(redis.call('HVALS', CP)) do
-  for _, field in pairs(cmsgpack.unpack(header)[2]) do used[field] = true end
+  local refs = cmsgpack.unpack(header)[2]
+  for i = 2, #refs, 2 do used[refs[i]] = true end
 end
 local unused = {}
 for _, field in ipairs(redis.call('HKEYS', VAL)) do
