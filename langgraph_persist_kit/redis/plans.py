@@ -322,8 +322,11 @@ class RedisPlans(PrunePlans):
         """One ``put_writes`` script; a stored regular write is kept, special ones replaced."""
         target = target_of(config, need_checkpoint_id=True)
         prefix = k.member(target.checkpoint_ns, str(target.checkpoint_id)) + k.SEP
+        rows = encode_writes(serde, writes, check_id(task_id, "task_id"), task_path)
+        if not rows:
+            return
         args: list[Any] = [target.thread_id, repr(time.time()), self.ttl]
-        for row in encode_writes(serde, writes, check_id(task_id, "task_id"), task_path):
+        for row in rows:
             args += [prefix + row.task_id + k.SEP + str(row.idx),
                      k.pack([row.channel, row.type, row.value, row.task_path]),
                      "1" if row.idx < 0 else "0"]
