@@ -365,12 +365,15 @@ def normalise_snapshot(snap: Any, ids: dict[str, int]) -> dict:
 def without_interrupt_ids(value: Any) -> Any:
     """``value`` (a graph output or stream chunk) with each ``Interrupt`` replaced by its value.
 
-    Interrupt ids hash the task's namespace, which holds run-specific ids.
+    Interrupt ids hash the task's namespace, which holds run-specific ids. The
+    ``__interrupt__`` list of an output is sorted: parallel tasks interrupt in the
+    order their threads happen to finish, whatever the saver.
     """
     if isinstance(value, Interrupt):
         return ("Interrupt", value.value)
     if isinstance(value, dict):
-        return {k: without_interrupt_ids(v) for k, v in value.items()}
+        return {k: sorted(without_interrupt_ids(v), key=repr) if k == "__interrupt__"
+                else without_interrupt_ids(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(without_interrupt_ids(v) for v in value)
     return value
