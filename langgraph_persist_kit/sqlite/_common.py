@@ -44,6 +44,28 @@ def connection_pragmas(synchronous: Synchronous) -> list[str]:
 JOURNAL_MODE = "PRAGMA journal_mode=WAL"
 """Readers never block the writer; set by `setup()`, kept by the file."""
 
+
+def journal_mode_retries() -> list[float | None]:
+    """Seconds to sleep between attempts at `JOURNAL_MODE`, ``None`` after the last.
+
+    Switching a fresh file to WAL needs it to itself, and SQLite answers
+    "database is locked" at once, without its busy handler, when another
+    process holds it at that moment (several processes starting on one new
+    file). So `setup()` retries for up to `DEFAULT_BUSY_TIMEOUT` seconds.
+    """
+    delays: list[float | None] = []
+    delay, waited = 0.005, 0.0
+    while waited < DEFAULT_BUSY_TIMEOUT:
+        delays.append(delay)
+        waited += delay
+        delay = min(delay * 2, 0.1)
+    return [*delays, None]
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds the file."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
 BEGIN = "BEGIN IMMEDIATE"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +27,8 @@ from langgraph_persist_kit.sqlite._common import (
     Synchronous,
     connect_kwargs,
     connection_pragmas,
+    is_busy,
+    journal_mode_retries,
     refuse_open_transaction,
     sqlite_errors,
 )
@@ -137,6 +140,13 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
     async def setup(self) -> None:
         """Create or migrate the schema; see `SqliteSaver.setup`."""
         with sqlite_errors():
-            await self.conn.execute(JOURNAL_MODE)
+            for delay in journal_mode_retries():
+                try:
+                    await self.conn.execute(JOURNAL_MODE)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if delay is None or not is_busy(exc):
+                        raise
+                    await asyncio.sleep(delay)
         await self._drive(self.plans.setup(), transaction=True)
         self.is_setup = True

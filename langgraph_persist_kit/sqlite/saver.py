@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +28,8 @@ from langgraph_persist_kit.sqlite._common import (
     Synchronous,
     connect_kwargs,
     connection_pragmas,
+    is_busy,
+    journal_mode_retries,
     refuse_open_transaction,
     sqlite_errors,
 )
@@ -153,6 +156,13 @@ class SqliteSaver(SyncOnly, SaverMethods):
         """
         with self.lock:
             with sqlite_errors():
-                self.conn.execute(JOURNAL_MODE)
+                for delay in journal_mode_retries():
+                    try:
+                        self.conn.execute(JOURNAL_MODE)
+                        break
+                    except sqlite3.OperationalError as exc:
+                        if delay is None or not is_busy(exc):
+                            raise
+                        time.sleep(delay)
             self._drive(self.plans.setup(), transaction=True)
             self.is_setup = True
