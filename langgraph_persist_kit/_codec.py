@@ -108,8 +108,8 @@ def target_of(config: RunnableConfig | None, *, need_checkpoint_id: bool = False
         )
     return Target(
         thread_id=str(thread_id),
-        checkpoint_ns=str(configurable.get("checkpoint_ns") or ""),
-        checkpoint_id=None if checkpoint_id is None else str(checkpoint_id),
+        checkpoint_ns=check_id(configurable.get("checkpoint_ns") or "", "checkpoint_ns"),
+        checkpoint_id=None if checkpoint_id is None else check_id(checkpoint_id, "checkpoint_id"),
     )
 
 

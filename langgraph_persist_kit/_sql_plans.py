@@ -199,7 +199,7 @@ class SqlPlans(PrunePlans):
             ("before", before_id, "<"),
         ):
             if value is not None:
-                params[key] = str(value)
+                params[key] = check_id(value, key)
                 column = "checkpoint_id" if key == "before" else key
                 clauses.append(f"{column} {op} {self._param(key)}")
         clauses += self._filters(filter, params)

@@ -302,6 +302,12 @@ def test_thread_ids_with_nul_are_refused(harness: Harness) -> None:
         lambda: harness.call("prune", ["a\x00b"]),
         lambda: harness.call("copy_thread", "a", "a\x00b"),
         lambda: harness.call("delete_for_runs", ["r\x00"]),
+        lambda: harness.call("get_tuple", generate_config("t", checkpoint_ns="a\x00b")),
+        lambda: harness.call("list", generate_config("t", checkpoint_ns="x\x00")),
+        lambda: harness.call("list", {"configurable": {"thread_id": "t",
+                                                      "checkpoint_id": "1\x00x"}}),
+        lambda: harness.call("put_writes", {"configurable": {
+            "thread_id": "t", "checkpoint_ns": "", "checkpoint_id": "1\x00x"}}, [], "task"),
     ):
         with pytest.raises(ConfigurationError, match="NUL"):
             call()

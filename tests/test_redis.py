@@ -357,3 +357,74 @@ def test_urls_and_the_command_line_reach_redis(prefix: str) -> None:
     assert [h["step"] for h in json.loads(history.output)] == [1, 0, -1]
     down = runner.invoke(cli, ["threads", "redis://127.0.0.1:1/0"])
     assert down.exit_code == 1 and "unavailable" in down.output
+
+
+def test_prune_plans_again_when_a_fork_lands_meanwhile(prefix: str) -> None:
+    """A checkpoint put between prune's planning and its delete keeps its ancestors."""
+    with RedisSaver.from_conn_string(redis_url(), key_prefix=prefix) as saver:
+        call = lambda s, name, *a, **kw: getattr(s, name)(*a, **kw)  # noqa: E731
+        ids = build_chain([saver], call, "t", 8, snapshot_every=4)
+        plan = saver.plans.prune(["t"], "keep_latest")
+        request = next(plan)
+        forked = False
+        while True:
+            if (getattr(request, "name", None) == "delete_checkpoints" and not forked):
+                build_chain([saver], call, "t", 1, parent=ids[1], start=8)  # fork from #1
+                forked = True
+            try:
+                request = plan.send(saver._execute(request))
+            except StopIteration:
+                break
+        assert forked
+        fork = saver.get_tuple(generate_config("t"))
+        history = saver.get_delta_channel_history(config=fork.config, channels=["d"])
+        expected = {"configurable": {"thread_id": "x", "checkpoint_ns": ""}}
+        with RedisSaver.from_conn_string(redis_url(), key_prefix=prefix + "-ref") as ref:
+            try:
+                ref_ids = build_chain([ref], call, "x", 8, snapshot_every=4)
+                build_chain([ref], call, "x", 1, parent=ref_ids[1], start=8)
+                expected = ref.get_delta_channel_history(
+                    config=ref.get_tuple(expected).config, channels=["d"])
+            finally:
+                drop_prefix(redis_url(), prefix + "-ref")
+        assert history["d"]["seed"] == expected["d"]["seed"]
+        assert [w[2] for w in history["d"]["writes"]] == [w[2] for w in expected["d"]["writes"]]
+
+
+def test_a_saver_without_ttl_makes_the_whole_thread_persistent(prefix: str) -> None:
+    client = redis.Redis.from_url(redis_url())
+    with RedisSaver.from_conn_string(redis_url(), key_prefix=prefix, ttl=100) as with_ttl, \
+            RedisSaver.from_conn_string(redis_url(), key_prefix=prefix) as without:
+        config = put_one(with_ttl, "t", {"a": 1})
+        with_ttl.put_writes(config, [("a", 2)], "task")
+        assert all(t > 0 for t in thread_ttls(client, prefix, "t"))
+        without.put_writes(config, [("a", 3)], "other")
+        assert thread_ttls(client, prefix, "t") == [-1] * 7  # one expiry: none
+    client.close()
+
+
+def test_delete_for_runs_clears_run_entries_of_expired_threads(prefix: str) -> None:
+    client = redis.Redis.from_url(redis_url())
+    with RedisSaver.from_conn_string(redis_url(), key_prefix=prefix, ttl=0.3) as saver:
+        put_one(saver, "t", {"a": 1}, run_id="run-1")
+        runs_key = KeySpace(prefix).thread_keys("t")[9]
+        assert client.zcard(runs_key) == 1
+        time.sleep(0.6)
+        saver.delete_for_runs(["run-1"])
+        assert client.zcard(runs_key) == 0
+    client.close()
+
+
+def test_list_threads_with_tied_update_times(prefix: str) -> None:
+    from langgraph_persist_kit.redis.keys import bucket_of
+
+    client = redis.Redis.from_url(redis_url())
+    with RedisSaver.from_conn_string(redis_url(), key_prefix=prefix) as saver:
+        same_bucket = [t for t in (f"x{i}" for i in range(20000)) if bucket_of(t) == 7][:70]
+        for thread_id in same_bucket:
+            put_one(saver, thread_id, {"a": 1})
+        registry = KeySpace(prefix).bucket_keys(7)[0]
+        client.zadd(registry, dict.fromkeys(same_bucket, 1000.0))  # every score tied
+        listed = [t.thread_id for t in saver.list_threads()]
+        assert sorted(listed) == sorted(same_bucket) and len(listed) == len(same_bucket)
+    client.close()

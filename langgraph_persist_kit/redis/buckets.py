@@ -45,10 +45,11 @@ class Cursor:
         self.buffer: deque[tuple[Any, Any]] = deque()  # (sort key, item)
         self.done = False
 
-    def command(self) -> Command:
+    def commands(self) -> list[Command]:
+        """What reads the next page (one reply each)."""
         raise NotImplementedError
 
-    def feed(self, reply: Any) -> None:
+    def feed(self, replies: list[Any]) -> None:
         raise NotImplementedError
 
 
@@ -59,41 +60,60 @@ class LexCursor(Cursor):
         super().__init__(key)
         self.high = high
 
-    def command(self) -> Command:
-        return Command(("ZREVRANGEBYLEX", self.key, self.high, b"-", "LIMIT", 0, BUCKET_PAGE))
+    def commands(self) -> list[Command]:
+        return [Command(("ZREVRANGEBYLEX", self.key, self.high, b"-", "LIMIT", 0, BUCKET_PAGE))]
 
-    def feed(self, reply: list[bytes]) -> None:
+    def feed(self, replies: list[Any]) -> None:
+        (reply,) = replies
         self.buffer.extend((member, member) for member in reply)
         self.done = len(reply) < BUCKET_PAGE
         if reply:
             self.high = b"(" + reply[-1]
 
 
+def _pairs(reply: list[Any]) -> list[tuple[bytes, float]]:
+    """``(member, score)`` pairs of a WITHSCORES reply (RESP2 flat or RESP3 nested)."""
+    if reply and not isinstance(reply[0], (list, tuple)):
+        reply = list(zip(reply[::2], reply[1::2], strict=True))
+    return [(member, float(score)) for member, score in reply]
+
+
 class ScoreCursor(Cursor):
-    """Members by score descending (ties: member descending), as ``(member, score)``."""
+    """Members by score descending (ties: member descending), as ``(member, score)``.
+
+    The next page starts strictly after the last entry read, ``(score, member)``:
+    the rest of its tie group (usually empty), then what scores lower. An entry
+    whose score changes meanwhile is seen where it then stands, or not at all;
+    no other entry is skipped.
+    """
 
     def __init__(self, key: bytes) -> None:
         super().__init__(key)
-        self.high: float | None = None
-        self.ties = 0  # entries already read whose score equals ``high``
+        self.last: tuple[float, bytes] | None = None
 
-    def command(self) -> Command:
-        high = "+inf" if self.high is None else repr(self.high)
-        return Command(("ZREVRANGEBYSCORE", self.key, high, "-inf", "WITHSCORES",
-                        "LIMIT", self.ties, BUCKET_PAGE))
+    def commands(self) -> list[Command]:
+        if self.last is None:
+            return [Command(("ZREVRANGEBYSCORE", self.key, "+inf", "-inf", "WITHSCORES",
+                             "LIMIT", 0, BUCKET_PAGE))]
+        score = repr(self.last[0])
+        return [
+            Command(("ZREVRANGEBYSCORE", self.key, score, score, "WITHSCORES")),
+            Command(("ZREVRANGEBYSCORE", self.key, "(" + score, "-inf", "WITHSCORES",
+                     "LIMIT", 0, BUCKET_PAGE)),
+        ]
 
-    def feed(self, reply: list[Any]) -> None:
-        if reply and not isinstance(reply[0], (list, tuple)):  # a flat reply: pair it up
-            reply = list(zip(reply[::2], reply[1::2], strict=True))
-        pairs = [(member, float(score)) for member, score in reply]
+    def feed(self, replies: list[Any]) -> None:
+        below = _pairs(replies[-1])
+        ties = []
+        if self.last is not None:
+            last_member = self.last[1]
+            ties = [(m, s) for m, s in _pairs(replies[0]) if m < last_member]
+        pairs = ties + below
         self.buffer.extend(((score, member), (member, score)) for member, score in pairs)
-        self.done = len(pairs) < BUCKET_PAGE
+        self.done = len(below) < BUCKET_PAGE
         if pairs:
-            last = pairs[-1][1]
-            self.ties = (self.ties if last == self.high else 0) + sum(
-                1 for _, score in pairs if score == last
-            )
-            self.high = last
+            member, score = pairs[-1]
+            self.last = (score, member)
 
 
 class BucketMerge:
@@ -109,9 +129,12 @@ class BucketMerge:
         out: list[Any] = []
         while len(out) < count:
             if self.waiting:
-                replies = yield Batch([self.cursors[i].command() for i in self.waiting])
-                for i, reply in zip(self.waiting, replies, strict=True):
-                    self.cursors[i].feed(reply)
+                commands = [self.cursors[i].commands() for i in self.waiting]
+                replies = yield Batch([c for group in commands for c in group])
+                start = 0
+                for i, group in zip(self.waiting, commands, strict=True):
+                    self.cursors[i].feed(replies[start:start + len(group)])
+                    start += len(group)
                     self._push(i)
                 self.waiting = []
             if not self.heap:

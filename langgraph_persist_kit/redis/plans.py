@@ -43,7 +43,7 @@ from langgraph_persist_kit._codec import (
 )
 from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans, kept_by
 from langgraph_persist_kit._plan import Plan, paged
-from langgraph_persist_kit.errors import SchemaVersionError
+from langgraph_persist_kit.errors import BackendError, SchemaVersionError
 from langgraph_persist_kit.redis import keys as k
 from langgraph_persist_kit.redis.buckets import (
     BucketMerge,
@@ -55,6 +55,9 @@ from langgraph_persist_kit.redis.requests import Batch, Command, Script
 
 PAGE_SIZE = 100
 """Checkpoints read per round trip by ``list``."""
+
+PRUNE_ATTEMPTS = 5
+"""Plans of one thread's prune before giving up on a thread that keeps changing."""
 
 
 class RedisPlans(PrunePlans):
@@ -72,8 +75,8 @@ class RedisPlans(PrunePlans):
 
     def __init__(self, prefix: str, ttl_ms: int = 0, refresh_on_read: bool = False) -> None:
         self.keys = k.KeySpace(prefix)
-        self.ttl = str(ttl_ms)
-        self.read_ttl = self.ttl if refresh_on_read else "0"
+        self.ttl = str(ttl_ms) if ttl_ms else "persist"  # writes without a TTL remove one
+        self.read_ttl = self.ttl if refresh_on_read and ttl_ms else "0"
 
     def setup(self) -> Plan[None]:
         """Record the layout version; refuse a key space written by a newer one."""
@@ -157,8 +160,12 @@ class RedisPlans(PrunePlans):
         matched on each page's metadata, so no key is out of reach.
         """
         filter_terms(filter)  # validates it
-        configurable = (config or {}).get("configurable") or {}
+        configurable = {key: check_id(value, key) for key, value in
+                        ((config or {}).get("configurable") or {}).items()
+                        if key in ("thread_id", "checkpoint_ns", "checkpoint_id")
+                        and value is not None}
         before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        before_id = None if before_id is None else check_id(before_id, "checkpoint_id")
         if configurable.get("thread_id") is None:
             pages = self._pages_across_threads(serde, configurable, before_id, filter)
         elif configurable.get("checkpoint_ns") is not None and not configurable.get(
@@ -250,8 +257,7 @@ class RedisPlans(PrunePlans):
     def list_threads(self, *, filter: Mapping[str, Any] | None, limit: int | None) -> Plan[None]:
         """Emit `ThreadInfo` of the buckets' registries, newest-updated first.
 
-        A thread whose keys expired (TTL) is skipped; its registry entry is
-        removed by ``cleanup_expired``.
+        A thread whose keys expired (TTL) is skipped, and its registry entry removed.
         """
         filter_terms(filter)
         merge = BucketMerge([ScoreCursor(self.keys.bucket_keys(b)[0]) for b in bucket_range()])
@@ -363,15 +369,17 @@ class RedisPlans(PrunePlans):
                      "(" + run + "\x01"))
             for b in bucket_range() for run in runs
         ])
-        by_thread: dict[str, list[str]] = defaultdict(list)
+        members: dict[str, list[str]] = defaultdict(list)
+        entries: dict[str, list[bytes]] = defaultdict(list)
         for reply in replies:
             for raw in reply:
                 _run, thread_id, ns, checkpoint_id = k.split_member(raw)
-                by_thread[thread_id].append(k.member(ns, checkpoint_id))
-        if by_thread:
+                members[thread_id].append(k.member(ns, checkpoint_id))
+                entries[thread_id].append(raw)
+        if members:
             yield Batch([Script("delete_checkpoints", self.keys.thread_keys(t),
-                                [t, "members", *members])
-                         for t, members in sorted(by_thread.items())])
+                                [t, "members", len(members[t]), *members[t], *entries[t]])
+                         for t in sorted(members)])
 
     # --- DeltaChannel history and pruning ---------------------------------------------
 
@@ -439,25 +447,42 @@ class RedisPlans(PrunePlans):
     def keep_latest(self, thread_ids: list[str]) -> Plan[None]:
         """``prune(keep_latest)``: per thread, find each namespace's latest checkpoint
         and what its DeltaChannel values need, then one script deletes the rest and
-        the values nothing refers to any more."""
+        the values nothing refers to any more, unless a namespace got a newer
+        checkpoint meanwhile (a concurrent put, a fork): then the thread is planned
+        again, so nothing a new checkpoint needs is deleted.
+
+        Raises:
+            BackendError: When the thread kept changing for `PRUNE_ATTEMPTS` plans.
+        """
         for thread_id in thread_ids:
-            latest: dict[str, str] = {}
-            for raw in (yield self._read(thread_id, "0", "all")):
-                ns, cid = k.split_member(raw)
-                latest[ns] = max(latest.get(ns, cid), cid)
-            if not latest:
-                continue
-            headers = yield self._read(thread_id, "0", "ids",
-                                       *[k.member(ns, cid) for ns, cid in latest.items()])
-            keep = []
-            for raw_member, header, *_ in headers:
-                ns, cid = k.split_member(raw_member)
-                kept = yield from kept_by(self._walk, Target(thread_id, ns, cid),
-                                          json.loads(k.unpack(header)[5]))
-                keep += [k.member(ns, checkpoint_id) for checkpoint_id in kept]
-            pairs = [item for ns, cid in latest.items() for item in (ns, cid)]
-            yield Script("delete_checkpoints", self.keys.thread_keys(thread_id),
-                         [thread_id, "keep", len(latest), *pairs, *keep])
+            for _attempt in range(PRUNE_ATTEMPTS):
+                if (yield from self._keep_latest_once(thread_id)):
+                    break
+            else:
+                raise BackendError(
+                    f"thread {thread_id!r} kept changing while it was pruned; prune it again"
+                )
+
+    def _keep_latest_once(self, thread_id: str) -> Plan[bool]:
+        """One attempt of `keep_latest` on one thread; ``False`` if it must be planned again."""
+        latest: dict[str, str] = {}
+        for raw in (yield self._read(thread_id, "0", "all")):
+            ns, cid = k.split_member(raw)
+            latest[ns] = max(latest.get(ns, cid), cid)
+        if not latest:
+            return True
+        headers = yield self._read(thread_id, "0", "ids",
+                                   *[k.member(ns, cid) for ns, cid in latest.items()])
+        keep = []
+        for raw_member, header, *_ in headers:
+            ns, cid = k.split_member(raw_member)
+            kept = yield from kept_by(self._walk, Target(thread_id, ns, cid),
+                                      json.loads(k.unpack(header)[5]))
+            keep += [k.member(ns, checkpoint_id) for checkpoint_id in kept]
+        pairs = [item for ns, cid in latest.items() for item in (ns, cid)]
+        changed = yield Script("delete_checkpoints", self.keys.thread_keys(thread_id),
+                               [thread_id, "keep", len(latest), *pairs, *keep])
+        return changed != -1  # -1: a namespace moved on meanwhile, plan this thread again
 
 
 Pages = Any  # Callable[[int], Plan[tuple[list[CheckpointTuple], bool]]]

@@ -9,9 +9,13 @@ local INFO, IDX, CP, BODY, VAL, WIDX, W = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KE
 local THREADS, CPS, RUNS = KEYS[8], KEYS[9], KEYS[10]
 local CHUNK = 2000
 
-local function refresh(ttl_ms)
-  if tonumber(ttl_ms) > 0 then
-    for i = 1, 7 do redis.call('PEXPIRE', KEYS[i], ttl_ms) end
+-- ttl: milliseconds to expire in, '0' to leave expiry alone (reads), or 'persist'
+-- (a write by a saver without TTL): every key of the thread always shares one expiry.
+local function refresh(ttl)
+  if ttl == 'persist' then
+    for i = 1, 7 do redis.call('PERSIST', KEYS[i]) end
+  elseif tonumber(ttl) > 0 then
+    for i = 1, 7 do redis.call('PEXPIRE', KEYS[i], ttl) end
   end
 end
 
@@ -181,18 +185,27 @@ return 1
 -- Delete checkpoints with their pending writes, then the channel values no
 -- checkpoint refers to any more; a thread left without checkpoints is removed.
 -- ARGV: thread_id, mode, then
--- 'members' member... : exactly these checkpoints;
+-- 'members' n, member x n, run index entry... : exactly these checkpoints, and these
+--   entries of the run index (also when their checkpoint is gone already);
 -- 'keep' n, (ns, latest_id) x n, kept member... : in each listed namespace, the
---   checkpoints and writes older than latest_id that are not kept.
+--   checkpoints and writes older than latest_id that are not kept. Returns -1 and
+--   changes nothing if a namespace's latest is no longer latest_id (plan again).
 local thread, mode = ARGV[1], ARGV[2]
 local doomed, doomed_writes = {}, {}
 if mode == 'members' then
-  for i = 3, #ARGV do
+  local n = tonumber(ARGV[3])
+  for i = 4, 3 + n do
     doomed[#doomed + 1] = ARGV[i]
     for _, w in ipairs(writes_of(ARGV[i])) do doomed_writes[#doomed_writes + 1] = w end
   end
+  for i = 4 + n, #ARGV do redis.call('ZREM', RUNS, ARGV[i]) end
 else
   local n = tonumber(ARGV[3])
+  for i = 4, 2 + 2 * n, 2 do
+    local latest = redis.call('ZREVRANGEBYLEX', IDX, '(' .. ARGV[i] .. '\1',
+                              '(' .. ARGV[i] .. '\0', 'LIMIT', 0, 1)[1]
+    if latest ~= ARGV[i] .. '\0' .. ARGV[i + 1] then return -1 end
+  end
   local kept = {}
   for i = 4 + 2 * n, #ARGV do kept[ARGV[i]] = true end
   for i = 4, 2 + 2 * n, 2 do
