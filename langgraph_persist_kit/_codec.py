@@ -51,6 +51,19 @@ EMPTY = "empty"
 
 Version = str | int | float
 
+NULL_TASK_ID = "00000000-0000-0000-0000-000000000000"
+"""LangGraph's task id of writes that no task made (``update_state``)."""
+
+PAUSE_CHANNELS = ("__interrupt__", "__error__")
+"""Special write channels that record why a step stopped rather than what a task returned."""
+
+
+def kept_when_paused(task_id: str, channel: str) -> bool:
+    """Whether a pending write stays when a fork is taken at a checkpoint the source
+    has moved on from: its interrupts, errors and task-less writes, not the task
+    results and answers (``__resume__``) written there later."""
+    return task_id == NULL_TASK_ID or channel in PAUSE_CHANNELS
+
 
 class ThreadInfo(NamedTuple):
     """One thread of a store, as `list_threads` yields it.

@@ -56,6 +56,8 @@ class StorePlans(Protocol):
     def delete_thread(self, thread_id: str) -> Plan[None]: ...
     def delete_for_runs(self, run_ids: Sequence[str]) -> Plan[None]: ...
     def copy_thread(self, source: str, target: str) -> Plan[None]: ...
+    def fork_thread(self, source: str, target: str, checkpoint_id: str,
+                    paused: bool) -> Plan[None]: ...
     def prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]: ...
     def delta_history(self, serde: SerializerProtocol, config: RunnableConfig,
                       channels: Sequence[str]) -> Plan[Any]: ...
@@ -187,6 +189,29 @@ class SaverMethods(PersistSaverBase):
         plan = partial(self.plans.copy_thread, source_thread_id, target_thread_id)
         self._run(plan, transaction=True)
 
+    def fork_thread(self, source_thread_id: str, target_thread_id: str,
+                    checkpoint_id: str, *, paused: bool = False) -> None:
+        """Copy a thread up to one of its root checkpoints, inside the store.
+
+        The target gets root checkpoint ``checkpoint_id``, its ancestors and the
+        subgraph checkpoints made under them, with their pending writes and
+        channel values (so DeltaChannel values rebuild), and nothing else. Behind
+        `langgraph_persist_kit.fork_session`; one transaction (SQL stores) or two
+        scripts (Redis: read the source, write the target).
+
+        Args:
+            source_thread_id: The thread to fork.
+            target_thread_id: The new thread (it should not exist yet).
+            checkpoint_id: A root (``checkpoint_ns=""``) checkpoint of the source.
+            paused: The source has moved on from that checkpoint: on the newest
+                checkpoint of each namespace, keep only interrupts, errors and
+                task-less writes, so the fork waits there again (task results and
+                answers written later are not copied).
+        """
+        plan = partial(self.plans.fork_thread, source_thread_id, target_thread_id,
+                       checkpoint_id, paused)
+        self._run(plan, transaction=True)
+
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Prune threads, in one transaction. Conformance capability ``prune``.
 
@@ -296,6 +321,13 @@ class AsyncSaverMethods(PersistSaverBase):
         await self._run(
             partial(self.plans.copy_thread, source_thread_id, target_thread_id), transaction=True
         )
+
+    async def afork_thread(self, source_thread_id: str, target_thread_id: str,
+                           checkpoint_id: str, *, paused: bool = False) -> None:
+        """Copy a thread up to a root checkpoint; see `SaverMethods.fork_thread`."""
+        plan = partial(self.plans.fork_thread, source_thread_id, target_thread_id,
+                       checkpoint_id, paused)
+        await self._run(plan, transaction=True)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Prune threads in one transaction; see `SaverMethods.prune`."""

@@ -34,6 +34,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._codec import (
+    NULL_TASK_ID,
     FilterTerm,
     StoredCheckpoint,
     StoredWrite,
@@ -46,6 +47,7 @@ from langgraph_persist_kit._codec import (
 )
 from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans, kept_by
 from langgraph_persist_kit._plan import Plan, Query, Rows, paged
+from langgraph_persist_kit.tree import ancestor_chain
 
 PAGE_SIZE = 100
 """Checkpoints fetched per round trip by ``list``."""
@@ -265,6 +267,24 @@ class SqlPlans(PrunePlans):
         yield from self._lock_threads(sorted({str(source), str(target)}))
         for name in self.COPY_THREAD:
             yield Query(self.queries[name], params)
+
+    def fork_thread(
+        self, source: str, target: str, checkpoint_id: str, paused: bool
+    ) -> Plan[None]:
+        """Copy ``source`` to ``target``, then keep only the root checkpoint
+        ``checkpoint_id``, its ancestors and the subgraph checkpoints made under them (run in
+        one transaction: every statement stays in the store). ``paused``: keep only
+        what `kept_when_paused` keeps on each namespace's newest checkpoint."""
+        yield from self.copy_thread(source, target)
+        links = yield Query(self.queries["select_parent_links"], {"thread_id": target})
+        chain = ancestor_chain(dict(links), checkpoint_id)  # in Python: a long recursive
+        params = {"thread_id": target, "keep": self.array(chain)}  # query can plan badly
+        yield Query(self.queries["delete_fork_checkpoints"], params)
+        yield Query(self.queries["delete_fork_writes"], {"thread_id": target})
+        if paused:
+            yield Query(self.queries["delete_fork_task_writes"],
+                        {"thread_id": target, "null_task": NULL_TASK_ID})
+        yield from self._forget_unreferenced([target])
 
     def _forget_unreferenced(self, thread_ids: Sequence[str]) -> Plan[None]:
         """After deleting checkpoints: drop orphan channel values, fix the registry."""

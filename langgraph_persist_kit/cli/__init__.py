@@ -1,7 +1,8 @@
 """The ``persist-kit`` command line (also ``python -m langgraph_persist_kit``).
 
 Owns: the click group, its registered commands and `main`, the console
-script's entry point; depends on: `cli.base` (error handling), `cli.commands`.
+script's entry point; depends on: `cli.base` (error handling), `cli.commands`,
+`cli.transfer` (export, import, copy).
 
 Exit codes: 0 on success, 1 on failure (one ``error: ...`` line on stderr,
 no traceback), 2 on usage errors.
@@ -15,7 +16,8 @@ import click
 
 from langgraph_persist_kit import __version__
 from langgraph_persist_kit.cli.base import PersistKitGroup
-from langgraph_persist_kit.cli.commands import demo, history, threads
+from langgraph_persist_kit.cli.commands import demo, fork, history, threads
+from langgraph_persist_kit.cli.transfer import copy_command, export_command, import_command
 
 __all__ = ["cli", "main"]
 
@@ -26,14 +28,20 @@ def cli() -> None:
     """Inspect and manage LangGraph checkpoints stored by langgraph-persist-kit.
 
     Every command takes a store URL: sqlite:///relative.db,
-    sqlite:////absolute/path.db or postgresql://user@host/db (add ?schema=NAME
-    for a schema other than public). New here? Run `persist-kit demo`.
+    sqlite:////absolute/path.db, postgresql://user@host/db (add ?schema=NAME
+    for a schema other than public) or redis://host:6379/0 (add
+    ?key_prefix=NAME for a prefix other than persist-kit). New here? Run
+    `persist-kit demo`.
     """
 
 
 cli.add_command(demo)
 cli.add_command(threads)
 cli.add_command(history)
+cli.add_command(fork)
+cli.add_command(export_command)
+cli.add_command(import_command)
+cli.add_command(copy_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from langchain_core.runnables import RunnableConfig
 from rich.markup import escape
 
 from langgraph_persist_kit.cli.base import (
@@ -20,12 +21,13 @@ from langgraph_persist_kit.cli.base import (
 from langgraph_persist_kit.cli.output import (
     checkpoint_record,
     echo_json,
-    history_mermaid,
     history_table,
     make_console,
     thread_record,
     threads_table,
 )
+from langgraph_persist_kit.sessions import fork_session
+from langgraph_persist_kit.tree import CheckpointTree
 
 __all__ = ["demo", "history", "threads"]
 
@@ -145,6 +147,31 @@ def history(url: str, thread_id: str, output_format: str | None, as_json: bool) 
     if output_format == "json":
         echo_json(records)
     elif output_format == "mermaid":
-        click.echo(history_mermaid(records), nl=False)
+        click.echo(CheckpointTree.from_records(thread_id, records).to_mermaid(), nl=False)
     else:
         make_console().print(history_table(records, title=f"History of {thread_id}"))
+
+
+@click.command()
+@URL
+@click.argument("thread_id", metavar="THREAD")
+@click.option("--checkpoint", "checkpoint_id", metavar="ID", default=None,
+              help="The checkpoint to fork at (default: the thread's latest).")
+@click.option("--new-thread", "new_thread_id", metavar="ID", default=None,
+              help="The new thread's id (default: a random UUID).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"thread_id": ...} as JSON.')
+def fork(url: str, thread_id: str, checkpoint_id: str | None, new_thread_id: str | None,
+         as_json: bool) -> None:
+    """Fork THREAD at URL into a new thread (see fork_session) and print its id.
+
+    The new thread holds THREAD's history up to the checkpoint, ids included;
+    continuing either thread never changes the other.
+    """
+    config: RunnableConfig = {
+        "configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}}
+    with open_store(url) as saver:
+        new_id = fork_session(saver, config, new_thread_id=new_thread_id)
+    if as_json:
+        echo_json({"thread_id": new_id})
+    else:
+        click.echo(new_id)

@@ -320,3 +320,37 @@ DELETE FROM {schema}.threads AS t
 WHERE t.thread_id = ANY(%(thread_ids)s::text[])
   AND NOT EXISTS (SELECT 1 FROM {schema}.checkpoints AS c WHERE c.thread_id = t.thread_id)
   AND NOT EXISTS (SELECT 1 FROM {schema}.writes AS w WHERE w.thread_id = t.thread_id)
+
+-- delete_fork_checkpoints --
+-- After a thread was copied to %(thread_id)s to fork it at root checkpoint %(tip)s:
+-- the root checkpoints off the tip's chain %(keep)s, and the subgraph checkpoints
+-- made under a root checkpoint off it (metadata "parents"."").
+DELETE FROM {schema}.checkpoints
+WHERE thread_id = %(thread_id)s
+  AND ((checkpoint_ns = '' AND checkpoint_id <> ALL(%(keep)s::text[]))
+       OR (checkpoint_ns <> ''
+           AND coalesce(metadata -> 'parents' ->> '', '') <> ALL(%(keep)s::text[])))
+
+-- delete_fork_writes --
+-- Then the pending writes of %(thread_id)s whose checkpoint is gone.
+DELETE FROM {schema}.writes AS w
+WHERE w.thread_id = %(thread_id)s
+  AND NOT EXISTS (SELECT 1 FROM {schema}.checkpoints AS c
+                  WHERE c.thread_id = w.thread_id AND c.checkpoint_ns = w.checkpoint_ns
+                    AND c.checkpoint_id = w.checkpoint_id)
+
+-- delete_fork_task_writes --
+-- For a fork taken where the source had moved on: on the newest checkpoint of each
+-- namespace of %(thread_id)s, the pending writes that are neither interrupts, errors
+-- nor task-less (%(null_task)s): the fork waits there again.
+DELETE FROM {schema}.writes AS w
+WHERE w.thread_id = %(thread_id)s
+  AND w.channel NOT IN ('__interrupt__', '__error__') AND w.task_id <> %(null_task)s
+  AND w.checkpoint_id = (SELECT max(c.checkpoint_id) FROM {schema}.checkpoints AS c
+                         WHERE c.thread_id = w.thread_id
+                           AND c.checkpoint_ns = w.checkpoint_ns)
+
+-- select_parent_links --
+-- Every root checkpoint of %(thread_id)s with its parent, for fork_thread's chain.
+SELECT checkpoint_id, parent_checkpoint_id FROM {schema}.checkpoints
+WHERE thread_id = %(thread_id)s AND checkpoint_ns = ''

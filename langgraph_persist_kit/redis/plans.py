@@ -37,6 +37,7 @@ from langgraph_persist_kit._codec import (
     encode_checkpoint,
     encode_writes,
     filter_terms,
+    kept_when_paused,
     metadata_matches,
     target_of,
     thread_info,
@@ -52,6 +53,7 @@ from langgraph_persist_kit.redis.buckets import (
     bucket_range,
 )
 from langgraph_persist_kit.redis.requests import Batch, Command, Script
+from langgraph_persist_kit.tree import ancestor_chain
 
 PAGE_SIZE = 100
 """Checkpoints read per round trip by ``list``."""
@@ -348,16 +350,40 @@ class RedisPlans(PrunePlans):
     def copy_thread(self, source: str, target: str) -> Plan[None]:
         """Read the source in one script, write the target in another (each atomic;
         on a cluster the two threads may live on different nodes)."""
+        yield from self._copy(source, target, None)
+
+    def fork_thread(
+        self, source: str, target: str, checkpoint_id: str, paused: bool
+    ) -> Plan[None]:
+        """`copy_thread` of the root checkpoint ``checkpoint_id``, its ancestors, the
+        subgraph checkpoints made under them, their pending writes and the values they use.
+        ``paused``: keep only what `kept_when_paused` keeps on each namespace's
+        newest checkpoint."""
+        yield from self._copy(source, target, checkpoint_id, paused)
+
+    def _copy(self, source: str, target: str, tip: str | None,
+              paused: bool = False) -> Plan[None]:
         source, target = check_id(source, "thread_id"), check_id(target, "thread_id")
         headers, bodies, values, writes = yield Script("dump", self.keys.thread_keys(source))
         if not headers and not writes:
             return
         body_of = dict(zip(bodies[::2], bodies[1::2], strict=True))
-        args: list[Any] = [target, repr(time.time()), self.ttl, len(headers) // 2,
-                           len(values) // 2]
-        for member, header in zip(headers[::2], headers[1::2], strict=True):
+        checkpoints = list(zip(headers[::2], headers[1::2], strict=True))
+        pairs = list(zip(values[::2], values[1::2], strict=True))
+        write_pairs = list(zip(writes[::2], writes[1::2], strict=True))
+        if tip is not None:
+            kept = _fork_members(checkpoints, tip)
+            checkpoints = [(m, h) for m, h in checkpoints if m in kept]
+            used = {k.encode(f) for _m, h in checkpoints for f in k.unpack(h)[1][1::2]}
+            pairs = [(f, v) for f, v in pairs if f in used]
+            newest = _newest_per_namespace(kept) if paused else set()
+            write_pairs = [(w, v) for w, v in write_pairs if _write_kept(w, v, kept, newest)]
+        args: list[Any] = [target, repr(time.time()), self.ttl, len(checkpoints), len(pairs)]
+        for member, header in checkpoints:
             args += [member, header, body_of.get(member, b"")]
-        yield Script("restore", self.keys.thread_keys(target), args + values + writes)
+        for pair in (*pairs, *write_pairs):
+            args += pair
+        yield Script("restore", self.keys.thread_keys(target), args)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> Plan[None]:
         """Find the runs' checkpoints in every bucket's run index, then one script per thread."""
@@ -483,6 +509,42 @@ class RedisPlans(PrunePlans):
         changed = yield Script("delete_checkpoints", self.keys.thread_keys(thread_id),
                                [thread_id, "keep", len(latest), *pairs, *keep])
         return changed != -1  # -1: a namespace moved on meanwhile, plan this thread again
+
+
+def _fork_members(checkpoints: list[tuple[bytes, bytes]], tip: str) -> set[bytes]:
+    """Members a fork at root checkpoint ``tip`` keeps: the tip's chain of parents,
+    and the subgraph checkpoints made under one of them (metadata ``parents[""]``)."""
+    parent_of: dict[str, str | None] = {}
+    nested: list[tuple[bytes, str]] = []
+    for raw, header in checkpoints:
+        ns, checkpoint_id = k.split_member(raw)
+        fields = k.unpack(header)
+        if ns:
+            nested.append((raw, orjson.loads(fields[5]).get("parents", {}).get("", "")))
+        else:
+            parent_of[checkpoint_id] = fields[0]
+    chain = set(ancestor_chain(parent_of, tip))
+    kept = {k.encode(k.member("", checkpoint_id)) for checkpoint_id in chain}
+    return kept | {raw for raw, root in nested if root in chain}
+
+
+def _newest_per_namespace(members: set[bytes]) -> set[bytes]:
+    newest: dict[str, bytes] = {}
+    for raw in members:
+        ns, _checkpoint_id = k.split_member(raw)
+        newest[ns] = max(newest.get(ns, raw), raw)
+    return set(newest.values())
+
+
+def _write_kept(raw: bytes, payload: bytes, kept: set[bytes], newest: set[bytes]) -> bool:
+    """Whether a fork keeps a pending write (see `RedisPlans.fork_thread`)."""
+    checkpoint = b"\x00".join(raw.split(b"\x00", 2)[:2])
+    if checkpoint not in kept:
+        return False
+    if checkpoint not in newest:
+        return True
+    task_id = k.split_member(raw)[2]
+    return kept_when_paused(task_id, k.unpack(payload)[0])
 
 
 Pages = Any  # Callable[[int], Plan[tuple[list[CheckpointTuple], bool]]]

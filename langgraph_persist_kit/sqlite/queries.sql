@@ -233,3 +233,38 @@ DELETE FROM threads
 WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))
   AND NOT EXISTS (SELECT 1 FROM checkpoints AS c WHERE c.thread_id = threads.thread_id)
   AND NOT EXISTS (SELECT 1 FROM writes AS w WHERE w.thread_id = threads.thread_id)
+
+-- delete_fork_checkpoints --
+-- After a thread was copied to :thread_id to fork it at root checkpoint :tip: the
+-- root checkpoints off the tip's chain :keep (JSON array), and the subgraph
+-- checkpoints made under a root checkpoint off it (metadata "parents"."").
+DELETE FROM checkpoints
+WHERE thread_id = :thread_id
+  AND ((checkpoint_ns = '' AND checkpoint_id NOT IN (SELECT value FROM json_each(:keep)))
+       OR (checkpoint_ns <> ''
+           AND coalesce(json_extract(metadata, '$.parents.""'), '')
+               NOT IN (SELECT value FROM json_each(:keep))))
+
+-- delete_fork_writes --
+-- Then the pending writes of :thread_id whose checkpoint is gone.
+DELETE FROM writes
+WHERE thread_id = :thread_id
+  AND NOT EXISTS (SELECT 1 FROM checkpoints AS c
+                  WHERE c.thread_id = writes.thread_id AND c.checkpoint_ns = writes.checkpoint_ns
+                    AND c.checkpoint_id = writes.checkpoint_id)
+
+-- delete_fork_task_writes --
+-- For a fork taken where the source had moved on: on the newest checkpoint of each
+-- namespace of :thread_id, the pending writes that are neither interrupts, errors
+-- nor task-less (:null_task): the fork waits there again.
+DELETE FROM writes
+WHERE thread_id = :thread_id
+  AND channel NOT IN ('__interrupt__', '__error__') AND task_id <> :null_task
+  AND checkpoint_id = (SELECT max(c.checkpoint_id) FROM checkpoints AS c
+                       WHERE c.thread_id = writes.thread_id
+                         AND c.checkpoint_ns = writes.checkpoint_ns)
+
+-- select_parent_links --
+-- Every root checkpoint of :thread_id with its parent, for fork_thread's chain.
+SELECT checkpoint_id, parent_checkpoint_id FROM checkpoints
+WHERE thread_id = :thread_id AND checkpoint_ns = ''

@@ -1,0 +1,218 @@
+"""The ``persist-kit`` commands that move threads: ``export``, ``import`` and ``copy``.
+
+Owns: their options, help text, progress display and the opening of a store
+to write into (created when it is a SQLite file that does not exist yet);
+depends on: `transfer` (the work), `cli.base` (errors, opening a store to
+read), `urls`, rich (the progress bar).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from itertools import chain
+from typing import IO, Any, cast
+
+import click
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from langgraph_persist_kit._threads_format import check_header
+from langgraph_persist_kit._urls import backend_of, redact, sqlite_path
+from langgraph_persist_kit.cli.base import Failure, open_store
+from langgraph_persist_kit.transfer import (
+    IfExists,
+    ThreadCopied,
+    TransferReport,
+    copy_threads,
+    export_threads,
+    import_threads,
+)
+from langgraph_persist_kit.urls import saver_from_url
+
+__all__ = ["copy_command", "export_command", "import_command", "open_target"]
+
+PLAIN_STEPS = 20
+"""Progress lines a copy prints when stderr is not a terminal (one per 5%)."""
+
+THREADS = click.option(
+    "--thread",
+    "thread_ids",
+    metavar="ID",
+    multiple=True,
+    help="Only this thread (repeat for several). Default: every thread, sorted by id.",
+)
+IF_EXISTS = click.option(
+    "--if-exists",
+    type=click.Choice(["fail", "skip", "replace"]),
+    default="fail",
+    show_default=True,
+    help="For a thread the target already holds: fail before writing it, skip it, or "
+    "replace it (delete, then write).",
+)
+AS_JSON = click.option(
+    "--json", "as_json", is_flag=True, help="Print the report as a JSON object."
+)
+
+
+@contextmanager
+def open_target(url: str) -> Iterator[BaseCheckpointSaver]:
+    """Open a store to write threads into, creating a SQLite file that does not exist.
+
+    Args:
+        url: A store URL, e.g. ``sqlite:///copy.db`` or ``postgresql://...?schema=x``.
+
+    Yields:
+        A ready saver (schema set up).
+
+    Raises:
+        Failure: For a SQLite path whose directory does not exist.
+        ConfigurationError: For a URL of no known backend.
+        BackendError: When the store cannot be opened.
+    """
+    if backend_of(url) == "sqlite":
+        path = sqlite_path(url)
+        folder = os.path.dirname(os.path.abspath(path))
+        if path != ":memory:" and not os.path.isdir(folder):
+            raise Failure(f"cannot create the SQLite database {path!r}: no directory {folder!r}")
+    with saver_from_url(url) as saver:
+        yield saver
+
+
+def _summary(verb: str, report: TransferReport, where: str) -> str:
+    text = (f"{verb} {report.threads} threads ({report.checkpoints} checkpoints, "
+            f"{report.writes} pending writes) {where} in {report.seconds:.1f} s")
+    if report.skipped:
+        text += f"; skipped {len(report.skipped)} that the target already holds"
+    return text
+
+
+def _echo_report(report: TransferReport, text: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report._asdict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(text)
+
+
+@contextmanager
+def _output_file(path: str) -> Iterator[IO[str]]:
+    """``path`` opened for writing through a temporary file, renamed over it on success.
+
+    A failed export leaves ``path`` as it was (no half-written file).
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="ascii", newline="\n", dir=folder, prefix=".persist-kit-export-",
+        delete=False,
+    ) as handle:
+        try:
+            yield handle
+            handle.close()
+            os.replace(handle.name, path)
+        except BaseException:
+            handle.close()
+            with suppress(FileNotFoundError):
+                os.unlink(handle.name)
+            raise
+
+
+@click.command("export")
+@click.argument("url", metavar="URL")
+@THREADS
+@click.option(
+    "-o", "--output", metavar="FILE", default="-", show_default=True,
+    help="File to write (replaced only once the export succeeded); - for stdout.",
+)
+def export_command(url: str, thread_ids: tuple[str, ...], output: str) -> None:
+    """Write the threads stored at URL as JSON Lines.
+
+    The format is the same whichever backend URL names (see the README,
+    "Export, import and copy"); checkpoint ids are kept. Channel values are
+    written as the store's serializer holds them. A summary goes to stderr.
+    """
+    with open_store(url) as saver:
+        stdout: AbstractContextManager[IO[str]] = nullcontext(sys.stdout)
+        with stdout if output == "-" else _output_file(output) as out:
+            report = export_threads(saver, out, thread_ids=thread_ids or None)
+    where = "to stdout" if output == "-" else f"to {output}"
+    click.echo(_summary("exported", report, where), err=True)
+
+
+@click.command("import")
+@click.argument("url", metavar="URL")
+@click.argument("file", metavar="FILE", type=click.File("r", encoding="utf-8"))
+@IF_EXISTS
+@AS_JSON
+def import_command(url: str, file: IO[str], if_exists: str, as_json: bool) -> None:
+    """Write the threads of FILE (made by `persist-kit export`; - for stdin) into URL.
+
+    Thread and checkpoint ids are kept. A SQLite file that does not exist is
+    created. Threads are written one by one once each was read whole, so a
+    truncated FILE fails at its first incomplete thread and keeps the ones
+    before it.
+    """
+    first = file.readline()
+    check_header(first)  # before opening URL: a wrong file creates no database
+    with open_target(url) as saver:
+        report = import_threads(saver, chain([first], file), if_exists=cast(IfExists, if_exists))
+    _echo_report(report, _summary("imported", report, f"into {redact(url)}"), as_json)
+
+
+class _ProgressDisplay:
+    """Shows a copy's progress on stderr: a rich bar on a terminal, else plain lines."""
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.bar: Progress | None = None
+        self.task: Any = None
+
+    def __enter__(self) -> _ProgressDisplay:
+        if self.console.is_terminal:
+            self.bar = Progress(
+                TextColumn("copying threads"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=self.console, transient=False,
+            )
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def __call__(self, progress: ThreadCopied) -> None:
+        if self.bar is not None:
+            if self.task is None:
+                self.task = self.bar.add_task("copy", total=progress.total)
+            self.bar.update(self.task, completed=progress.done)
+            return
+        step = max(1, progress.total // PLAIN_STEPS)
+        if progress.done % step == 0 or progress.done == progress.total:
+            self.console.print(f"copied {progress.done}/{progress.total} threads",
+                               markup=False, soft_wrap=True)
+
+
+@click.command("copy")
+@click.argument("source", metavar="SRC_URL")
+@click.argument("target", metavar="DST_URL")
+@THREADS
+@IF_EXISTS
+@AS_JSON
+def copy_command(source: str, target: str, thread_ids: tuple[str, ...], if_exists: str,
+         as_json: bool) -> None:
+    """Copy threads from the store at SRC_URL to the one at DST_URL.
+
+    Works between any two backends (sqlite:///..., postgresql://...?schema=...,
+    redis://...?key_prefix=...); ids are kept, and the result is what export
+    then import would give. A SQLite DST_URL that does not exist is created.
+    Progress goes to stderr: a bar on a terminal, else a line per 5%.
+    """
+    with open_store(source) as src, open_target(target) as dst, _ProgressDisplay() as show:
+        report = copy_threads(src, dst, thread_ids=thread_ids or None,
+                              if_exists=cast(IfExists, if_exists), on_thread=show)
+    where = f"from {redact(source)} to {redact(target)}"
+    _echo_report(report, _summary("copied", report, where), as_json)
