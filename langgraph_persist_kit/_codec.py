@@ -170,6 +170,27 @@ def dump_json(value: Any) -> str:
         raise ConfigurationError(f"metadata must be JSON-serialisable: {exc}") from exc
 
 
+def refuse_nul(value: Any, what: str) -> None:
+    """Refuse NUL characters anywhere in a JSON value (keys included).
+
+    PostgreSQL's JSONB cannot hold them; a clear error beats the server's
+    "unsupported Unicode escape sequence".
+
+    Raises:
+        ConfigurationError: When a string or key of ``value`` holds ``"\\x00"``.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ConfigurationError(f"{what} must not contain NUL characters: {value!r}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, what)
+            refuse_nul(item, what)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            refuse_nul(item, what)
+
+
 class FilterTerm(NamedTuple):
     """One ``key == value`` condition of a metadata filter, ready for a store."""
 

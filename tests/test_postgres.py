@@ -396,3 +396,13 @@ def test_url_parameters_keep_their_encoding(schema: str) -> None:
         with saver.conn.connection() as conn:  # the saver's own pool
             assert conn.execute("SHOW application_name").fetchone() == ("my app",)
             assert conn.execute("SHOW statement_timeout").fetchone() == ("5s",)
+
+
+def test_nul_in_nested_metadata_is_a_clear_error(schema: str) -> None:
+    with PostgresSaver.from_conn_string(module_url(), schema=schema) as saver:
+        config = generate_config("t")
+        checkpoint = generate_checkpoint()
+        with pytest.raises(ConfigurationError, match="NUL"):
+            saver.put(config, checkpoint, {"a": {"b": "x\x00y"}}, {})
+        stored = saver.put(config, checkpoint, {"a": {"b": "x\\u0000y"}}, {})  # text, no NUL
+        assert saver.get_tuple(stored).metadata["a"] == {"b": "x\\u0000y"}

@@ -27,6 +27,7 @@ from langgraph_persist_kit._codec import (
     dump_json,
     encode_checkpoint,
     encode_writes,
+    refuse_nul,
     target_of,
 )
 from langgraph_persist_kit._migrations import Migration, load_migrations, migrate, refuse_newer
@@ -157,8 +158,14 @@ class PostgresPlans(SqlPlans):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> Plan[RunnableConfig]:
-        """Checkpoint, new channel values and registry row: one statement, one round trip."""
+        """Checkpoint, new channel values and registry row: one statement, one round trip.
+
+        Raises:
+            ConfigurationError: For metadata holding a NUL character (JSONB cannot).
+        """
         enc = encode_checkpoint(serde, config, checkpoint, metadata, new_versions)
+        if "\\u0000" in enc.metadata:  # cheap first look; then exactly
+            refuse_nul(orjson.loads(enc.metadata), "metadata stored in PostgreSQL")
         yield Query(
             self.queries["insert_checkpoint"],
             {
