@@ -62,7 +62,7 @@ def kept_when_paused(task_id: str, channel: str) -> bool:
     """Whether a pending write stays when a fork is taken at a checkpoint the source
     has moved on from: its interrupts, errors and task-less writes, not the task
     results and answers (``__resume__``) written there later."""
-    return task_id == NULL_TASK_ID or channel in PAUSE_CHANNELS
+    return channel in PAUSE_CHANNELS or (task_id == NULL_TASK_ID and channel != "__resume__")
 
 
 class ThreadInfo(NamedTuple):
@@ -360,10 +360,32 @@ class StoredWrite(NamedTuple):
     task_path: str
 
 
+class PathedWrite(tuple):
+    """A pending write ``(task_id, channel, value)`` that also knows its ``task_path``.
+
+    ``get_tuple`` returns these: they are plain 3-tuples to LangGraph, and let
+    export and fork store the writes again in the same order (``put_writes``
+    takes the path, but the public API never returns it).
+    """
+
+    task_path: str
+
+    def __new__(cls, task_id: str, channel: str, value: Any, task_path: str) -> PathedWrite:
+        write = super().__new__(cls, (task_id, channel, value))
+        write.task_path = task_path
+        return write
+
+    def __getnewargs__(self) -> tuple[Any, ...]:
+        return (*self, self.task_path)
+
+
 def decode_writes(serde: SerializerProtocol, rows: Iterable[StoredWrite]) -> list[PendingWrite]:
     """Pending writes in ``writes_sort_key`` order, as ``get_tuple`` must return them."""
     ordered = sorted(rows, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
-    return [(w.task_id, w.channel, serde.loads_typed((w.type, w.value))) for w in ordered]
+    return [
+        PathedWrite(w.task_id, w.channel, serde.loads_typed((w.type, w.value)), w.task_path)
+        for w in ordered
+    ]
 
 
 @dataclass

@@ -43,25 +43,39 @@ Plan = Generator[Step, Any, R]
 
 
 def run(plan: Plan[R], execute: Callable[[Any], Any]) -> R:
-    """Drive ``plan`` to completion with a blocking ``execute``."""
+    """Drive ``plan`` to completion with a blocking ``execute``.
+
+    A request that fails is thrown into the plan, which may clean up (a
+    ``try`` around its ``yield``) before the error goes on to the caller.
+    """
     try:
         step = next(plan)
         while True:
             if isinstance(step, Emit):
                 raise TypeError("this plan emits items: drive it with iterate()")
-            step = plan.send(execute(step))
+            try:
+                reply = execute(step)
+            except Exception as exc:
+                step = plan.throw(exc)
+                continue
+            step = plan.send(reply)
     except StopIteration as stop:
         return stop.value
 
 
 async def arun(plan: Plan[R], execute: Callable[[Any], Awaitable[Any]]) -> R:
-    """Drive ``plan`` to completion with an awaitable ``execute``."""
+    """Drive ``plan`` to completion with an awaitable ``execute``; see `run`."""
     try:
         step = next(plan)
         while True:
             if isinstance(step, Emit):
                 raise TypeError("this plan emits items: drive it with aiterate()")
-            step = plan.send(await execute(step))
+            try:
+                reply = await execute(step)
+            except Exception as exc:
+                step = plan.throw(exc)
+                continue
+            step = plan.send(reply)
     except StopIteration as stop:
         return stop.value
 

@@ -26,10 +26,17 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from langgraph.checkpoint.base import WRITES_IDX_MAP, CheckpointTuple, PendingWrite
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    CheckpointTuple,
+    PendingWrite,
+    writes_sort_key,
+)
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
+from langgraph_persist_kit._codec import PathedWrite
 from langgraph_persist_kit.errors import ConfigurationError
 
 FORMAT = "langgraph-persist-kit/threads"
@@ -169,10 +176,7 @@ def thread_lines(
             "checkpoint": _typed(serde, {key: body[key] for key in sorted(body)}),
             "channel_versions": versions,
             "channel_values": new_values,
-            "pending_writes": [
-                {"task_id": task_id, "channel": channel, "value": _typed(serde, value)}
-                for task_id, channel, value in t.pending_writes or ()
-            ],
+            "pending_writes": [_write_record(serde, write) for write in t.pending_writes or ()],
         }
         try:
             lines.append(_line(record))
@@ -182,6 +186,40 @@ def thread_lines(
                 f"JSON, so it cannot be exported: {exc}"
             ) from exc
     return lines
+
+
+def _write_record(serde: SerializerProtocol, write: PendingWrite) -> dict[str, Any]:
+    task_id, channel, value = write
+    record = {"task_id": task_id, "channel": channel, "value": _typed(serde, value)}
+    if (task_path := getattr(write, "task_path", None)) is not None:
+        record["task_path"] = task_path
+    return record
+
+
+def with_task_paths(saver: Any, tuples: list[CheckpointTuple]) -> list[CheckpointTuple]:
+    """``tuples`` with each pending write knowing its task path, where the saver keeps it.
+
+    This package's savers return `PathedWrite`s already. LangGraph's
+    ``InMemorySaver`` keeps the paths in its ``writes`` dict, read here; other
+    savers' writes are returned as they are (`write_groups` then numbers them).
+    """
+    store = getattr(saver, "writes", None) if isinstance(saver, InMemorySaver) else None
+    if store is None:
+        return tuples
+    out = []
+    for t in tuples:
+        c = t.config["configurable"]
+        kept = store.get((c["thread_id"], c.get("checkpoint_ns", ""), c["checkpoint_id"]), {})
+        ordered = sorted(kept.items(), key=lambda item: writes_sort_key(
+            item[1][3], item[0][0], item[0][1]))
+        writes = list(t.pending_writes or ())
+        rows = [row for _key, row in ordered]
+        if len(rows) == len(writes) and all(
+                w[0] == row[0] and w[1] == row[1] for w, row in zip(writes, rows, strict=True)):
+            t = t._replace(pending_writes=[PathedWrite(*w, row[3])
+                                           for w, row in zip(writes, rows, strict=True)])
+        out.append(t)
+    return out
 
 
 # --- the header -------------------------------------------------------------------
@@ -196,7 +234,7 @@ def check_header(text: str) -> None:
     """
     try:
         header = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         header = None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ConfigurationError(
@@ -219,9 +257,12 @@ def check_header(text: str) -> None:
 def write_groups(writes: Sequence[PendingWrite]) -> list[tuple[str, str, list[tuple[str, Any]]]]:
     """Split a checkpoint's pending writes into ``put_writes`` calls that keep their order.
 
-    The public API does not expose task paths, and savers return pending writes
-    sorted by ``(task_path, task_id, idx)``. Each run of consecutive writes of one
-    task becomes one call (its ``idx`` is the position in the call); the calls get
+    Savers return pending writes sorted by ``(task_path, task_id, idx)``. Each
+    run of consecutive writes of one task becomes one call (its ``idx`` is the
+    position in the call). A write that knows its task path (`PathedWrite`: this
+    package's savers, ``InMemorySaver`` through `with_task_paths`, a file that
+    carries ``task_path``) keeps it, so writes a graph adds later sort as on the
+    source. Otherwise the public API does not expose the path, and the calls get
     task paths that sort in file order: ``""`` for a leading run of LangGraph's
     null task (the path LangGraph gives it, so later ``Command`` writes continue
     it as on the source), else the run's zero-padded position ``"00000000"``,
@@ -240,9 +281,13 @@ def write_groups(writes: Sequence[PendingWrite]) -> list[tuple[str, str, list[tu
             key would collide); LangGraph never writes such threads.
     """
     runs: list[tuple[str, list[tuple[str, Any]]]] = []
-    for task_id, channel, value in writes:
-        if not runs or runs[-1][0] != task_id:
+    paths: list[str | None] = []
+    for write in writes:
+        task_id, channel, value = write
+        path = getattr(write, "task_path", None)
+        if not runs or runs[-1][0] != task_id or paths[-1] != path:
             runs.append((task_id, []))
+            paths.append(path)
         runs[-1][1].append((channel, value))
     width = max(8, len(str(len(runs))))
     used: set[tuple[str, int]] = set()
@@ -256,6 +301,8 @@ def write_groups(writes: Sequence[PendingWrite]) -> list[tuple[str, str, list[tu
                 f"the pending writes of task {task_id!r} cannot be stored in their exported order"
             )
         used.update(keys)
-        path = "" if position == 0 and task_id == NULL_TASK_ID else f"{position:0{width}d}"
+        path = paths[position]
+        if path is None:
+            path = "" if position == 0 and task_id == NULL_TASK_ID else f"{position:0{width}d}"
         groups.append((path, task_id, run))
     return groups

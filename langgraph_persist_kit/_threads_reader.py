@@ -22,6 +22,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from langgraph_persist_kit._codec import PathedWrite
 from langgraph_persist_kit._threads_format import check_header
 from langgraph_persist_kit.errors import ConfigurationError
 
@@ -38,7 +39,7 @@ class CheckpointRecord:
     body: tuple[str, bytes]
     channel_versions: dict[str, str | int | float]
     channel_values: dict[str, tuple[str, bytes] | None]  # None: no value
-    pending_writes: list[tuple[str, str, tuple[str, bytes]]]
+    pending_writes: list[tuple[str, str, tuple[str, bytes], str | None]]
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,11 @@ def _checkpoint_record(record: Mapping[str, Any], thread_id: str, line: int) -> 
     for write in _get(record, "pending_writes", list, line):
         if not isinstance(write, Mapping):
             raise _fail(line, "each pending write must be an object")
+        task_path = write.get("task_path")
+        if task_path is not None and not isinstance(task_path, str):
+            raise _fail(line, f"task_path must be a string, not {task_path!r}")
         writes.append((_get(write, "task_id", str, line), _get(write, "channel", str, line),
-                       _value(write.get("value"), "a pending write's value", line)))
+                       _value(write.get("value"), "a pending write's value", line), task_path))
     parent = record.get("parent_checkpoint_id")
     if parent is not None and not isinstance(parent, str):
         raise _fail(line, f"parent_checkpoint_id must be a string or null, not {parent!r}")
@@ -116,9 +120,24 @@ def _checkpoint_record(record: Mapping[str, Any], thread_id: str, line: int) -> 
     )
 
 
+def numbered_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """``(line number, text)``; a file that is not UTF-8 text is a `ConfigurationError`."""
+    iterator = iter(lines)
+    number = 0
+    while True:
+        number += 1
+        try:
+            text = next(iterator)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            raise _fail(number, f"not UTF-8 text ({exc.reason}): not an export file") from exc
+        yield number, text
+
+
 def _records(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
     """``(line number, decoded JSON)`` of each non-blank line after the header."""
-    numbered = enumerate(lines, start=1)
+    numbered = numbered_lines(lines)
     first = next(numbered, None)
     if first is None:
         raise ConfigurationError("the input is empty: not a langgraph-persist-kit threads file")
@@ -130,6 +149,8 @@ def _records(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
             record = json.loads(text)
         except ValueError as exc:
             raise _fail(number, f"not valid JSON, the file may be truncated ({exc})") from exc
+        except RecursionError as exc:
+            raise _fail(number, "JSON nested too deeply: not an export file") from exc
         if not isinstance(record, dict):
             raise _fail(number, "each line must be a JSON object")
         yield number, record
@@ -223,8 +244,11 @@ def to_tuples(serde: SerializerProtocol, thread: ThreadRecords) -> list[Checkpoi
                 values[channel] = known[key]
         checkpoint = cast(Checkpoint, {**body, "channel_versions": dict(r.channel_versions),
                                        "channel_values": values})
-        writes: list[PendingWrite] = [(task_id, channel, _loads(serde, v, "a write", r.line))
-                                      for task_id, channel, v in r.pending_writes]
+        writes: list[PendingWrite] = [
+            (task_id, channel, _loads(serde, v, "a write", r.line)) if path is None
+            else PathedWrite(task_id, channel, _loads(serde, v, "a write", r.line), path)
+            for task_id, channel, v, path in r.pending_writes
+        ]
 
         parent = r.parent_checkpoint_id
         out.append(CheckpointTuple(

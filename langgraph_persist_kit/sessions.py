@@ -4,8 +4,8 @@ Owns: `fork_session`, `replay`, `checkpoint_tree` and their async twins;
 depends on: `_codec` (configs), `_plan` (one plan, two drivers), `tree`.
 
 Each helper is written once as a plan of calls on a saver or a compiled graph
-(`Call`): the sync helper makes them as they are, the async one awaits their
-``a``-prefixed twins (``aget_tuple``, ``ainvoke``, ...). They work with any
+(`_calls.Call`): the sync helper makes them as they are, the async one awaits
+their ``a``-prefixed twins (``aget_tuple``, ``ainvoke``, ...). They work with any
 ``BaseCheckpointSaver``; on this package's savers `fork_session` copies inside
 the store (``fork_thread``) instead of putting each checkpoint again.
 """
@@ -13,42 +13,18 @@ the store (``fork_thread``) instead of putting each checkpoint again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from itertools import groupby
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.types import Command
 
+from langgraph_persist_kit._calls import Call, aexecute, execute, same
 from langgraph_persist_kit._codec import Target, check_id, kept_when_paused, target_of
 from langgraph_persist_kit._plan import Plan, arun, run
+from langgraph_persist_kit._threads_format import with_task_paths, write_groups
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.tree import CheckpointTree, ancestor_chain, checkpoint_record
-
-
-@dataclass(frozen=True)
-class Call:
-    """Call ``method`` (its sync name) of ``target``; ``collect`` lists an iterator."""
-
-    target: Any
-    method: str
-    args: Sequence[Any] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    collect: bool = False
-
-
-def _call(call: Call) -> Any:
-    result = getattr(call.target, call.method)(*call.args, **call.kwargs)
-    return list(result) if call.collect else result
-
-
-async def _acall(call: Call) -> Any:
-    method = getattr(call.target, "a" + call.method)
-    if call.collect:
-        return [item async for item in method(*call.args, **call.kwargs)]
-    return await method(*call.args, **call.kwargs)
 
 
 def _saver_of(graph: Any) -> BaseCheckpointSaver:
@@ -91,8 +67,8 @@ def _fork(graph: Any, config: RunnableConfig, new_thread_id: Any) -> Plan[str]:
         yield Call(saver, "fork_thread", (source.thread_id, new_id, tip_id), {"paused": paused})
         return new_id
     everything = yield Call(saver, "list", ({"configurable": {"thread_id": source.thread_id}},),
-                            collect=True)
-    selection = _fork_selection(everything, tip_id)
+                            each=same)
+    selection = _fork_selection(with_task_paths(saver, everything), tip_id)
     newest = {_ns(t): t for t in selection}  # oldest first: the last of each namespace stays
     for checkpoint in selection:
         if paused and newest[_ns(checkpoint)] is checkpoint:
@@ -127,16 +103,14 @@ def _put_again(
     """Store ``checkpoint`` (with its pending writes) again under ``thread_id``.
 
     Every channel value is stored (``new_versions`` = all versions). Pending
-    writes keep their order: each task's writes go with a task path that sorts
-    as the task's position did.
+    writes keep their task paths where the saver tells them, else their order
+    (`write_groups`, as an import does).
     """
     config = Target(thread_id, _ns(checkpoint), None).config(_parent_id(checkpoint))
     stored = yield Call(saver, "put", (config, checkpoint.checkpoint, checkpoint.metadata,
                                        dict(checkpoint.checkpoint["channel_versions"])))
-    tasks = groupby(checkpoint.pending_writes or [], key=lambda write: write[0])
-    for position, (task_id, writes) in enumerate(tasks):
-        pairs = [(channel, value) for _task, channel, value in writes]
-        yield Call(saver, "put_writes", (stored, pairs, task_id, f"~{position:08}"))
+    for task_path, task_id, writes in write_groups(checkpoint.pending_writes or []):
+        yield Call(saver, "put_writes", (stored, writes, task_id, task_path))
 
 
 def fork_session(graph: Any, config: RunnableConfig, *, new_thread_id: Any = None) -> str:
@@ -172,12 +146,12 @@ def fork_session(graph: Any, config: RunnableConfig, *, new_thread_id: Any = Non
         ConfigurationError: No checkpointer, no such checkpoint, a subgraph
             namespace in ``config``, or ``new_thread_id`` already in use.
     """
-    return run(_fork(graph, config, new_thread_id), _call)
+    return run(_fork(graph, config, new_thread_id), execute)
 
 
 async def afork_session(graph: Any, config: RunnableConfig, *, new_thread_id: Any = None) -> str:
     """Fork a thread into a new one; see `fork_session`."""
-    return await arun(_fork(graph, config, new_thread_id), _acall)
+    return await arun(_fork(graph, config, new_thread_id), aexecute)
 
 
 # --- replay -------------------------------------------------------------------------
@@ -218,13 +192,13 @@ def replay(graph: Any, config: RunnableConfig, *, input: Any = None, update: Any
     Raises:
         ConfigurationError: No checkpointer, or no ``checkpoint_id`` in ``config``.
     """
-    return run(_replay(graph, config, input, update, as_node, invoke_kwargs), _call)
+    return run(_replay(graph, config, input, update, as_node, invoke_kwargs), execute)
 
 
 async def areplay(graph: Any, config: RunnableConfig, *, input: Any = None, update: Any = None,
                   as_node: str | None = None, **invoke_kwargs: Any) -> Any:
     """Run a graph again from a past checkpoint with ``ainvoke``; see `replay`."""
-    return await arun(_replay(graph, config, input, update, as_node, invoke_kwargs), _acall)
+    return await arun(_replay(graph, config, input, update, as_node, invoke_kwargs), aexecute)
 
 
 # --- tree ---------------------------------------------------------------------------
@@ -233,7 +207,7 @@ async def areplay(graph: Any, config: RunnableConfig, *, input: Any = None, upda
 def _tree(saver: BaseCheckpointSaver, thread_id: str) -> Plan[CheckpointTree]:
     thread_id = check_id(thread_id, "thread_id")
     tuples = yield Call(saver, "list", ({"configurable": {"thread_id": thread_id}},),
-                        collect=True)
+                        each=same)
     return CheckpointTree.from_records(thread_id, [checkpoint_record(t) for t in tuples])
 
 
@@ -248,9 +222,9 @@ def checkpoint_tree(saver: BaseCheckpointSaver, thread_id: str) -> CheckpointTre
         A `CheckpointTree`: ``.branches()`` lists each branch root first,
         ``.to_mermaid()`` draws it (a notebook shows the diagram).
     """
-    return run(_tree(saver, thread_id), _call)
+    return run(_tree(saver, thread_id), execute)
 
 
 async def acheckpoint_tree(saver: BaseCheckpointSaver, thread_id: str) -> CheckpointTree:
     """A thread's checkpoints as a tree of branches; see `checkpoint_tree`."""
-    return await arun(_tree(saver, thread_id), _acall)
+    return await arun(_tree(saver, thread_id), aexecute)

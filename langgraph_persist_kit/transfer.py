@@ -9,30 +9,32 @@ has it), so every saver works: this package's, LangGraph's ``InMemorySaver``,
 anyone's.
 
 Each operation is written once as a plan that yields `Call` requests (a saver
-method and its arguments); `_execute` runs them on sync methods and
-`_aexecute` on the ``a``-prefixed ones, so export, import and copy behave the
+method and its arguments, see `_calls`), so export, import and copy behave the
 same in both modes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NamedTuple, Protocol
 
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 
+from langgraph_persist_kit._calls import Call, aexecute, execute, same
 from langgraph_persist_kit._plan import Plan, arun, run
 from langgraph_persist_kit._threads_format import (
     end_line,
     header_line,
     order_checkpoints,
     thread_lines,
+    with_task_paths,
     write_groups,
 )
 from langgraph_persist_kit._threads_reader import read_threads, to_tuples
-from langgraph_persist_kit.errors import ConfigurationError
+from langgraph_persist_kit.errors import BackendError, ConfigurationError
 
 __all__ = [
     "IfExists",
@@ -51,7 +53,9 @@ IfExists = Literal["fail", "skip", "replace"]
 
 ``"fail"`` (the default) raises `ConfigurationError` before writing anything of
 that thread; ``"skip"`` leaves the target's thread as it is and goes on;
-``"replace"`` deletes the target's thread, then writes the imported one.
+``"replace"`` writes the imported thread under a staging id, then deletes the
+target's thread and writes it again under its own id: a failed import leaves the
+old thread as it was.
 """
 
 _IF_EXISTS = ("fail", "skip", "replace")
@@ -100,45 +104,11 @@ class ThreadCopied(NamedTuple):
     skipped: bool
 
 
-# --- requests and their two drivers ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Call:
-    """Call ``saver.<method>`` (``a<method>`` in async mode).
-
-    With ``each``, the method returns an iterator and the reply is
-    ``[each(item) for item in it]``, built as it is consumed.
-    """
-
-    saver: Any
-    method: str
-    args: tuple[Any, ...] = ()
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-    each: Callable[[Any], Any] | None = None
-
-
-def _execute(call: Call) -> Any:
-    result = getattr(call.saver, call.method)(*call.args, **call.kwargs)
-    return result if call.each is None else [call.each(item) for item in result]
-
-
-async def _aexecute(call: Call) -> Any:
-    result = getattr(call.saver, "a" + call.method)(*call.args, **call.kwargs)
-    if call.each is None:
-        return await result
-    return [call.each(item) async for item in result]
-
-
 # --- the plans ----------------------------------------------------------------------
 
 
 def _thread_config(thread_id: str) -> Any:
     return {"configurable": {"thread_id": thread_id}}
-
-
-def _same(item: Any) -> Any:
-    return item
 
 
 def _thread_ids(saver: Any, thread_ids: Iterable[str] | None) -> Plan[list[str]]:
@@ -165,10 +135,10 @@ def _read_thread(saver: Any, thread_id: str, *, required: bool) -> Plan[list[Che
     Raises:
         ConfigurationError: When ``required`` and the thread has no checkpoints.
     """
-    tuples = yield Call(saver, "list", (_thread_config(thread_id),), each=_same)
+    tuples = yield Call(saver, "list", (_thread_config(thread_id),), each=same)
     if not tuples and required:
         raise ConfigurationError(f"thread {thread_id!r} has no checkpoints")
-    return order_checkpoints(tuples)
+    return order_checkpoints(with_task_paths(saver, tuples))
 
 
 def _write_thread(
@@ -177,33 +147,57 @@ def _write_thread(
     """Write a thread's checkpoints through ``put`` and ``put_writes``; False if skipped.
 
     Each ``put`` passes every channel version as ``new_versions``, so every
-    value is stored; pending writes get the task paths of `write_groups`.
+    value is stored; pending writes get the task paths of `write_groups`. A
+    write that fails part-way deletes what it wrote, so no half thread is left.
+    ``"replace"`` writes the thread under a staging id first and swaps it in
+    only once it is complete: a failed import leaves the old thread as it was.
 
     Raises:
         ConfigurationError: When the target holds the thread and ``if_exists``
             is ``"fail"``.
     """
-    existing = yield Call(saver, "list", (_thread_config(thread_id),), {"limit": 1}, each=_same)
-    if existing:
-        if if_exists == "skip":
-            return False
-        if if_exists == "fail":
-            raise ConfigurationError(
-                f"thread {thread_id!r} already exists in the target: delete it first, or pass "
-                "if_exists='skip' or 'replace' (--if-exists on the command line)"
-            )
-        yield Call(saver, "delete_thread", (thread_id,))
+    existing = yield Call(saver, "list", (_thread_config(thread_id),), {"limit": 1}, each=same)
+    if existing and if_exists == "skip":
+        return False
+    if existing and if_exists == "fail":
+        raise ConfigurationError(
+            f"thread {thread_id!r} already exists in the target: delete it first, or pass "
+            "if_exists='skip' or 'replace' (--if-exists on the command line)"
+        )
     groups = [write_groups(t.pending_writes or []) for t in tuples]  # check all, then write
-    for t, calls in zip(tuples, groups, strict=True):
-        ns = t.config["configurable"].get("checkpoint_ns", "")
-        parent = (t.parent_config or {}).get("configurable", {}).get("checkpoint_id")
-        config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
-                                   "checkpoint_id": parent}}
-        versions = dict(t.checkpoint["channel_versions"])
-        stored = yield Call(saver, "put", (config, t.checkpoint, t.metadata, versions))
-        for task_path, task_id, writes in calls:
-            yield Call(saver, "put_writes", (stored, writes, task_id, task_path))
+    staging = f"{thread_id}.persist-kit-import-{uuid.uuid4().hex}" if existing else thread_id
+    yield from _put_all(saver, staging, tuples, groups)
+    if existing:
+        yield Call(saver, "delete_thread", (thread_id,))
+        try:
+            yield from _put_all(saver, thread_id, tuples, groups)
+        except Exception as exc:
+            raise BackendError(
+                f"thread {thread_id!r} was deleted to be replaced, and writing the new one "
+                f"failed: the imported thread is kept as {staging!r}"
+            ) from exc
+        yield Call(saver, "delete_thread", (staging,))
     return True
+
+
+def _put_all(saver: Any, thread_id: str, tuples: Sequence[CheckpointTuple],
+             groups: Sequence[list[tuple[str, str, list[tuple[str, Any]]]]]) -> Plan[None]:
+    """``put`` and ``put_writes`` every checkpoint of ``tuples`` under ``thread_id``;
+    on a failure, delete what was written (best effort) and raise."""
+    try:
+        for t, calls in zip(tuples, groups, strict=True):
+            ns = t.config["configurable"].get("checkpoint_ns", "")
+            parent = (t.parent_config or {}).get("configurable", {}).get("checkpoint_id")
+            config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
+                                       "checkpoint_id": parent}}
+            versions = dict(t.checkpoint["channel_versions"])
+            stored = yield Call(saver, "put", (config, t.checkpoint, t.metadata, versions))
+            for task_path, task_id, writes in calls:
+                yield Call(saver, "put_writes", (stored, writes, task_id, task_path))
+    except Exception:
+        with contextlib.suppress(Exception):
+            yield Call(saver, "delete_thread", (thread_id,))
+        raise
 
 
 class _Tally:
@@ -305,14 +299,14 @@ def export_threads(
             checkpoints, or a checkpoint's metadata is not JSON.
         BackendError: When the store fails.
     """
-    return run(_export(saver, out, thread_ids), _execute)
+    return run(_export(saver, out, thread_ids), execute)
 
 
 async def aexport_threads(
     saver: BaseCheckpointSaver, out: Writable, *, thread_ids: Iterable[str] | None = None
 ) -> TransferReport:
     """Write threads to ``out`` with the saver's async methods; see `export_threads`."""
-    return await arun(_export(saver, out, thread_ids), _aexecute)
+    return await arun(_export(saver, out, thread_ids), aexecute)
 
 
 def import_threads(
@@ -343,14 +337,14 @@ def import_threads(
             read, or an existing thread with ``if_exists="fail"``.
         BackendError: When the store fails.
     """
-    return run(_import(saver, lines, if_exists), _execute)
+    return run(_import(saver, lines, if_exists), execute)
 
 
 async def aimport_threads(
     saver: BaseCheckpointSaver, lines: Iterable[str], *, if_exists: IfExists = "fail"
 ) -> TransferReport:
     """Import threads with the saver's async methods; see `import_threads`."""
-    return await arun(_import(saver, lines, if_exists), _aexecute)
+    return await arun(_import(saver, lines, if_exists), aexecute)
 
 
 def copy_threads(
@@ -383,7 +377,7 @@ def copy_threads(
             checkpoints, or the target holds one and ``if_exists="fail"``.
         BackendError: When either store fails.
     """
-    return run(_copy(source, target, thread_ids, if_exists, on_thread), _execute)
+    return run(_copy(source, target, thread_ids, if_exists, on_thread), execute)
 
 
 async def acopy_threads(
@@ -395,4 +389,4 @@ async def acopy_threads(
     on_thread: Callable[[ThreadCopied], Any] | None = None,
 ) -> TransferReport:
     """Copy threads with both savers' async methods; see `copy_threads`."""
-    return await arun(_copy(source, target, thread_ids, if_exists, on_thread), _aexecute)
+    return await arun(_copy(source, target, thread_ids, if_exists, on_thread), aexecute)

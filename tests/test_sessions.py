@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
 from conftest import COMBINATIONS, open_harness
 from graphs import (
     delta_graph,
+    extend,
     fanout_graph,
     interrupt_graph,
     linear_graph,
@@ -27,8 +28,10 @@ from graphs import (
     thread,
 )
 from harness import Harness
+from langgraph.channels import DeltaChannel
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.types import Command
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, Send, interrupt
 
 from langgraph_persist_kit import (
     acheckpoint_tree,
@@ -139,6 +142,8 @@ def test_fork_at_an_interrupt_is_paused_and_resumes_on_its_own(h: Harness) -> No
     assert h.invoke(graph, Command(resume="no"), thread("src"))["log"][-1] == "publish:no"
     again = fork(h, graph, at("src", paused_at))  # the source answered; the fork waits again
     assert_fork_matches(h, graph, "src", paused_at, again)
+    assert h.get_state(graph, thread(again)).next == ("ask",)
+    h.invoke(graph, None, thread(again))  # the source's answer did not come along
     assert h.get_state(graph, thread(again)).next == ("ask",)
     assert h.invoke(graph, Command(resume="maybe"), thread(again))["log"][-1] == "publish:maybe"
     assert h.get_state(graph, thread("copy")).values["log"][-1] == "publish:yes"
@@ -293,3 +298,45 @@ def test_fork_from_the_command_line(tmp_path: Path) -> None:
     assert again.exit_code == 1 and "exists" in again.output
     plain = runner.invoke(cli, ["fork", url, "src"])
     assert plain.exit_code == 0 and len(plain.output.strip()) == 36  # a new UUID
+
+
+class ReviewState(TypedDict, total=False):
+    items: Annotated[list, DeltaChannel(extend)]  # no snapshot: rebuilt from writes
+
+
+def review_graph() -> Any:
+    """``plan`` sends three ``review`` tasks that each interrupt; answers land in a
+    DeltaChannel in task-path order, whatever order they are given in."""
+
+    def review(arg: dict) -> dict:
+        return {"items": [f"{arg['i']}:{interrupt(arg['i'])}"]}
+
+    builder = StateGraph(ReviewState)
+    builder.add_node("plan", lambda s: {"items": ["plan"]})
+    builder.add_node("review", review)
+    builder.add_node("after", lambda s: {"items": ["after"]})
+    builder.add_edge(START, "plan")
+    builder.add_conditional_edges("plan", lambda s: [Send("review", {"i": i}) for i in range(3)],
+                                  ["review"])
+    builder.add_edge("review", "after")
+    builder.add_edge("after", END)
+    return builder
+
+
+def answer(h: Harness, graph: Any, thread_id: str, items: list[int]) -> Any:
+    pending = {i.value: i.id for i in h.get_state(graph, thread(thread_id)).interrupts}
+    return h.invoke(graph, Command(resume={pending[i]: f"a{i}" for i in items}), thread(thread_id))
+
+
+def test_a_fork_keeps_the_order_later_writes_take(h: Harness) -> None:
+    """Writes made on the fork after it was taken sort among the copied ones as on the
+    source: the copied writes keep their task paths."""
+    graph = review_graph().compile(checkpointer=h.saver)
+    h.invoke(graph, {"items": []}, thread("src"))
+    answer(h, graph, "src", [1])
+    forked = fork(h, graph, thread("src"))
+    for thread_id in ("src", forked):
+        answer(h, graph, thread_id, [0, 2])
+    final = h.get_state(graph, thread("src")).values["items"]
+    assert final == ["plan", "0:a0", "1:a1", "2:a2", "after"]
+    assert h.get_state(graph, thread(forked)).values["items"] == final

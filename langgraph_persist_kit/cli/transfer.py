@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from langgraph_persist_kit._threads_format import check_header
+from langgraph_persist_kit._threads_reader import numbered_lines
 from langgraph_persist_kit._urls import backend_of, redact, sqlite_path
 from langgraph_persist_kit.cli.base import Failure, open_store
 from langgraph_persist_kit.transfer import (
@@ -156,10 +157,11 @@ def import_command(url: str, file: IO[str], if_exists: str, as_json: bool) -> No
     truncated FILE fails at its first incomplete thread and keeps the ones
     before it.
     """
-    first = file.readline()
+    lines = (text for _number, text in numbered_lines(file))
+    first = next(lines, "")
     check_header(first)  # before opening URL: a wrong file creates no database
     with open_target(url) as saver:
-        report = import_threads(saver, chain([first], file), if_exists=cast(IfExists, if_exists))
+        report = import_threads(saver, chain([first], lines), if_exists=cast(IfExists, if_exists))
     _echo_report(report, _summary("imported", report, f"into {redact(url)}"), as_json)
 
 

@@ -342,10 +342,11 @@ WHERE w.thread_id = %(thread_id)s
 -- delete_fork_task_writes --
 -- For a fork taken where the source had moved on: on the newest checkpoint of each
 -- namespace of %(thread_id)s, the pending writes that are neither interrupts, errors
--- nor task-less (%(null_task)s): the fork waits there again.
+-- nor task-less (%(null_task)s, answers excepted): the fork waits there again.
 DELETE FROM {schema}.writes AS w
 WHERE w.thread_id = %(thread_id)s
-  AND w.channel NOT IN ('__interrupt__', '__error__') AND w.task_id <> %(null_task)s
+  AND w.channel NOT IN ('__interrupt__', '__error__')
+  AND (w.task_id <> %(null_task)s OR w.channel = '__resume__')
   AND w.checkpoint_id = (SELECT max(c.checkpoint_id) FROM {schema}.checkpoints AS c
                          WHERE c.thread_id = w.thread_id
                            AND c.checkpoint_ns = w.checkpoint_ns)

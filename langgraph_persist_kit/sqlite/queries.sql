@@ -256,10 +256,11 @@ WHERE thread_id = :thread_id
 -- delete_fork_task_writes --
 -- For a fork taken where the source had moved on: on the newest checkpoint of each
 -- namespace of :thread_id, the pending writes that are neither interrupts, errors
--- nor task-less (:null_task): the fork waits there again.
+-- nor task-less (:null_task, answers excepted): the fork waits there again.
 DELETE FROM writes
 WHERE thread_id = :thread_id
-  AND channel NOT IN ('__interrupt__', '__error__') AND task_id <> :null_task
+  AND channel NOT IN ('__interrupt__', '__error__')
+  AND (task_id <> :null_task OR channel = '__resume__')
   AND checkpoint_id = (SELECT max(c.checkpoint_id) FROM checkpoints AS c
                        WHERE c.thread_id = writes.thread_id
                          AND c.checkpoint_ns = writes.checkpoint_ns)
