@@ -151,19 +151,89 @@ def kept_by(walker: Walker, target: Target, metadata: dict[str, Any]) -> Plan[li
     return keep
 
 
+PRUNE_ATTEMPTS = 5
+"""Plans of one thread's prune before giving up on a thread that keeps changing."""
+
+
 class PrunePlans:
-    """``prune`` for a store's plans: the strategy, then the store's own deletes."""
+    """Pruning for a store's plans: which checkpoints go, decided once for every store.
+
+    A store supplies how to read a thread's checkpoints and their metadata, how
+    to walk ancestors, and how to delete everything but the kept checkpoints;
+    SQL stores run a prune in one transaction that locks the thread, Redis in
+    one script that refuses (and so makes the thread be planned again) when a
+    namespace got a newer checkpoint meanwhile.
+    """
 
     def delete_thread(self, thread_id: str) -> Plan[None]:
         raise NotImplementedError
 
-    def keep_latest(self, thread_ids: list[str]) -> Plan[None]:
-        """Delete all but what `kept_by` keeps in each namespace of ``thread_ids``."""
+    def _walk(self, target: Target, walk: AncestorWalk) -> Plan[None]:
         raise NotImplementedError
 
+    def _thread_checkpoints(self, thread_id: str) -> Plan[list[tuple[str, str]]]:
+        """``(checkpoint_ns, checkpoint_id)`` of every checkpoint of the thread."""
+        raise NotImplementedError
+
+    def _checkpoint_metadata(
+        self, thread_id: str, members: list[tuple[str, str]]
+    ) -> Plan[dict[tuple[str, str], dict[str, Any]]]:
+        """The metadata of some of the thread's checkpoints."""
+        raise NotImplementedError
+
+    def _delete_all_but(
+        self, thread_id: str, newest: dict[str, str], keep: list[tuple[str, str]]
+    ) -> Plan[bool]:
+        """In each namespace of ``newest``, delete the checkpoints older than its newest
+        that are not in ``keep``, with their writes and the values nothing uses any
+        more; ``False`` if the thread changed first and nothing was deleted."""
+        raise NotImplementedError
+
+    def _lock_for_prune(self, thread_ids: list[str]) -> Plan[None]:
+        """Hold the threads for the rest of the transaction, where the store needs it."""
+        return
+        yield
+
+    def prune_thread(self, thread_id: str, keep_latest: int, dry_run: bool) -> Plan[int]:
+        """Keep the ``keep_latest`` newest checkpoints of each namespace of a thread and
+        what their DeltaChannel values are rebuilt from; delete the other checkpoints
+        older than the namespace's newest (newer ones, stored meanwhile, stay).
+
+        Returns:
+            The checkpoints deleted (with ``dry_run``: that would be).
+
+        Raises:
+            ConfigurationError: For ``keep_latest`` below 1.
+            BackendError: When the thread kept changing for `PRUNE_ATTEMPTS` plans.
+        """
+        if isinstance(keep_latest, bool) or not isinstance(keep_latest, int) or keep_latest < 1:
+            raise ConfigurationError(f"keep_latest must be an int >= 1, not {keep_latest!r}")
+        thread_id = check_id(thread_id, "thread_id")
+        yield from self._lock_for_prune([thread_id])
+        for _attempt in range(PRUNE_ATTEMPTS):
+            by_ns: dict[str, list[str]] = {}
+            for ns, checkpoint_id in (yield from self._thread_checkpoints(thread_id)):
+                by_ns.setdefault(ns, []).append(checkpoint_id)
+            kept_newest = {ns: sorted(ids, reverse=True)[:keep_latest] for ns, ids in by_ns.items()}
+            metadata = yield from self._checkpoint_metadata(
+                thread_id, [(ns, cid) for ns, ids in kept_newest.items() for cid in ids])
+            keep: set[tuple[str, str]] = set()
+            for (ns, cid), meta in metadata.items():
+                kept = yield from kept_by(self._walk, Target(thread_id, ns, cid), meta)
+                keep.update((ns, ancestor) for ancestor in kept)
+            newest = {ns: ids[0] for ns, ids in kept_newest.items()}
+            doomed = sum(1 for ns, ids in by_ns.items() for cid in ids
+                         if cid < newest[ns] and (ns, cid) not in keep)
+            if dry_run or not doomed:
+                return doomed
+            if (yield from self._delete_all_but(thread_id, newest, sorted(keep))):
+                return doomed
+        raise BackendError(
+            f"thread {thread_id!r} kept changing while it was pruned; prune it again"
+        )
+
     def prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]:
-        """``"delete"``: remove the threads. ``"keep_latest"``: keep each namespace's
-        latest checkpoint plus the ancestors its DeltaChannel values are rebuilt from.
+        """``"delete"``: remove the threads. ``"keep_latest"``: `prune_thread` with 1.
 
         Raises:
             ConfigurationError: For another strategy.
@@ -173,8 +243,9 @@ class PrunePlans:
             for thread_id in ids:
                 yield from self.delete_thread(thread_id)
         elif strategy == "keep_latest":
-            if ids:
-                yield from self.keep_latest(ids)
+            yield from self._lock_for_prune(ids)
+            for thread_id in ids:
+                yield from self.prune_thread(thread_id, 1, False)
         else:
             raise ConfigurationError(
                 f"prune strategy must be 'keep_latest' or 'delete', not {strategy!r}"

@@ -59,6 +59,9 @@ class StorePlans(Protocol):
     def fork_thread(self, source: str, target: str, checkpoint_id: str,
                     paused: bool) -> Plan[None]: ...
     def prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]: ...
+    def prune_thread(self, thread_id: str, keep_latest: int, dry_run: bool) -> Plan[int]: ...
+    def cleanup_batch(self, cutoff: float, cursor: Any, batch_size: int,
+                      dry_run: bool) -> Plan[tuple[int, int, Any]]: ...
     def delta_history(self, serde: SerializerProtocol, config: RunnableConfig,
                       channels: Sequence[str]) -> Plan[Any]: ...
 
@@ -226,6 +229,36 @@ class SaverMethods(PersistSaverBase):
         """
         self._run(partial(self.plans.prune, thread_ids, strategy), transaction=True)
 
+    def prune_thread(self, thread_id: str, keep_latest: int, *, dry_run: bool = False) -> int:
+        """Keep each namespace's ``keep_latest`` newest checkpoints (and what their
+        DeltaChannel values are rebuilt from); behind `maintenance.prune_threads`.
+
+        One short transaction (SQL stores) or one deleting script (Redis).
+
+        Returns:
+            The checkpoints deleted (with ``dry_run``: that would be).
+        """
+        plan = partial(self.plans.prune_thread, thread_id, keep_latest, dry_run)
+        return self._run(plan, transaction=True)
+
+    def cleanup_batch(self, cutoff: float, cursor: Any = None, batch_size: int = 500, *,
+                      dry_run: bool = False) -> tuple[int, int, Any]:
+        """One batch of `maintenance.cleanup_expired`, in its own short transaction.
+
+        Args:
+            cutoff: Unix seconds: threads whose last write is older are deleted,
+                unless written again before the batch deletes them.
+            cursor: ``None`` at first, then what the previous batch returned.
+            batch_size: The most threads one batch looks at.
+            dry_run: Count only.
+
+        Returns:
+            ``(threads deleted, checkpoints deleted, next cursor)``; the cursor is
+            ``None`` once every thread was looked at.
+        """
+        plan = partial(self.plans.cleanup_batch, cutoff, cursor, batch_size, dry_run)
+        return self._run(plan, transaction=True)
+
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
@@ -332,6 +365,18 @@ class AsyncSaverMethods(PersistSaverBase):
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Prune threads in one transaction; see `SaverMethods.prune`."""
         await self._run(partial(self.plans.prune, thread_ids, strategy), transaction=True)
+
+    async def aprune_thread(self, thread_id: str, keep_latest: int, *,
+                            dry_run: bool = False) -> int:
+        """Prune one thread; see `SaverMethods.prune_thread`."""
+        plan = partial(self.plans.prune_thread, thread_id, keep_latest, dry_run)
+        return await self._run(plan, transaction=True)
+
+    async def acleanup_batch(self, cutoff: float, cursor: Any = None, batch_size: int = 500, *,
+                             dry_run: bool = False) -> tuple[int, int, Any]:
+        """One batch of cleanup; see `SaverMethods.cleanup_batch`."""
+        plan = partial(self.plans.cleanup_batch, cutoff, cursor, batch_size, dry_run)
+        return await self._run(plan, transaction=True)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

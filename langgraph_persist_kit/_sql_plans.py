@@ -45,7 +45,7 @@ from langgraph_persist_kit._codec import (
     filter_terms,
     target_of,
 )
-from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans, kept_by
+from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
 from langgraph_persist_kit._plan import Plan, Query, Rows, paged
 from langgraph_persist_kit.tree import ancestor_chain
 
@@ -328,24 +328,71 @@ class SqlPlans(PrunePlans):
             start = walk.feed(rows, depth)
             depth *= 8
 
-    def keep_latest(self, ids: list[str]) -> Plan[None]:
-        """``prune(keep_latest)`` of ``ids``, in the driver's one transaction."""
-        yield from self._lock_threads(ids)
-        latest = yield Query(
-            self.queries["select_latest_per_namespace"], {"thread_ids": self.array(ids)}
-        )
-        for thread_id, checkpoint_ns, checkpoint_id, metadata in latest:
-            target = Target(thread_id, checkpoint_ns, checkpoint_id)
-            keep = yield from kept_by(self._walk, target, _as_dict(metadata))
-            params = {
-                "thread_id": thread_id,
-                "checkpoint_ns": checkpoint_ns,
-                "latest": checkpoint_id,
-                "keep": self.array(keep),
-            }
+    def _lock_for_prune(self, thread_ids: list[str]) -> Plan[None]:
+        yield from self._lock_threads(thread_ids)
+
+    def _thread_checkpoints(self, thread_id: str) -> Plan[list[tuple[str, str]]]:
+        rows = yield Query(self.queries["select_thread_checkpoints"], {"thread_id": thread_id})
+        return [(ns, cid) for ns, cid in rows]
+
+    def _checkpoint_metadata(
+        self, thread_id: str, members: list[tuple[str, str]]
+    ) -> Plan[dict[tuple[str, str], dict[str, Any]]]:
+        if not members:
+            return {}
+        rows = yield Query(self.queries["select_checkpoint_metadata"], {
+            "thread_id": thread_id,
+            "checkpoint_ids": self.array(sorted({cid for _ns, cid in members})),
+        })
+        wanted = set(members)
+        return {(ns, cid): _as_dict(meta) for ns, cid, meta in rows if (ns, cid) in wanted}
+
+    def _delete_all_but(
+        self, thread_id: str, newest: dict[str, str], keep: list[tuple[str, str]]
+    ) -> Plan[bool]:
+        """Per namespace, two deletes; the transaction holds the thread (`_lock_for_prune`)."""
+        for ns, latest in newest.items():
+            params = {"thread_id": thread_id, "checkpoint_ns": ns, "latest": latest,
+                      "keep": self.array([cid for k_ns, cid in keep if k_ns == ns])}
             yield Query(self.queries["delete_writes_except"], params)
             yield Query(self.queries["delete_checkpoints_except"], params)
-        yield from self._forget_unreferenced(ids)
+        yield from self._forget_unreferenced([thread_id])
+        return True
+
+    # --- cleanup of idle threads ----------------------------------------------------
+
+    def timestamp(self, seconds: float) -> Any:
+        """How the dialect binds a point in time given as Unix seconds."""
+        return seconds
+
+    def cleanup_batch(self, cutoff: float, cursor: Any, batch_size: int,
+                      dry_run: bool) -> Plan[tuple[int, int, Any]]:
+        """One batch of ``cleanup_expired``, run in its own transaction.
+
+        Args:
+            cutoff: Unix seconds; threads whose last write is older go.
+            cursor: Where the previous batch stopped (``None`` at first).
+            batch_size: The most threads looked at.
+            dry_run: Count, delete nothing.
+
+        Returns:
+            ``(threads deleted, checkpoints deleted, next cursor or None at the end)``.
+        """
+        when = self.timestamp(cutoff)
+        rows = yield Query(self.queries["select_idle_threads"],
+                           {"cutoff": when, "after": cursor or "", "limit": batch_size})
+        ids = [row[0] for row in rows]
+        if not ids:
+            return 0, 0, None
+        params = {"thread_ids": self.array(ids), "cutoff": when}
+        idle = yield Query(self.queries["select_still_idle"], params)  # locks them (Postgres)
+        if idle and not dry_run:
+            params = {"thread_ids": self.array([row[0] for row in idle])}
+            for name in ("delete_threads_writes", "delete_threads_checkpoints",
+                         "delete_threads_channel_values", "delete_threads_registry"):
+                yield Query(self.queries[name], params)
+        next_cursor = ids[-1] if len(ids) == batch_size else None
+        return len(idle), sum(int(row[1]) for row in idle), next_cursor
 
     def delta_history(
         self, serde: SerializerProtocol, config: RunnableConfig, channels: Sequence[str]

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from datetime import timezone
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -123,6 +123,9 @@ class PostgresPlans(SqlPlans):
         params[doc] = dump_json({term.key: json.loads(term.value)})
         params[value] = term.value
         return f"({column} @> %({doc})s::jsonb AND {column} -> %({key})s = %({value})s::jsonb)"
+
+    def timestamp(self, seconds: float) -> datetime:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
     def thread_info(self, row: Sequence[Any]) -> ThreadInfo:
         thread_id, created, updated, metadata = row

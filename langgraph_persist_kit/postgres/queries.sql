@@ -271,13 +271,15 @@ WHERE c.run_id = ANY(%(run_ids)s::text[]) AND w.thread_id = c.thread_id
 -- Checkpoints of %(run_ids)s.
 DELETE FROM {schema}.checkpoints WHERE run_id = ANY(%(run_ids)s::text[])
 
--- select_latest_per_namespace --
--- The newest checkpoint of each namespace of %(thread_ids)s, with its metadata.
-SELECT DISTINCT ON (thread_id, checkpoint_ns) thread_id, checkpoint_ns, checkpoint_id,
-       metadata::text
-FROM {schema}.checkpoints
-WHERE thread_id = ANY(%(thread_ids)s::text[])
-ORDER BY thread_id, checkpoint_ns, checkpoint_id DESC
+-- select_thread_checkpoints --
+-- Every checkpoint of %(thread_id)s: namespace and id (what prune decides on).
+SELECT checkpoint_ns, checkpoint_id FROM {schema}.checkpoints WHERE thread_id = %(thread_id)s
+
+-- select_checkpoint_metadata --
+-- Namespace, id and metadata of the checkpoints of %(thread_id)s whose id is in
+-- %(checkpoint_ids)s.
+SELECT checkpoint_ns, checkpoint_id, metadata::text FROM {schema}.checkpoints
+WHERE thread_id = %(thread_id)s AND checkpoint_id = ANY(%(checkpoint_ids)s::text[])
 
 -- delete_checkpoints_except --
 -- Checkpoints of one namespace of a thread older than %(latest)s, except %(keep)s.
@@ -355,3 +357,33 @@ WHERE w.thread_id = %(thread_id)s
 -- Every root checkpoint of %(thread_id)s with its parent, for fork_thread's chain.
 SELECT checkpoint_id, parent_checkpoint_id FROM {schema}.checkpoints
 WHERE thread_id = %(thread_id)s AND checkpoint_ns = ''
+
+-- select_idle_threads --
+-- Up to %(limit)s threads after %(after)s (by id) whose newest checkpoint or
+-- pending write is older than %(cutoff)s: cleanup_expired's candidates.
+SELECT thread_id FROM {schema}.threads
+WHERE updated_at < %(cutoff)s AND thread_id > %(after)s
+ORDER BY thread_id LIMIT %(limit)s
+
+-- select_still_idle --
+-- Of %(thread_ids)s, those still idle at %(cutoff)s, with their number of
+-- checkpoints; locks their registry rows, so a put on them waits for the delete
+-- (and one that came first makes the thread not idle any more).
+SELECT t.thread_id,
+       (SELECT count(*) FROM {schema}.checkpoints AS c WHERE c.thread_id = t.thread_id)
+FROM {schema}.threads AS t
+WHERE t.thread_id = ANY(%(thread_ids)s::text[]) AND t.updated_at < %(cutoff)s
+ORDER BY t.thread_id FOR UPDATE OF t
+
+-- delete_threads_writes --
+-- Every pending write of %(thread_ids)s.
+DELETE FROM {schema}.writes WHERE thread_id = ANY(%(thread_ids)s::text[])
+
+-- delete_threads_checkpoints --
+DELETE FROM {schema}.checkpoints WHERE thread_id = ANY(%(thread_ids)s::text[])
+
+-- delete_threads_channel_values --
+DELETE FROM {schema}.channel_values WHERE thread_id = ANY(%(thread_ids)s::text[])
+
+-- delete_threads_registry --
+DELETE FROM {schema}.threads WHERE thread_id = ANY(%(thread_ids)s::text[])

@@ -10,7 +10,6 @@ thread's keys and its bucket's indexes, which share a hash tag.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -42,9 +41,9 @@ from langgraph_persist_kit._codec import (
     target_of,
     thread_info,
 )
-from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans, kept_by
+from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
 from langgraph_persist_kit._plan import Plan, paged
-from langgraph_persist_kit.errors import BackendError, SchemaVersionError
+from langgraph_persist_kit.errors import SchemaVersionError
 from langgraph_persist_kit.redis import keys as k
 from langgraph_persist_kit.redis.buckets import (
     BucketMerge,
@@ -470,45 +469,56 @@ class RedisPlans(PrunePlans):
                     writes.append((cid, channel, type_, value, task_id, int(idx), task_path))
         return walk.history(serde, seeds, writes)
 
-    def keep_latest(self, thread_ids: list[str]) -> Plan[None]:
-        """``prune(keep_latest)``: per thread, find each namespace's latest checkpoint
-        and what its DeltaChannel values need, then one script deletes the rest and
-        the values nothing refers to any more, unless a namespace got a newer
-        checkpoint meanwhile (a concurrent put, a fork): then the thread is planned
-        again, so nothing a new checkpoint needs is deleted.
+    def _thread_checkpoints(self, thread_id: str) -> Plan[list[tuple[str, str]]]:
+        members = yield self._read(thread_id, "0", "all")
+        return [tuple(k.split_member(raw)) for raw in members]  # type: ignore[misc]
 
-        Raises:
-            BackendError: When the thread kept changing for `PRUNE_ATTEMPTS` plans.
-        """
-        for thread_id in thread_ids:
-            for _attempt in range(PRUNE_ATTEMPTS):
-                if (yield from self._keep_latest_once(thread_id)):
-                    break
-            else:
-                raise BackendError(
-                    f"thread {thread_id!r} kept changing while it was pruned; prune it again"
-                )
+    def _checkpoint_metadata(
+        self, thread_id: str, members: list[tuple[str, str]]
+    ) -> Plan[dict[tuple[str, str], dict[str, Any]]]:
+        if not members:
+            return {}
+        entries = yield self._read(thread_id, "0", "ids", *[k.member(*m) for m in members])
+        return {tuple(k.split_member(raw)): orjson.loads(k.unpack(header)[5])  # type: ignore[misc]
+                for raw, header, *_ in entries}
 
-    def _keep_latest_once(self, thread_id: str) -> Plan[bool]:
-        """One attempt of `keep_latest` on one thread; ``False`` if it must be planned again."""
-        latest: dict[str, str] = {}
-        for raw in (yield self._read(thread_id, "0", "all")):
-            ns, cid = k.split_member(raw)
-            latest[ns] = max(latest.get(ns, cid), cid)
-        if not latest:
-            return True
-        headers = yield self._read(thread_id, "0", "ids",
-                                   *[k.member(ns, cid) for ns, cid in latest.items()])
-        keep = []
-        for raw_member, header, *_ in headers:
-            ns, cid = k.split_member(raw_member)
-            kept = yield from kept_by(self._walk, Target(thread_id, ns, cid),
-                                      json.loads(k.unpack(header)[5]))
-            keep += [k.member(ns, checkpoint_id) for checkpoint_id in kept]
-        pairs = [item for ns, cid in latest.items() for item in (ns, cid)]
+    def _delete_all_but(
+        self, thread_id: str, newest: dict[str, str], keep: list[tuple[str, str]]
+    ) -> Plan[bool]:
+        """One script; it refuses (-1) if a namespace got a newer checkpoint meanwhile."""
+        pairs = [item for ns, cid in newest.items() for item in (ns, cid)]
         changed = yield Script("delete_checkpoints", self.keys.thread_keys(thread_id),
-                               [thread_id, "keep", len(latest), *pairs, *keep])
-        return changed != -1  # -1: a namespace moved on meanwhile, plan this thread again
+                               [thread_id, "keep", len(newest), *pairs,
+                                *[k.member(ns, cid) for ns, cid in keep]])
+        return changed != -1
+
+    def cleanup_batch(self, cutoff: float, cursor: Any, batch_size: int,
+                      dry_run: bool) -> Plan[tuple[int, int, Any]]:
+        """One batch of ``cleanup_expired``: up to ``batch_size`` idle threads of one
+        bucket's registry, each checked and deleted by its own script (a thread
+        written meanwhile is left; a registry entry whose thread expired is removed).
+
+        ``cursor`` is ``(bucket, offset)``: the offset counts the entries of the
+        bucket's idle range that stay (skipped, or counted in a dry run).
+        """
+        bucket, offset = cursor or (0, 0)
+        threads_key = self.keys.bucket_keys(bucket)[0]
+        found = yield Command(("ZRANGEBYSCORE", threads_key, "-inf", f"({cutoff!r}",
+                               "LIMIT", offset, batch_size))
+        ids = [k.decode(raw) for raw in found]
+        replies = (yield Batch([
+            Script("delete_if_idle", self.keys.thread_keys(t), [t, repr(cutoff),
+                                                                "1" if dry_run else "0"])
+            for t in ids
+        ])) if ids else []
+        deleted = sum(int(reply[0]) for reply in replies)
+        checkpoints = sum(int(reply[1]) for reply in replies)
+        stay = len(ids) if dry_run else sum(1 for reply in replies if int(reply[2]))
+        if len(ids) == batch_size:
+            next_cursor: Any = (bucket, offset + stay)
+        else:
+            next_cursor = (bucket + 1, 0) if bucket + 1 < k.BUCKETS else None
+        return deleted, checkpoints, next_cursor
 
 
 def _fork_members(checkpoints: list[tuple[bytes, bytes]], tip: str) -> set[bytes]:

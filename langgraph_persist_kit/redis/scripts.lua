@@ -279,3 +279,19 @@ for i = 2, #ARGV, 2 do
   if redis.call('HEXISTS', CP, ARGV[i + 1]) == 0 then redis.call('ZREM', CPS, ARGV[i]) end
 end
 return 1
+
+-- delete_if_idle --
+-- cleanup_expired on one thread: delete it if its last write is older than the
+-- cutoff (Unix seconds). ARGV: thread_id, cutoff, dry ('1': count only).
+-- Returns {deleted 0/1, checkpoints, stays 0/1}: a thread written since it was
+-- listed stays; a registry entry whose thread expired (TTL) is removed.
+local thread, cutoff = ARGV[1], tonumber(ARGV[2])
+local updated = redis.call('HGET', INFO, 'updated')
+if not updated then
+  if ARGV[3] ~= '1' then redis.call('ZREM', THREADS, thread) end
+  return {0, 0, 0}
+end
+if tonumber(updated) >= cutoff then return {0, 0, 1} end
+local checkpoints = redis.call('ZCARD', IDX)
+if ARGV[3] ~= '1' then delete_thread(thread) end
+return {1, checkpoints, 0}

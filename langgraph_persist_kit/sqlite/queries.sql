@@ -188,12 +188,15 @@ WHERE (thread_id, checkpoint_ns, checkpoint_id) IN (
 -- Checkpoints of :run_ids (JSON array).
 DELETE FROM checkpoints WHERE run_id IN (SELECT value FROM json_each(:run_ids))
 
--- select_latest_per_namespace --
--- The newest checkpoint of each namespace of :thread_ids (JSON array), with its metadata.
-SELECT thread_id, checkpoint_ns, max(checkpoint_id), metadata
-FROM checkpoints
-WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))
-GROUP BY thread_id, checkpoint_ns
+-- select_thread_checkpoints --
+-- Every checkpoint of :thread_id: namespace and id (what prune decides on).
+SELECT checkpoint_ns, checkpoint_id FROM checkpoints WHERE thread_id = :thread_id
+
+-- select_checkpoint_metadata --
+-- Namespace, id and metadata of the checkpoints of :thread_id whose id is in
+-- :checkpoint_ids (JSON array).
+SELECT checkpoint_ns, checkpoint_id, metadata FROM checkpoints
+WHERE thread_id = :thread_id AND checkpoint_id IN (SELECT value FROM json_each(:checkpoint_ids))
 
 -- delete_checkpoints_except --
 -- Checkpoints of one namespace of a thread older than :latest, except :keep (JSON
@@ -269,3 +272,30 @@ WHERE thread_id = :thread_id
 -- Every root checkpoint of :thread_id with its parent, for fork_thread's chain.
 SELECT checkpoint_id, parent_checkpoint_id FROM checkpoints
 WHERE thread_id = :thread_id AND checkpoint_ns = ''
+
+-- select_idle_threads --
+-- Up to :limit threads after :after (by id) whose newest checkpoint or pending
+-- write is older than :cutoff (Unix seconds): cleanup_expired's candidates.
+SELECT thread_id FROM threads
+WHERE updated_at < :cutoff AND thread_id > :after
+ORDER BY thread_id LIMIT :limit
+
+-- select_still_idle --
+-- Of :thread_ids (JSON array), those still idle at :cutoff, with their number of
+-- checkpoints (run in the deleting transaction: a thread written meanwhile is left).
+SELECT t.thread_id, (SELECT count(*) FROM checkpoints AS c WHERE c.thread_id = t.thread_id)
+FROM threads AS t
+WHERE t.thread_id IN (SELECT value FROM json_each(:thread_ids)) AND t.updated_at < :cutoff
+
+-- delete_threads_writes --
+-- Every pending write of :thread_ids (JSON array).
+DELETE FROM writes WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))
+
+-- delete_threads_checkpoints --
+DELETE FROM checkpoints WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))
+
+-- delete_threads_channel_values --
+DELETE FROM channel_values WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))
+
+-- delete_threads_registry --
+DELETE FROM threads WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))

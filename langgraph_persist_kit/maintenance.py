@@ -1,0 +1,204 @@
+"""Retention for cron: delete idle threads, prune long ones, in bounded batches.
+
+Owns: `cleanup_expired`, `prune_threads`, their async twins and reports;
+depends on: `_calls` / `_plan` (one plan, two drivers) and the savers'
+``cleanup_batch`` / ``prune_thread`` (this package's savers only).
+
+Each batch is its own short transaction (SQLite, PostgreSQL) or its own
+scripts (Redis), so a graph writing to the same store waits at most one batch;
+a thread written again while the cleanup runs is not deleted, and a prune never
+leaves a kept checkpoint unreadable (see ``_delta.PrunePlans``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any, NamedTuple
+
+from langgraph_persist_kit._calls import Call, aexecute, execute
+from langgraph_persist_kit._plan import Plan, arun, run
+from langgraph_persist_kit.errors import ConfigurationError
+
+__all__ = [
+    "BatchDone",
+    "CleanupReport",
+    "PruneReport",
+    "acleanup_expired",
+    "aprune_threads",
+    "cleanup_expired",
+    "prune_threads",
+]
+
+
+class CleanupReport(NamedTuple):
+    """What `cleanup_expired` deleted (with ``dry_run``: would delete).
+
+    Attributes:
+        threads_deleted: Threads deleted, every checkpoint, write and value of each.
+        checkpoints_deleted: Their checkpoints, all namespaces.
+        dry_run: Whether nothing was deleted.
+        seconds: Wall-clock time taken.
+    """
+
+    threads_deleted: int
+    checkpoints_deleted: int
+    dry_run: bool
+    seconds: float
+
+
+class PruneReport(NamedTuple):
+    """What `prune_threads` deleted (with ``dry_run``: would delete).
+
+    Attributes:
+        threads_pruned: Threads that lost at least one checkpoint.
+        checkpoints_deleted: Checkpoints deleted, all namespaces.
+        dry_run: Whether nothing was deleted.
+        seconds: Wall-clock time taken.
+    """
+
+    threads_pruned: int
+    checkpoints_deleted: int
+    dry_run: bool
+    seconds: float
+
+
+class BatchDone(NamedTuple):
+    """Progress, given to ``on_batch`` after each batch (one thread, for a prune).
+
+    Attributes:
+        threads: Threads deleted or pruned so far.
+        checkpoints: Checkpoints deleted so far.
+        done: Batches (cleanup) or threads (prune) handled so far.
+        total: Threads to prune, or ``None`` when not known (cleanup).
+        seconds: How long this batch took.
+    """
+
+    threads: int
+    checkpoints: int
+    done: int
+    total: int | None
+    seconds: float
+
+
+OnBatch = Callable[[BatchDone], None]
+
+
+def _maintained(saver: Any, method: str) -> Any:
+    if not hasattr(saver, method):
+        raise ConfigurationError(
+            f"{type(saver).__name__} has no {method}(): retention works on this package's "
+            "savers (SQLite, PostgreSQL, Redis)"
+        )
+    return saver
+
+
+def _cleanup(saver: Any, older_than: timedelta, batch_size: int, dry_run: bool,
+             on_batch: OnBatch | None) -> Plan[CleanupReport]:
+    if not isinstance(older_than, timedelta) or older_than <= timedelta(0):
+        raise ConfigurationError(f"older_than must be a positive timedelta, not {older_than!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigurationError(f"batch_size must be an int >= 1, not {batch_size!r}")
+    _maintained(saver, "cleanup_batch")
+    started = time.perf_counter()
+    cutoff = time.time() - older_than.total_seconds()
+    threads = checkpoints = batches = 0
+    cursor: Any = None
+    while True:
+        batch_started = time.perf_counter()
+        deleted, gone, cursor = yield Call(saver, "cleanup_batch",
+                                           (cutoff, cursor, batch_size), {"dry_run": dry_run})
+        threads, checkpoints, batches = threads + deleted, checkpoints + gone, batches + 1
+        if on_batch is not None:
+            on_batch(BatchDone(threads, checkpoints, batches, None,
+                               time.perf_counter() - batch_started))
+        if cursor is None:
+            return CleanupReport(threads, checkpoints, dry_run, time.perf_counter() - started)
+
+
+def cleanup_expired(saver: Any, *, older_than: timedelta, batch_size: int = 500,
+                    dry_run: bool = False, on_batch: OnBatch | None = None) -> CleanupReport:
+    """Delete every thread whose last write is older than ``older_than``, in batches.
+
+    A thread's last write is its newest checkpoint or pending write (the
+    registry's ``updated_at``). Each batch looks at up to ``batch_size`` threads
+    in its own short transaction and checks again, under lock, that each is
+    still idle: a thread written while the cleanup runs is kept.
+
+    Args:
+        saver: One of this package's sync savers.
+        older_than: E.g. ``timedelta(days=30)``.
+        batch_size: Threads looked at per batch (each batch is one transaction).
+        dry_run: Count what would be deleted; delete nothing.
+        on_batch: Called with a `BatchDone` after each batch (progress bars).
+
+    Returns:
+        A `CleanupReport`.
+
+    Raises:
+        ConfigurationError: For a saver that is not this package's, a non-positive
+            ``older_than`` or ``batch_size``.
+    """
+    return run(_cleanup(saver, older_than, batch_size, dry_run, on_batch), execute)
+
+
+async def acleanup_expired(saver: Any, *, older_than: timedelta, batch_size: int = 500,
+                           dry_run: bool = False,
+                           on_batch: OnBatch | None = None) -> CleanupReport:
+    """Delete idle threads with an async saver; see `cleanup_expired`."""
+    return await arun(_cleanup(saver, older_than, batch_size, dry_run, on_batch), aexecute)
+
+
+def _prune(saver: Any, keep_latest: int, thread_ids: Iterable[str] | None, dry_run: bool,
+           on_batch: OnBatch | None) -> Plan[PruneReport]:
+    if isinstance(keep_latest, bool) or not isinstance(keep_latest, int) or keep_latest < 1:
+        raise ConfigurationError(f"keep_latest must be an int >= 1, not {keep_latest!r}")
+    _maintained(saver, "prune_thread")
+    started = time.perf_counter()
+    if thread_ids is None:
+        ids = yield Call(saver, "list_threads", each=lambda info: info.thread_id)
+    else:
+        ids = list(dict.fromkeys(str(t) for t in thread_ids))
+    pruned = checkpoints = 0
+    for done, thread_id in enumerate(ids, start=1):
+        batch_started = time.perf_counter()
+        gone = yield Call(saver, "prune_thread", (thread_id, keep_latest), {"dry_run": dry_run})
+        pruned, checkpoints = pruned + bool(gone), checkpoints + gone
+        if on_batch is not None:
+            on_batch(BatchDone(pruned, checkpoints, done, len(ids),
+                               time.perf_counter() - batch_started))
+    return PruneReport(pruned, checkpoints, dry_run, time.perf_counter() - started)
+
+
+def prune_threads(saver: Any, *, keep_latest: int, thread_ids: Iterable[str] | None = None,
+                  dry_run: bool = False, on_batch: OnBatch | None = None) -> PruneReport:
+    """Keep the ``keep_latest`` newest checkpoints of each thread and namespace.
+
+    Also kept: whatever the kept checkpoints need to read back exactly as
+    before, i.e. the channel values they share with deleted ones and the
+    ancestors their DeltaChannel values are rebuilt from. Values nothing refers
+    to any more are deleted, so storage shrinks. Each thread is one short
+    transaction; checkpoints stored while it runs are never deleted.
+
+    Args:
+        saver: One of this package's sync savers.
+        keep_latest: How many newest checkpoints to keep per thread and namespace (>= 1).
+        thread_ids: The threads to prune; ``None`` for all.
+        dry_run: Count what would be deleted; delete nothing.
+        on_batch: Called with a `BatchDone` after each thread.
+
+    Returns:
+        A `PruneReport`.
+
+    Raises:
+        ConfigurationError: For a saver that is not this package's or ``keep_latest`` < 1.
+    """
+    return run(_prune(saver, keep_latest, thread_ids, dry_run, on_batch), execute)
+
+
+async def aprune_threads(saver: Any, *, keep_latest: int,
+                         thread_ids: Iterable[str] | None = None, dry_run: bool = False,
+                         on_batch: OnBatch | None = None) -> PruneReport:
+    """Prune threads with an async saver; see `prune_threads`."""
+    return await arun(_prune(saver, keep_latest, thread_ids, dry_run, on_batch), aexecute)
