@@ -60,6 +60,7 @@ class StorePlans(Protocol):
                     paused: bool) -> Plan[None]: ...
     def prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]: ...
     def prune_thread(self, thread_id: str, keep_latest: int, dry_run: bool) -> Plan[int]: ...
+    def stats(self) -> Plan[dict[str, int]]: ...
     def cleanup_batch(self, cutoff: float, cursor: Any, batch_size: int,
                       dry_run: bool) -> Plan[tuple[int, int, Any]]: ...
     def delta_history(self, serde: SerializerProtocol, config: RunnableConfig,
@@ -259,6 +260,12 @@ class SaverMethods(PersistSaverBase):
         plan = partial(self.plans.cleanup_batch, cutoff, cursor, batch_size, dry_run)
         return self._run(plan, transaction=True)
 
+    def stats(self) -> dict[str, int]:
+        """``{"threads", "checkpoints", "writes", "channel_values", "bytes"}`` of the store
+        (``persist-kit stats``); bytes as the store counts them: the SQLite file's pages
+        in use, the PostgreSQL tables with indexes, Redis ``MEMORY USAGE`` of the keys."""
+        return self._run(self.plans.stats)
+
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
@@ -377,6 +384,10 @@ class AsyncSaverMethods(PersistSaverBase):
         """One batch of cleanup; see `SaverMethods.cleanup_batch`."""
         plan = partial(self.plans.cleanup_batch, cutoff, cursor, batch_size, dry_run)
         return await self._run(plan, transaction=True)
+
+    async def astats(self) -> dict[str, int]:
+        """Counts and bytes of the store; see `SaverMethods.stats`."""
+        return await self._run(self.plans.stats)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

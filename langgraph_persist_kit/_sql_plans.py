@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any, ClassVar
 
-import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     ChannelVersions,
@@ -34,7 +33,6 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._codec import (
-    NULL_TASK_ID,
     FilterTerm,
     StoredCheckpoint,
     StoredWrite,
@@ -47,7 +45,7 @@ from langgraph_persist_kit._codec import (
 )
 from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
 from langgraph_persist_kit._plan import Plan, Query, Rows, paged
-from langgraph_persist_kit.tree import ancestor_chain
+from langgraph_persist_kit._sql_upkeep import SqlUpkeep
 
 PAGE_SIZE = 100
 """Checkpoints fetched per round trip by ``list``."""
@@ -56,7 +54,7 @@ THREAD_PAGE_SIZE = 1000
 """Threads fetched per round trip by ``list_threads``."""
 
 
-class SqlPlans(PrunePlans):
+class SqlPlans(SqlUpkeep, PrunePlans):
     """The plans of one SQL store. Subclasses set the class attributes and hooks.
 
     Row layout of ``select_checkpoints`` (kind, a .. i):
@@ -268,24 +266,6 @@ class SqlPlans(PrunePlans):
         for name in self.COPY_THREAD:
             yield Query(self.queries[name], params)
 
-    def fork_thread(
-        self, source: str, target: str, checkpoint_id: str, paused: bool
-    ) -> Plan[None]:
-        """Copy ``source`` to ``target``, then keep only the root checkpoint
-        ``checkpoint_id``, its ancestors and the subgraph checkpoints made under them (run in
-        one transaction: every statement stays in the store). ``paused``: keep only
-        what `kept_when_paused` keeps on each namespace's newest checkpoint."""
-        yield from self.copy_thread(source, target)
-        links = yield Query(self.queries["select_parent_links"], {"thread_id": target})
-        chain = ancestor_chain(dict(links), checkpoint_id)  # in Python: a long recursive
-        params = {"thread_id": target, "keep": self.array(chain)}  # query can plan badly
-        yield Query(self.queries["delete_fork_checkpoints"], params)
-        yield Query(self.queries["delete_fork_writes"], {"thread_id": target})
-        if paused:
-            yield Query(self.queries["delete_fork_task_writes"],
-                        {"thread_id": target, "null_task": NULL_TASK_ID})
-        yield from self._forget_unreferenced([target])
-
     def _forget_unreferenced(self, thread_ids: Sequence[str]) -> Plan[None]:
         """After deleting checkpoints: drop orphan channel values, fix the registry."""
         params = {"thread_ids": self.array(list(thread_ids))}
@@ -328,72 +308,6 @@ class SqlPlans(PrunePlans):
             start = walk.feed(rows, depth)
             depth *= 8
 
-    def _lock_for_prune(self, thread_ids: list[str]) -> Plan[None]:
-        yield from self._lock_threads(thread_ids)
-
-    def _thread_checkpoints(self, thread_id: str) -> Plan[list[tuple[str, str]]]:
-        rows = yield Query(self.queries["select_thread_checkpoints"], {"thread_id": thread_id})
-        return [(ns, cid) for ns, cid in rows]
-
-    def _checkpoint_metadata(
-        self, thread_id: str, members: list[tuple[str, str]]
-    ) -> Plan[dict[tuple[str, str], dict[str, Any]]]:
-        if not members:
-            return {}
-        rows = yield Query(self.queries["select_checkpoint_metadata"], {
-            "thread_id": thread_id,
-            "checkpoint_ids": self.array(sorted({cid for _ns, cid in members})),
-        })
-        wanted = set(members)
-        return {(ns, cid): _as_dict(meta) for ns, cid, meta in rows if (ns, cid) in wanted}
-
-    def _delete_all_but(
-        self, thread_id: str, newest: dict[str, str], keep: list[tuple[str, str]]
-    ) -> Plan[bool]:
-        """Per namespace, two deletes; the transaction holds the thread (`_lock_for_prune`)."""
-        for ns, latest in newest.items():
-            params = {"thread_id": thread_id, "checkpoint_ns": ns, "latest": latest,
-                      "keep": self.array([cid for k_ns, cid in keep if k_ns == ns])}
-            yield Query(self.queries["delete_writes_except"], params)
-            yield Query(self.queries["delete_checkpoints_except"], params)
-        yield from self._forget_unreferenced([thread_id])
-        return True
-
-    # --- cleanup of idle threads ----------------------------------------------------
-
-    def timestamp(self, seconds: float) -> Any:
-        """How the dialect binds a point in time given as Unix seconds."""
-        return seconds
-
-    def cleanup_batch(self, cutoff: float, cursor: Any, batch_size: int,
-                      dry_run: bool) -> Plan[tuple[int, int, Any]]:
-        """One batch of ``cleanup_expired``, run in its own transaction.
-
-        Args:
-            cutoff: Unix seconds; threads whose last write is older go.
-            cursor: Where the previous batch stopped (``None`` at first).
-            batch_size: The most threads looked at.
-            dry_run: Count, delete nothing.
-
-        Returns:
-            ``(threads deleted, checkpoints deleted, next cursor or None at the end)``.
-        """
-        when = self.timestamp(cutoff)
-        rows = yield Query(self.queries["select_idle_threads"],
-                           {"cutoff": when, "after": cursor or "", "limit": batch_size})
-        ids = [row[0] for row in rows]
-        if not ids:
-            return 0, 0, None
-        params = {"thread_ids": self.array(ids), "cutoff": when}
-        idle = yield Query(self.queries["select_still_idle"], params)  # locks them (Postgres)
-        if idle and not dry_run:
-            params = {"thread_ids": self.array([row[0] for row in idle])}
-            for name in ("delete_threads_writes", "delete_threads_checkpoints",
-                         "delete_threads_channel_values", "delete_threads_registry"):
-                yield Query(self.queries[name], params)
-        next_cursor = ids[-1] if len(ids) == batch_size else None
-        return len(idle), sum(int(row[1]) for row in idle), next_cursor
-
     def delta_history(
         self, serde: SerializerProtocol, config: RunnableConfig, channels: Sequence[str]
     ) -> Plan[dict[str, DeltaChannelHistory]]:
@@ -430,11 +344,6 @@ class SqlPlans(PrunePlans):
         }
         writes = [(a, b, c, bytes(d), e, f, g) for kind, a, b, c, d, e, f, g in rows if kind == 1]
         return walk.history(serde, seeds, writes)
-
-
-def _as_dict(metadata: Any) -> dict[str, Any]:
-    """Metadata as read back: a dict already, or JSON text."""
-    return metadata if isinstance(metadata, dict) else orjson.loads(metadata)
 
 
 def _dump_version(version: Version) -> str:

@@ -124,6 +124,9 @@ class PostgresPlans(SqlPlans):
         params[value] = term.value
         return f"({column} @> %({doc})s::jsonb AND {column} -> %({key})s = %({value})s::jsonb)"
 
+    def stats_params(self) -> dict[str, Any]:
+        return {"schema_name": self.schema}
+
     def timestamp(self, seconds: float) -> datetime:
         return datetime.fromtimestamp(seconds, tz=timezone.utc)
 

@@ -387,3 +387,11 @@ DELETE FROM {schema}.channel_values WHERE thread_id = ANY(%(thread_ids)s::text[]
 
 -- delete_threads_registry --
 DELETE FROM {schema}.threads WHERE thread_id = ANY(%(thread_ids)s::text[])
+
+-- select_stats --
+-- Rows of each table and the bytes of the schema's tables (with indexes and TOAST).
+SELECT (SELECT count(*) FROM {schema}.threads), (SELECT count(*) FROM {schema}.checkpoints),
+       (SELECT count(*) FROM {schema}.writes), (SELECT count(*) FROM {schema}.channel_values),
+       (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+        FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE n.nspname = %(schema_name)s AND c.relkind = 'r')

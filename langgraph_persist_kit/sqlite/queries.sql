@@ -299,3 +299,10 @@ DELETE FROM channel_values WHERE thread_id IN (SELECT value FROM json_each(:thre
 
 -- delete_threads_registry --
 DELETE FROM threads WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))
+
+-- select_stats --
+-- Rows of each table and the file's size in bytes (pages in use).
+SELECT (SELECT count(*) FROM threads), (SELECT count(*) FROM checkpoints),
+       (SELECT count(*) FROM writes), (SELECT count(*) FROM channel_values),
+       (SELECT (p.page_count - f.freelist_count) * s.page_size
+        FROM pragma_page_count() AS p, pragma_freelist_count() AS f, pragma_page_size() AS s)

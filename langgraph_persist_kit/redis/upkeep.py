@@ -1,0 +1,157 @@
+"""Copying, forking, cleaning up and counting on Redis.
+
+Owns: ``copy_thread`` / ``fork_thread`` (dump a thread in one script, restore
+what is kept in another), ``cleanup_batch`` and ``stats`` (`RedisUpkeep`,
+mixed into `RedisPlans`); depends on: `keys`, `requests`, `buckets`, `_codec`, `tree`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from langgraph_persist_kit._codec import check_id, kept_when_paused
+from langgraph_persist_kit._plan import Plan
+from langgraph_persist_kit.redis import keys as k
+from langgraph_persist_kit.redis.buckets import bucket_range
+from langgraph_persist_kit.redis.listing import PAGE_SIZE
+from langgraph_persist_kit.redis.requests import Batch, Command, Script
+from langgraph_persist_kit.tree import ancestor_chain
+
+
+class RedisUpkeep:
+    """Copy, fork, cleanup and stats of `RedisPlans`."""
+
+    keys: k.KeySpace
+    ttl: str
+
+    def copy_thread(self, source: str, target: str) -> Plan[None]:
+        """Read the source in one script, write the target in another (each atomic;
+        on a cluster the two threads may live on different nodes)."""
+        yield from self._copy(source, target, None)
+
+    def fork_thread(
+        self, source: str, target: str, checkpoint_id: str, paused: bool
+    ) -> Plan[None]:
+        """`copy_thread` of the root checkpoint ``checkpoint_id``, its ancestors, the
+        subgraph checkpoints made under them, their pending writes and the values they use.
+        ``paused``: keep only what `kept_when_paused` keeps on each namespace's
+        newest checkpoint."""
+        yield from self._copy(source, target, checkpoint_id, paused)
+
+    def _copy(self, source: str, target: str, tip: str | None,
+              paused: bool = False) -> Plan[None]:
+        source, target = check_id(source, "thread_id"), check_id(target, "thread_id")
+        headers, bodies, values, writes = yield Script("dump", self.keys.thread_keys(source))
+        if not headers and not writes:
+            return
+        body_of = dict(zip(bodies[::2], bodies[1::2], strict=True))
+        checkpoints = list(zip(headers[::2], headers[1::2], strict=True))
+        pairs = list(zip(values[::2], values[1::2], strict=True))
+        write_pairs = list(zip(writes[::2], writes[1::2], strict=True))
+        if tip is not None:
+            kept = _fork_members(checkpoints, tip)
+            checkpoints = [(m, h) for m, h in checkpoints if m in kept]
+            used = {k.encode(f) for _m, h in checkpoints for f in k.unpack(h)[1][1::2]}
+            pairs = [(f, v) for f, v in pairs if f in used]
+            newest = _newest_per_namespace(kept) if paused else set()
+            write_pairs = [(w, v) for w, v in write_pairs if _write_kept(w, v, kept, newest)]
+        args: list[Any] = [target, repr(time.time()), self.ttl, len(checkpoints), len(pairs)]
+        for member, header in checkpoints:
+            args += [member, header, body_of.get(member, b"")]
+        for pair in (*pairs, *write_pairs):
+            args += pair
+        yield Script("restore", self.keys.thread_keys(target), args)
+
+    def stats(self) -> Plan[dict[str, int]]:
+        """Counts and bytes (``MEMORY USAGE`` of every key): one read per thread, in
+        pages of `PAGE_SIZE` threads, so it costs about a ``list_threads`` of the store."""
+        buckets = [self.keys.bucket_keys(b) for b in bucket_range()]
+        sizes = yield Batch([Command(("ZCARD", key)) for keys in buckets for key in keys[:2]])
+        totals = {"threads": sum(sizes[0::2]), "checkpoints": sum(sizes[1::2]), "writes": 0,
+                  "channel_values": 0, "bytes": 0}
+        members = yield Batch([Command(("ZRANGE", keys[0], 0, -1)) for keys in buckets])
+        threads = [k.decode(raw) for reply in members for raw in reply]
+        for start in range(0, len(threads), PAGE_SIZE):
+            requests = []
+            for thread_id in threads[start:start + PAGE_SIZE]:
+                keys = self.keys.thread_keys(thread_id)
+                requests += [Command(("HLEN", keys[6])), Command(("HLEN", keys[4]))]
+                requests += [Command(("MEMORY", "USAGE", key)) for key in keys[:7]]
+            replies = yield Batch(requests)
+            for i in range(0, len(replies), 9):
+                totals["writes"] += replies[i]
+                totals["channel_values"] += replies[i + 1]
+                totals["bytes"] += sum(size or 0 for size in replies[i + 2:i + 9])
+        sizes = yield Batch([Command(("MEMORY", "USAGE", key)) for keys in buckets
+                             for key in keys])
+        totals["bytes"] += sum(size or 0 for size in sizes)
+        return totals
+
+    def cleanup_batch(self, cutoff: float, cursor: Any, batch_size: int,
+                      dry_run: bool) -> Plan[tuple[int, int, Any]]:
+        """One batch of ``cleanup_expired``: up to ``batch_size`` idle threads of one
+        bucket's registry, each checked and deleted by its own script (a thread
+        written meanwhile is left; a registry entry whose thread expired is removed).
+
+        ``cursor`` is ``(bucket, offset)``: the offset counts the entries of the
+        bucket's idle range that stay (skipped, or counted in a dry run).
+        """
+        bucket, offset = cursor or (0, 0)
+        threads_key = self.keys.bucket_keys(bucket)[0]
+        found = yield Command(("ZRANGEBYSCORE", threads_key, "-inf", f"({cutoff!r}",
+                               "LIMIT", offset, batch_size))
+        ids = [k.decode(raw) for raw in found]
+        replies = (yield Batch([
+            Script("delete_if_idle", self.keys.thread_keys(t), [t, repr(cutoff),
+                                                                "1" if dry_run else "0"])
+            for t in ids
+        ])) if ids else []
+        deleted = sum(int(reply[0]) for reply in replies)
+        checkpoints = sum(int(reply[1]) for reply in replies)
+        stay = len(ids) if dry_run else sum(1 for reply in replies if int(reply[2]))
+        if len(ids) == batch_size:
+            next_cursor: Any = (bucket, offset + stay)
+        else:
+            next_cursor = (bucket + 1, 0) if bucket + 1 < k.BUCKETS else None
+        return deleted, checkpoints, next_cursor
+
+
+
+
+def _fork_members(checkpoints: list[tuple[bytes, bytes]], tip: str) -> set[bytes]:
+    """Members a fork at root checkpoint ``tip`` keeps: the tip's chain of parents,
+    and the subgraph checkpoints made under one of them (metadata ``parents[""]``)."""
+    parent_of: dict[str, str | None] = {}
+    nested: list[tuple[bytes, str]] = []
+    for raw, header in checkpoints:
+        ns, checkpoint_id = k.split_member(raw)
+        fields = k.unpack(header)
+        if ns:
+            nested.append((raw, orjson.loads(fields[5]).get("parents", {}).get("", "")))
+        else:
+            parent_of[checkpoint_id] = fields[0]
+    chain = set(ancestor_chain(parent_of, tip))
+    kept = {k.encode(k.member("", checkpoint_id)) for checkpoint_id in chain}
+    return kept | {raw for raw, root in nested if root in chain}
+
+
+def _newest_per_namespace(members: set[bytes]) -> set[bytes]:
+    newest: dict[str, bytes] = {}
+    for raw in members:
+        ns, _checkpoint_id = k.split_member(raw)
+        newest[ns] = max(newest.get(ns, raw), raw)
+    return set(newest.values())
+
+
+def _write_kept(raw: bytes, payload: bytes, kept: set[bytes], newest: set[bytes]) -> bool:
+    """Whether a fork keeps a pending write (see `RedisPlans.fork_thread`)."""
+    checkpoint = b"\x00".join(raw.split(b"\x00", 2)[:2])
+    if checkpoint not in kept:
+        return False
+    if checkpoint not in newest:
+        return True
+    task_id = k.split_member(raw)[2]
+    return kept_when_paused(task_id, k.unpack(payload)[0])
