@@ -182,3 +182,16 @@ def test_other_savers_and_bad_arguments_are_refused(harness: Harness) -> None:
         cleanup(harness, older_than=timedelta(0))
     with pytest.raises(ConfigurationError, match="batch_size"):
         cleanup(harness, older_than=timedelta(days=1), batch_size=0)
+
+
+def test_stats_count_what_a_prune_removes(harness: Harness) -> None:
+    h = harness
+    build_threads(h)
+    before = h.call("stats")
+    assert before["threads"] == 4 and before["checkpoints"] == checkpoint_count(h)
+    assert before["writes"] > 0 and before["channel_values"] > 0 and before["bytes"] > 0
+    report = prune(h, keep_latest=1)
+    after = h.call("stats")
+    assert after["checkpoints"] == before["checkpoints"] - report.checkpoints_deleted
+    assert after["channel_values"] < before["channel_values"]  # unused values went too
+    assert after["writes"] < before["writes"] and after["threads"] == 4
