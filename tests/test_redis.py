@@ -428,3 +428,19 @@ def test_list_threads_with_tied_update_times(prefix: str) -> None:
         listed = [t.thread_id for t in saver.list_threads()]
         assert sorted(listed) == sorted(same_bucket) and len(listed) == len(same_bucket)
     client.close()
+
+
+def test_cleanup_removes_registry_entries_of_threads_ttl_expired(prefix: str) -> None:
+    from langgraph_persist_kit.maintenance import cleanup_expired
+
+    client = redis.Redis.from_url(redis_url())
+    with RedisSaver.from_conn_string(redis_url(), key_prefix=prefix, ttl=0.3) as saver:
+        for i in range(5):
+            put_one(saver, f"t{i}", {"a": i})
+        time.sleep(1.2)  # Redis expired every thread's keys; the registries still list them
+        registries = [KeySpace(prefix).bucket_keys(b)[0] for b in range(BUCKETS)]
+        assert sum(client.zcard(key) for key in registries) == 5
+        report = cleanup_expired(saver, older_than=timedelta(seconds=1))
+        assert (report.threads_deleted, report.checkpoints_deleted) == (0, 0)
+        assert sum(client.zcard(key) for key in registries) == 0
+    client.close()
