@@ -2,10 +2,12 @@
 
 Owns: the click group, its registered commands and `main`, the console
 script's entry point; depends on: `cli.base` (error handling), `cli.commands`,
-`cli.transfer` (export, import, copy).
+`cli.transfer` (export, import, copy), `cli.maintenance` (cleanup, prune,
+stats, migrate).
 
 Exit codes: 0 on success, 1 on failure (one ``error: ...`` line on stderr,
-no traceback), 2 on usage errors.
+no traceback), 2 on usage errors, 3 when ``cleanup`` or ``prune`` finds
+another maintenance run holding the store's lock (one ``error: ...`` line).
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ import click
 from langgraph_persist_kit import __version__
 from langgraph_persist_kit.cli.base import PersistKitGroup
 from langgraph_persist_kit.cli.commands import demo, fork, history, threads
+from langgraph_persist_kit.cli.maintenance import (
+    cleanup_command,
+    migrate_command,
+    prune_command,
+    stats_command,
+)
 from langgraph_persist_kit.cli.transfer import copy_command, export_command, import_command
 
 __all__ = ["cli", "main"]
@@ -32,6 +40,9 @@ def cli() -> None:
     for a schema other than public) or redis://host:6379/0 (add
     ?key_prefix=NAME for a prefix other than persist-kit). New here? Run
     `persist-kit demo`.
+
+    Exit codes: 0 success, 1 failure, 2 usage error, 3 another cleanup or
+    prune holds the store's maintenance lock (safe to retry later).
     """
 
 
@@ -42,6 +53,10 @@ cli.add_command(fork)
 cli.add_command(export_command)
 cli.add_command(import_command)
 cli.add_command(copy_command)
+cli.add_command(cleanup_command)
+cli.add_command(prune_command)
+cli.add_command(stats_command)
+cli.add_command(migrate_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

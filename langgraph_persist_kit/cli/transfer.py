@@ -1,9 +1,9 @@
 """The ``persist-kit`` commands that move threads: ``export``, ``import`` and ``copy``.
 
-Owns: their options, help text, progress display and the opening of a store
+Owns: their options, help text and the opening of a store
 to write into (created when it is a SQLite file that does not exist yet);
 depends on: `transfer` (the work), `cli.base` (errors, opening a store to
-read), `urls`, rich (the progress bar).
+read), `cli.progress` (the progress bar), `urls`.
 """
 
 from __future__ import annotations
@@ -15,17 +15,16 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from itertools import chain
-from typing import IO, Any, cast
+from typing import IO, cast
 
 import click
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from langgraph_persist_kit._threads_format import check_header
 from langgraph_persist_kit._threads_reader import numbered_lines
 from langgraph_persist_kit._urls import backend_of, redact, sqlite_path
 from langgraph_persist_kit.cli.base import Failure, open_store
+from langgraph_persist_kit.cli.progress import ProgressDisplay
 from langgraph_persist_kit.transfer import (
     IfExists,
     ThreadCopied,
@@ -37,9 +36,6 @@ from langgraph_persist_kit.transfer import (
 from langgraph_persist_kit.urls import saver_from_url
 
 __all__ = ["copy_command", "export_command", "import_command", "open_target"]
-
-PLAIN_STEPS = 20
-"""Progress lines a copy prints when stderr is not a terminal (one per 5%)."""
 
 THREADS = click.option(
     "--thread",
@@ -165,39 +161,6 @@ def import_command(url: str, file: IO[str], if_exists: str, as_json: bool) -> No
     _echo_report(report, _summary("imported", report, f"into {redact(url)}"), as_json)
 
 
-class _ProgressDisplay:
-    """Shows a copy's progress on stderr: a rich bar on a terminal, else plain lines."""
-
-    def __init__(self) -> None:
-        self.console = Console(stderr=True, highlight=False)
-        self.bar: Progress | None = None
-        self.task: Any = None
-
-    def __enter__(self) -> _ProgressDisplay:
-        if self.console.is_terminal:
-            self.bar = Progress(
-                TextColumn("copying threads"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=self.console, transient=False,
-            )
-            self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-    def __call__(self, progress: ThreadCopied) -> None:
-        if self.bar is not None:
-            if self.task is None:
-                self.task = self.bar.add_task("copy", total=progress.total)
-            self.bar.update(self.task, completed=progress.done)
-            return
-        step = max(1, progress.total // PLAIN_STEPS)
-        if progress.done % step == 0 or progress.done == progress.total:
-            self.console.print(f"copied {progress.done}/{progress.total} threads",
-                               markup=False, soft_wrap=True)
-
-
 @click.command("copy")
 @click.argument("source", metavar="SRC_URL")
 @click.argument("target", metavar="DST_URL")
@@ -213,7 +176,13 @@ def copy_command(source: str, target: str, thread_ids: tuple[str, ...], if_exist
     then import would give. A SQLite DST_URL that does not exist is created.
     Progress goes to stderr: a bar on a terminal, else a line per 5%.
     """
-    with open_store(source) as src, open_target(target) as dst, _ProgressDisplay() as show:
+    with (open_store(source) as src, open_target(target) as dst,
+          ProgressDisplay("copying threads") as display):
+
+        def show(progress: ThreadCopied) -> None:
+            display.update(progress.done, progress.total,
+                           f"copied {progress.done}/{progress.total} threads")
+
         report = copy_threads(src, dst, thread_ids=thread_ids or None,
                               if_exists=cast(IfExists, if_exists), on_thread=show)
     where = f"from {redact(source)} to {redact(target)}"

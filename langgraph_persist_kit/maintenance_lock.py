@@ -1,0 +1,337 @@
+"""A store-wide lock so that two maintenance runs on one store never overlap.
+
+Owns: `maintenance_lock`, `MaintenanceLockedError` and how each backend holds
+the lock; depends on: `errors`, each backend's error boundary, and the
+saver's own connection (``conn`` / ``client``) and ``plans`` (where its
+tables or keys live). Sync savers only: the ``persist-kit`` commands use
+those, and the lock needs nothing from the saver's mode otherwise.
+
+Every lock is released when the process holding it dies, without help:
+
+- SQLite: ``flock`` on a sidecar file ``<database>.maintenance.lock`` next to
+  the database; the kernel drops the lock when the process exits or is killed.
+  The file itself stays (deleting it would let two runs lock two different
+  files); it holds the current holder's pid and host, for messages.
+- PostgreSQL: a session advisory lock (``pg_try_advisory_lock``) taken on a
+  connection opened for the run alone; the server drops it when that
+  connection ends. The key is derived from the schema, so the schemas of one
+  database lock independently. Session locks need a real session: point the
+  URL at PostgreSQL itself, not at PgBouncer in transaction pooling mode.
+- Redis: the key ``<key_prefix>:maintenance`` set with ``NX`` and a lease (60 s
+  by default) that a daemon thread renews every third of it; released by a
+  compare-and-delete script. A dead holder's key expires within one lease.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import socket
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime, timezone
+from typing import Any
+
+from langgraph_persist_kit.errors import ConfigurationError, PersistKitError
+
+__all__ = ["DEFAULT_LEASE", "MaintenanceLockedError", "maintenance_lock"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE = 60.0
+"""Seconds a Redis lock lives without renewal (the longest a dead holder blocks a store)."""
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+_in_process: set[int] = set()
+"""Connections of in-memory SQLite databases locked by this process (no file to flock)."""
+_in_process_guard = threading.Lock()
+
+
+class MaintenanceLockedError(PersistKitError):
+    """Another maintenance run holds this store's maintenance lock; try again later."""
+
+
+MaintenanceLockedError.__module__ = "langgraph_persist_kit.maintenance_lock"
+
+
+def _holder() -> str:
+    """Who takes a lock, for the message another run prints: ``pid 123 on host``."""
+    return f"pid {os.getpid()} on {socket.gethostname()}"
+
+
+def _busy(store: str, holder: str | None) -> MaintenanceLockedError:
+    held_by = f" ({holder})" if holder else ""
+    return MaintenanceLockedError(
+        f"another maintenance run holds the maintenance lock of {store}{held_by}; "
+        "this run did nothing"
+    )
+
+
+@contextmanager
+def maintenance_lock(saver: Any, *, name: str = "maintenance",
+                     lease: float = DEFAULT_LEASE) -> Iterator[None]:
+    """Hold the store-wide, cross-process maintenance lock for the ``with`` block.
+
+    Fails at once when another run (any process, any host) holds it; never
+    waits. The lock is released on leaving the block, and by the backend when
+    the holding process dies (see the module docstring). It excludes other
+    maintenance runs only: graphs keep reading and writing the store.
+
+    Args:
+        saver: One of this package's sync savers (`SqliteSaver`,
+            `PostgresSaver`, `RedisSaver`), set up.
+        name: Which lock: runs with different names do not exclude each other
+            (letters, digits, ``_``, ``.``, ``-``).
+        lease: Redis only: seconds the lock key lives without renewal; a daemon
+            thread renews it every ``lease / 3`` seconds while the block runs.
+
+    Yields:
+        Nothing; the lock is held inside the block.
+
+    Raises:
+        MaintenanceLockedError: Another run holds the lock.
+        ConfigurationError: For a saver that is not one of this package's sync
+            savers, a bad ``name`` or a ``lease`` under one second.
+        BackendError: The store failed while taking the lock.
+        OSError: The SQLite sidecar file could not be opened.
+
+    Example:
+        ```python
+        with SqliteSaver.from_conn_string("agents.db") as saver:
+            with maintenance_lock(saver):
+                cleanup_expired(saver, older_than=timedelta(days=30))
+        ```
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigurationError(f"lock name must be 1-64 letters, digits, _ . -, not {name!r}")
+    conn = getattr(saver, "conn", None)
+    if isinstance(conn, sqlite3.Connection):
+        with _sqlite_lock(conn, name):
+            yield
+    elif hasattr(saver, "client") and hasattr(getattr(saver, "plans", None), "keys"):
+        if not lease >= 1:
+            raise ConfigurationError(f"lease must be at least 1 second, not {lease!r}")
+        with _redis_lock(saver.client, saver.plans.keys.prefix, name, lease):
+            yield
+    elif conn is not None and hasattr(getattr(saver, "plans", None), "schema"):
+        with _postgres_lock(conn, saver.plans.schema, name):
+            yield
+    else:
+        raise ConfigurationError(
+            f"maintenance_lock works on this package's sync savers (SqliteSaver, "
+            f"PostgresSaver, RedisSaver), not {type(saver).__name__}"
+        )
+
+
+# --- SQLite: flock on a sidecar file ---------------------------------------------------
+
+
+def _sqlite_file(conn: sqlite3.Connection) -> str:
+    """The main database's file, or ``""`` for an in-memory database."""
+    from langgraph_persist_kit.sqlite._common import sqlite_errors
+
+    with sqlite_errors():
+        for _seq, schema, path in conn.execute("PRAGMA database_list"):
+            if schema == "main":
+                return str(path or "")
+    return ""
+
+
+@contextmanager
+def _sqlite_lock(conn: sqlite3.Connection, name: str) -> Iterator[None]:
+    path = _sqlite_file(conn)
+    if not path:  # in memory: no other process can open it
+        with _in_process_guard:
+            if id(conn) in _in_process:
+                raise _busy("this in-memory SQLite database", None)
+            _in_process.add(id(conn))
+        try:
+            yield
+        finally:
+            with _in_process_guard:
+                _in_process.discard(id(conn))
+        return
+    try:
+        import fcntl
+    except ImportError as exc:  # Windows
+        raise ConfigurationError("the SQLite maintenance lock needs fcntl (POSIX)") from exc
+    sidecar = f"{path}.{name}.lock"
+    fd = os.open(sidecar, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with suppress(OSError):
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+            raise _busy(f"SQLite database {path}", holder or None) from None
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{_holder()} since {stamp}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            with suppress(OSError):
+                os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)  # closing also drops the flock
+
+
+# --- PostgreSQL: a session advisory lock on a connection of its own --------------------
+
+_PG_HOLDER = """
+SELECT l.pid, host(a.client_addr), a.application_name
+FROM pg_locks AS l LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.classid::bigint = %s AND l.objid::bigint = %s
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+"""Who holds a bigint advisory lock: pg_locks splits the key into classid (high 32
+bits) and objid (low 32 bits), with objsubid 1."""
+
+
+def _postgres_lock_key(schema: str, name: str = "maintenance") -> int:
+    """The advisory lock key of ``schema``'s lock ``name``: a signed 64-bit int."""
+    digest = hashlib.sha256(f"persist-kit {name} {schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _postgres_conninfo(conn: Any) -> tuple[str, dict[str, Any]]:
+    """How to open another connection like ``conn`` (a sync pool or connection)."""
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    if isinstance(conn, ConnectionPool):
+        conninfo = conn.conninfo() if callable(conn.conninfo) else conn.conninfo
+        kwargs = dict(conn.kwargs) if isinstance(conn.kwargs, dict) else {}
+        return conninfo or "", kwargs
+    if isinstance(conn, psycopg.Connection):
+        extra = {"password": conn.info.password} if conn.info.password else {}
+        return conn.info.dsn, extra
+    raise ConfigurationError(
+        f"maintenance_lock needs a sync PostgreSQL saver (psycopg ConnectionPool or "
+        f"Connection), not one on {type(conn).__name__}"
+    )
+
+
+def _postgres_holder(conn: Any, key: int) -> str | None:
+    """Who holds ``key``, e.g. ``persist-kit maintenance pid 7 on web-1; server pid 99 from
+    10.0.0.5`` (the holder names itself in its connection's application name)."""
+    found = conn.execute(_PG_HOLDER, ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF)).fetchone()
+    if not found:
+        return None
+    pid, address, application = found
+    server = f"server pid {pid}" + (f" from {address}" if address else "")
+    return f"{application}; {server}" if application else server
+
+
+@contextmanager
+def _postgres_lock(conn: Any, schema: str, name: str) -> Iterator[None]:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    from langgraph_persist_kit.postgres._common import postgres_errors
+
+    conninfo, kwargs = _postgres_conninfo(conn)
+    given = conninfo_to_dict(conninfo)
+    kwargs.update(autocommit=True, prepare_threshold=None)
+    kwargs.setdefault("connect_timeout", given.get("connect_timeout", 10))
+    # names the holder for the message a second run prints (63 characters at most)
+    kwargs["application_name"] = f"persist-kit {name} {_holder()}"[:63]
+    key = _postgres_lock_key(schema, name)
+    with postgres_errors():
+        lock_conn = psycopg.connect(conninfo, **kwargs)
+    try:
+        with postgres_errors():
+            row = lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            if not (row and row[0]):
+                where = f'PostgreSQL schema "{schema}" of database {lock_conn.info.dbname}'
+                raise _busy(where, _postgres_holder(lock_conn, key))
+        try:
+            yield
+        finally:
+            # a connection that broke during the run took its lock with it
+            with suppress(psycopg.Error):
+                lock_conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    finally:
+        lock_conn.close()
+
+
+# --- Redis: a leased key, renewed while held -------------------------------------------
+
+_RENEW = """
+-- KEYS[1] - the lock key; ARGV[1] - this holder's token; ARGV[2] - the lease in ms
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+    return redis.call("PEXPIRE", KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+_RELEASE = """
+-- KEYS[1] - the lock key; ARGV[1] - this holder's token
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+    return redis.call("DEL", KEYS[1])
+end
+return 0
+"""
+
+
+def _renew_until(stop: threading.Event, renew: Any, key: str, token: str,
+                 lease_ms: int) -> None:
+    """Renew the lease every third of it until ``stop``; give up once it is lost."""
+    import redis
+
+    while not stop.wait(lease_ms / 3000):
+        try:
+            if not renew(keys=[key], args=[token, lease_ms]):
+                log.warning("lost the maintenance lock %s (it expired); another run may "
+                            "start before this one ends", key)
+                return
+        except redis.RedisError as exc:  # try again next time; the lease covers two misses
+            log.warning("could not renew the maintenance lock %s: %s", key, exc)
+
+
+@contextmanager
+def _redis_lock(client: Any, prefix: str, name: str, lease: float) -> Iterator[None]:
+    import redis
+    from redis.cluster import RedisCluster
+
+    from langgraph_persist_kit.redis._common import redis_errors
+
+    if not isinstance(client, (redis.Redis, RedisCluster)):
+        raise ConfigurationError(
+            f"maintenance_lock needs a sync Redis saver (redis.Redis or RedisCluster), not "
+            f"one on {type(client).__name__}"
+        )
+    key = f"{prefix}:{name}"
+    token = f"{_holder()} [{uuid.uuid4().hex}]"
+    lease_ms = max(1000, round(lease * 1000))
+    with redis_errors():
+        if not client.set(key, token, nx=True, px=lease_ms):
+            held: Any = client.get(key)
+            if isinstance(held, bytes):
+                held = held.decode("utf-8", "replace")
+            holder = held.split(" [")[0] if held else None
+            raise _busy(f"Redis key prefix {prefix!r}", holder)
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=_renew_until, args=(stop, client.register_script(_RENEW), key, token, lease_ms),
+        name=f"persist-kit {name} lease", daemon=True,
+    )
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+        try:
+            client.register_script(_RELEASE)(keys=[key], args=[token])
+        except redis.RedisError as exc:
+            log.warning("could not release the maintenance lock %s (it expires within "
+                        "%.0f s): %s", key, lease, exc)

@@ -1,0 +1,368 @@
+"""``persist-kit cleanup``, ``prune``, ``stats`` and ``migrate`` through click's CliRunner.
+
+Each test runs on a real store of every backend: a SQLite file, a PostgreSQL
+schema (``?schema=``) and a Redis key prefix (``?key_prefix=``). Threads are
+made old by writing them and sleeping past ``--older-than 1s``. The
+maintenance lock is held by the test (exit code 3 for the command) or by a
+child process that is then killed (the command must succeed once it is dead).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+from backends import fresh_schema, postgres_url, redis_prefix
+from click.testing import CliRunner, Result
+from langgraph.checkpoint.base import empty_checkpoint
+
+from langgraph_persist_kit import saver_from_url
+from langgraph_persist_kit.cli import cli
+from langgraph_persist_kit.cli.maintenance import DURATION, Duration
+from langgraph_persist_kit.maintenance_lock import MaintenanceLockedError, maintenance_lock
+
+BACKENDS = ["sqlite", "postgres", "redis"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def as_json(*args: str) -> Any:
+    return json.loads(ok(run(*args, "--json")).stdout)
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store URL on a fresh SQLite file, PostgreSQL schema or Redis key prefix."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    elif request.param == "postgres":
+        yield f"{postgres_url(__name__)}?schema={fresh_schema()}"
+    else:
+        options: dict[str, Any] = {}
+        with redis_prefix("redis", options) as server:
+            yield f"{server}?key_prefix={options['key_prefix']}"
+
+
+def fill(url: str, names: list[str], checkpoints: int = 4) -> None:
+    """Write ``checkpoints`` root checkpoints to each thread of ``names``."""
+    with saver_from_url(url) as saver:
+        for name in names:
+            config: Any = {"configurable": {"thread_id": name, "checkpoint_ns": ""}}
+            version = None
+            for step in range(checkpoints):
+                checkpoint = empty_checkpoint()
+                version = saver.get_next_version(version)
+                checkpoint["channel_values"] = {"n": step}
+                checkpoint["channel_versions"] = {"n": version}
+                config = saver.put(config, checkpoint, {"source": "loop", "step": step},
+                                   {"n": version})
+
+
+def counts(url: str) -> dict[str, int]:
+    with saver_from_url(url) as saver:
+        return saver.stats()
+
+
+def checkpoints_of(url: str, thread_id: str) -> int:
+    with saver_from_url(url) as saver:
+        return len(list(saver.list({"configurable": {"thread_id": thread_id}})))
+
+
+def error_line(result: Result, code: int) -> str:
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert result.stdout == ""
+    return lines[0]
+
+
+# --- cleanup, prune, stats, migrate --------------------------------------------------
+
+
+def test_cleanup_deletes_idle_threads_only(url: str) -> None:
+    fill(url, ["old-1", "old-2", "old-3"])
+    time.sleep(1.1)
+    fill(url, ["fresh"])
+    before = counts(url)
+
+    report = as_json("cleanup", url, "--older-than", "1s", "--dry-run", "--batch-size", "2")
+    assert report["threads_deleted"] == 3 and report["checkpoints_deleted"] == 12
+    assert report["dry_run"] is True and report["seconds"] >= 0
+    assert set(report) == {"threads_deleted", "checkpoints_deleted", "dry_run", "seconds"}
+    assert counts(url)["threads"] == before["threads"] == 4  # nothing deleted
+
+    result = ok(run("cleanup", url, "--older-than", "1s"))
+    assert result.stdout.startswith(
+        "deleted 3 threads (12 checkpoints) idle for more than 1s in ")
+    assert result.stderr.startswith("cleanup: batch 1: ")  # not a terminal: plain lines
+    after = counts(url)
+    assert after["threads"] == 1 and after["checkpoints"] == 4
+    assert checkpoints_of(url, "fresh") == 4 and checkpoints_of(url, "old-1") == 0
+
+    again = as_json("cleanup", url, "--older-than", "30d")
+    assert again["threads_deleted"] == 0 and again["dry_run"] is False
+
+
+def test_prune_keeps_the_newest(url: str) -> None:
+    fill(url, ["a", "b"])
+    fill(url, ["short"], checkpoints=2)
+    report = as_json("prune", url, "--keep-latest", "2", "--dry-run")
+    assert report == {**report, "threads_pruned": 2, "checkpoints_deleted": 4, "dry_run": True}
+    assert checkpoints_of(url, "a") == 4
+
+    result = ok(run("prune", url, "--keep-latest", "3", "--thread", "a", "--thread", "nope"))
+    assert result.stdout.startswith("pruned 1 threads: deleted 1 checkpoints, keeping the 3 ")
+    assert result.stderr.splitlines() == [
+        "prune: 1/2 threads: 1 pruned, 1 checkpoints deleted",
+        "prune: 2/2 threads: 1 pruned, 1 checkpoints deleted",
+    ]
+    assert [checkpoints_of(url, t) for t in "ab"] == [3, 4]
+
+    report = as_json("prune", url, "--keep-latest", "2")
+    assert report["threads_pruned"] == 2 and report["checkpoints_deleted"] == 3
+    assert report["dry_run"] is False
+    assert [checkpoints_of(url, t) for t in ("a", "b", "short")] == [2, 2, 2]
+    with saver_from_url(url) as saver:  # the kept ones still read back
+        kept = saver.get_tuple({"configurable": {"thread_id": "b", "checkpoint_ns": ""}})
+        assert kept is not None and kept.checkpoint["channel_values"] == {"n": 3}
+
+
+def test_prune_draws_a_bar_on_a_terminal(url: str) -> None:
+    fill(url, ["a", "b"], checkpoints=3)
+    result = ok(run("prune", url, "--keep-latest", "1",
+                    env={"TTY_COMPATIBLE": "1", "COLUMNS": "120"}))
+    assert "pruning threads" in result.stderr and "2/2" in result.stderr
+    assert "━" in result.stderr and "prune: 1/2" not in result.stderr
+    assert result.stdout.startswith("pruned 2 threads: deleted 4 checkpoints")
+
+
+def test_stats_match_the_saver(url: str) -> None:
+    fill(url, ["a", "b"], checkpoints=3)
+    with saver_from_url(url) as saver:
+        saver.put_writes(
+            {"configurable": {"thread_id": "a", "checkpoint_ns": "",
+                              "checkpoint_id": next(iter(saver.list(None))).checkpoint["id"]}},
+            [("n", 9)], "task-1")
+        expected = saver.stats()
+    assert expected["threads"] == 2 and expected["checkpoints"] == 6 and expected["writes"] == 1
+    assert as_json("stats", url) == expected
+    table = ok(run("stats", url)).stdout
+    for label, key in (("threads", "threads"), ("checkpoints", "checkpoints"),
+                       ("pending writes", "writes"), ("channel values", "channel_values")):
+        line = next(row for row in table.splitlines() if f" {label} " in row)
+        assert f" {expected[key]:,} " in line, table
+    assert f"{expected['bytes']:,}" in table
+
+
+def test_migrate_sets_a_store_up(url: str) -> None:
+    report = as_json("migrate", url)
+    assert report["current"] is True and report["schema_version"] >= 1
+    assert "://" in report["url"]
+    result = ok(run("migrate", url))  # idempotent
+    assert result.stdout.startswith("schema of ") and "is current (version " in result.stdout
+    assert counts(url)["threads"] == 0
+
+
+def test_a_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'typo.db'}"
+    assert "no SQLite database" in error_line(run("cleanup", missing, "--older-than", "1d"), 1)
+    assert "no SQLite database" in error_line(run("stats", missing), 1)
+    assert not (tmp_path / "typo.db").exists()
+
+
+@pytest.mark.parametrize("bad", ["0s", "3w", "abc", "-1d", "1.5h", "", "d"])
+def test_bad_durations_are_usage_errors(tmp_path: Path, bad: str) -> None:
+    result = run("cleanup", f"sqlite:///{tmp_path / 'x.db'}", "--older-than", bad)
+    assert result.exit_code == 2 and "--older-than" in result.stderr, result.stderr
+
+
+def test_other_usage_errors(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert run("cleanup", url).exit_code == 2  # --older-than is required
+    assert run("cleanup", url, "--older-than", "1d", "--batch-size", "0").exit_code == 2
+    assert run("prune", url).exit_code == 2
+    assert run("prune", url, "--keep-latest", "0").exit_code == 2
+
+
+def test_durations() -> None:
+    assert DURATION.convert("90s", None, None) == timedelta(seconds=90)
+    assert DURATION.convert("15m", None, None) == timedelta(minutes=15)
+    assert DURATION.convert("12H", None, None) == timedelta(hours=12)
+    assert DURATION.convert(" 30d ", None, None) == timedelta(days=30)
+    with pytest.raises(click.BadParameter):
+        DURATION.convert("30 days", None, None)
+    assert [Duration.format(timedelta(seconds=s)) for s in (90, 900, 43200, 2592000, 120)] == [
+        "90s", "15m", "12h", "30d", "2m"]
+
+
+def test_every_maintenance_command_has_help() -> None:
+    for command in ("cleanup", "prune", "stats", "migrate"):
+        result = ok(run(command, "--help"))
+        assert "--json" in result.stdout and "URL" in result.stdout
+    assert "3 another cleanup" in ok(run("--help")).stdout
+
+
+# --- the maintenance lock ------------------------------------------------------------
+
+
+def test_a_held_lock_exits_3(url: str) -> None:
+    fill(url, ["a"])
+    with saver_from_url(url) as saver, maintenance_lock(saver):
+        for args in (("cleanup", url, "--older-than", "1s"), ("prune", url, "--keep-latest", "1"),
+                     ("cleanup", url, "--older-than", "1s", "--json", "--dry-run")):
+            line = error_line(run(*args), 3)
+            assert "another maintenance run holds the maintenance lock" in line
+            assert f"pid {os.getpid()} on " in line  # who holds it
+        assert ok(run("stats", url)).stdout  # reading needs no lock
+        with pytest.raises(MaintenanceLockedError), maintenance_lock(saver):
+            pass
+        with maintenance_lock(saver, name="other"):  # another name: another lock
+            pass
+    assert checkpoints_of(url, "a") == 4
+    assert as_json("prune", url, "--keep-latest", "1")["checkpoints_deleted"] == 3
+    with saver_from_url(url) as saver, maintenance_lock(saver):  # released again
+        pass
+
+
+def test_lock_on_an_in_memory_sqlite_database() -> None:
+    with saver_from_url("sqlite:///:memory:") as saver:
+        with (maintenance_lock(saver), pytest.raises(MaintenanceLockedError, match="in-memory"),
+              maintenance_lock(saver)):
+            pass
+        with maintenance_lock(saver):
+            pass
+    assert MaintenanceLockedError.__module__ == "langgraph_persist_kit.maintenance_lock"
+
+
+HOLDER = """
+import sys, time
+from langgraph_persist_kit import saver_from_url
+from langgraph_persist_kit.maintenance_lock import maintenance_lock
+with saver_from_url(sys.argv[1]) as saver, maintenance_lock(saver, lease=1.0):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_killed_holder_releases_the_lock(url: str) -> None:
+    fill(url, ["a"])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, url], stdout=subprocess.PIPE,
+                              text=True, env=env)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        assert "another maintenance run" in error_line(
+            run("prune", url, "--keep-latest", "1"), 3)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    deadline = time.monotonic() + 5  # Redis: the 1 s lease must run out; others: at once
+    while (result := run("prune", url, "--keep-latest", "1")).exit_code == 3:
+        assert time.monotonic() < deadline, result.stderr
+        time.sleep(0.1)
+    assert ok(result).stdout.startswith("pruned 1 threads: deleted 3 checkpoints")
+
+
+def test_redis_lease_is_renewed_while_held() -> None:
+    options: dict[str, Any] = {}
+    with redis_prefix("redis", options) as server:
+        url = f"{server}?key_prefix={options['key_prefix']}"
+        with saver_from_url(url) as saver:
+            key = f"{options['key_prefix']}:maintenance"
+            with maintenance_lock(saver, lease=1.0):
+                time.sleep(1.3)  # longer than the lease: renewed meanwhile
+                assert 0 < saver.client.pttl(key) <= 1000
+                assert "another" in error_line(run("cleanup", url, "--older-than", "1d"), 3)
+            assert saver.client.exists(key) == 0
+
+
+# --- examples/crontab.txt and examples/k8s-cronjob.yaml ------------------------------
+
+EXAMPLES = ROOT / "examples"
+SCRIPTS = Path(sys.executable).parent  # where the venv installed the persist-kit script
+
+
+def crontab() -> tuple[dict[str, str], str]:
+    """The example crontab's variables and its one command."""
+    lines = [line for line in (EXAMPLES / "crontab.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    variables = dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z_]+=", line))
+    (entry,) = [line for line in lines if not re.match(r"^[A-Z_]+=", line)]
+    minute, hour, day, month, weekday, command = entry.split(None, 5)
+    assert (day, month, weekday) == ("*", "*", "*") and minute.isdigit() and hour.isdigit()
+    assert "%" not in command  # cron would turn it into a newline
+    return variables, command
+
+
+def test_the_crontab_line_runs(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    fill(url, ["long"], checkpoints=22)
+    log = tmp_path / "retention.log"
+    variables, command = crontab()
+    env = {**os.environ, **variables, "PERSIST_KIT": str(SCRIPTS / "persist-kit"),
+           "PERSIST_KIT_URL": url, "PERSIST_KIT_LOG": str(log)}
+
+    def cron() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([variables["SHELL"], "-c", command], env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    done = cron()
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")  # nothing to mail
+    assert "deleted 0 threads (0 checkpoints) idle for more than 30d" in log.read_text()
+    assert "pruned 1 threads: deleted 2 checkpoints" in log.read_text()
+    assert checkpoints_of(url, "long") == 20
+
+    with saver_from_url(url) as saver, maintenance_lock(saver):  # exit 3: fine, not mailed
+        done = cron()
+    assert (done.returncode, done.stdout) == (0, "")
+    assert log.read_text().count("error: another maintenance run holds") == 2
+
+    env["PERSIST_KIT_URL"] = f"sqlite:///{tmp_path / 'missing.db'}"  # a real failure: mailed
+    done = cron()
+    assert done.stdout.startswith("persist-kit retention failed: see ")
+    assert log.read_text().count("error: no SQLite database") == 1  # prune did not run
+
+
+def test_the_kubernetes_cronjob_runs() -> None:
+    url = f"{postgres_url(__name__)}?schema={fresh_schema()}"  # the example's backend
+    job = yaml.safe_load((EXAMPLES / "k8s-cronjob.yaml").read_text())
+    assert job["kind"] == "CronJob" and job["spec"]["concurrencyPolicy"] == "Forbid"
+    (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    (variable,) = container["env"]
+    assert variable["name"] == "PERSIST_KIT_URL" and "secretKeyRef" in variable["valueFrom"]
+    fill(url, ["long"], checkpoints=22)
+    env = {**os.environ, "PATH": f"{SCRIPTS}{os.pathsep}{os.environ['PATH']}",
+           "PERSIST_KIT_URL": url}
+
+    def job_run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*container["command"], *container["args"]], env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    done = job_run()
+    assert done.returncode == 0, done.stderr
+    cleanup, prune = (json.loads("{" + part) for part in done.stdout.split("{")[1:])
+    assert cleanup["threads_deleted"] == 0 and prune["checkpoints_deleted"] == 2
+
+    with saver_from_url(url) as saver, maintenance_lock(saver):
+        done = job_run()
+    assert done.returncode == 0 and done.stderr.count("error: another maintenance run") == 2
