@@ -5,13 +5,16 @@ depends on: `_calls` / `_plan` (one plan, two drivers) and the savers'
 ``cleanup_batch`` / ``prune_thread`` (this package's savers only).
 
 Each batch is its own short transaction (SQLite, PostgreSQL) or its own
-scripts (Redis), so a graph writing to the same store waits at most one batch;
+scripts (Redis), followed by a rest as long as the batch took (at least 100 ms
+on SQLite, at most a second), so a graph writing to the same store waits at
+most one batch and gets at least half of the time;
 a thread written again while the cleanup runs is not deleted, and a prune never
 leaves a kept checkpoint unreadable (see ``_delta.PrunePlans``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -84,6 +87,29 @@ class BatchDone(NamedTuple):
 
 OnBatch = Callable[[BatchDone], None]
 
+MAX_PAUSE = 1.0
+"""The longest rest between two batches, in seconds."""
+
+
+class _Clock:
+    """Rests between batches, in either mode (a `Call` target)."""
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+
+    @staticmethod
+    async def asleep(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+def _rest(saver: Any, batch_seconds: float) -> Call:
+    """Rest as long as the batch took (graphs writing to the store get at least half
+    of the time), and at least the store's floor: SQLite's busy handler polls a
+    waiting writer every 100 ms at most, so a shorter rest could starve it."""
+    floor = getattr(getattr(saver, "plans", None), "BATCH_REST", 0.0)
+    return Call(_Clock, "sleep", (min(MAX_PAUSE, max(floor, batch_seconds)),))
+
 
 def _maintained(saver: Any, method: str) -> Any:
     if not hasattr(saver, method):
@@ -110,11 +136,13 @@ def _cleanup(saver: Any, older_than: timedelta, batch_size: int, dry_run: bool,
         deleted, gone, cursor = yield Call(saver, "cleanup_batch",
                                            (cutoff, cursor, batch_size), {"dry_run": dry_run})
         threads, checkpoints, batches = threads + deleted, checkpoints + gone, batches + 1
+        took = time.perf_counter() - batch_started
         if on_batch is not None:
-            on_batch(BatchDone(threads, checkpoints, batches, None,
-                               time.perf_counter() - batch_started))
+            on_batch(BatchDone(threads, checkpoints, batches, None, took))
         if cursor is None:
             return CleanupReport(threads, checkpoints, dry_run, time.perf_counter() - started)
+        if deleted and not dry_run:
+            yield _rest(saver, took)
 
 
 def cleanup_expired(saver: Any, *, older_than: timedelta, batch_size: int = 500,
@@ -165,9 +193,11 @@ def _prune(saver: Any, keep_latest: int, thread_ids: Iterable[str] | None, dry_r
         batch_started = time.perf_counter()
         gone = yield Call(saver, "prune_thread", (thread_id, keep_latest), {"dry_run": dry_run})
         pruned, checkpoints = pruned + bool(gone), checkpoints + gone
+        took = time.perf_counter() - batch_started
         if on_batch is not None:
-            on_batch(BatchDone(pruned, checkpoints, done, len(ids),
-                               time.perf_counter() - batch_started))
+            on_batch(BatchDone(pruned, checkpoints, done, len(ids), took))
+        if gone and not dry_run:
+            yield _rest(saver, took)
     return PruneReport(pruned, checkpoints, dry_run, time.perf_counter() - started)
 
 
