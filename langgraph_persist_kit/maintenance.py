@@ -5,9 +5,9 @@ depends on: `_calls` / `_plan` (one plan, two drivers) and the savers'
 ``cleanup_batch`` / ``prune_thread`` (this package's savers only).
 
 Each batch is its own short transaction (SQLite, PostgreSQL) or its own
-scripts (Redis), followed by a rest as long as the batch took (at least 100 ms
-on SQLite, at most a second), so a graph writing to the same store waits at
-most one batch and gets at least half of the time;
+scripts (Redis); after every 50 ms of such work comes a rest as long (at least
+100 ms on SQLite, at most a second), so a graph writing to the same store waits
+at most one batch and gets at least half of the time;
 a thread written again while the cleanup runs is not deleted, and a prune never
 leaves a kept checkpoint unreadable (see ``_delta.PrunePlans``).
 """
@@ -90,6 +90,9 @@ OnBatch = Callable[[BatchDone], None]
 MAX_PAUSE = 1.0
 """The longest rest between two batches, in seconds."""
 
+WORK_BEFORE_REST = 0.05
+"""Seconds of deleting (one batch, or several small ones) before a rest."""
+
 
 class _Clock:
     """Rests between batches, in either mode (a `Call` target)."""
@@ -103,12 +106,21 @@ class _Clock:
         await asyncio.sleep(seconds)
 
 
-def _rest(saver: Any, batch_seconds: float) -> Call:
-    """Rest as long as the batch took (graphs writing to the store get at least half
-    of the time), and at least the store's floor: SQLite's busy handler polls a
-    waiting writer every 100 ms at most, so a shorter rest could starve it."""
-    floor = getattr(getattr(saver, "plans", None), "BATCH_REST", 0.0)
-    return Call(_Clock, "sleep", (min(MAX_PAUSE, max(floor, batch_seconds)),))
+class _Pacer:
+    """Rests once the work since the last rest reaches `WORK_BEFORE_REST`, as long as
+    that work took (graphs writing to the store get at least half of the time) and
+    at least the store's floor: SQLite's busy handler polls a waiting writer every
+    100 ms at most, so a shorter rest could starve it."""
+
+    def __init__(self, saver: Any) -> None:
+        self.floor = getattr(getattr(saver, "plans", None), "BATCH_REST", 0.0)
+        self.worked = 0.0
+
+    def after(self, seconds: float) -> Plan[None]:
+        self.worked += seconds
+        if self.worked >= WORK_BEFORE_REST:
+            yield Call(_Clock, "sleep", (min(MAX_PAUSE, max(self.floor, self.worked)),))
+            self.worked = 0.0
 
 
 def _maintained(saver: Any, method: str) -> Any:
@@ -128,6 +140,7 @@ def _cleanup(saver: Any, older_than: timedelta, batch_size: int, dry_run: bool,
         raise ConfigurationError(f"batch_size must be an int >= 1, not {batch_size!r}")
     _maintained(saver, "cleanup_batch")
     started = time.perf_counter()
+    pacer = _Pacer(saver)
     cutoff = time.time() - older_than.total_seconds()
     threads = checkpoints = batches = 0
     cursor: Any = None
@@ -142,7 +155,7 @@ def _cleanup(saver: Any, older_than: timedelta, batch_size: int, dry_run: bool,
         if cursor is None:
             return CleanupReport(threads, checkpoints, dry_run, time.perf_counter() - started)
         if deleted and not dry_run:
-            yield _rest(saver, took)
+            yield from pacer.after(took)
 
 
 def cleanup_expired(saver: Any, *, older_than: timedelta, batch_size: int = 500,
@@ -184,6 +197,7 @@ def _prune(saver: Any, keep_latest: int, thread_ids: Iterable[str] | None, dry_r
         raise ConfigurationError(f"keep_latest must be an int >= 1, not {keep_latest!r}")
     _maintained(saver, "prune_thread")
     started = time.perf_counter()
+    pacer = _Pacer(saver)
     if thread_ids is None:
         ids = yield Call(saver, "list_threads", each=lambda info: info.thread_id)
     else:
@@ -197,7 +211,7 @@ def _prune(saver: Any, keep_latest: int, thread_ids: Iterable[str] | None, dry_r
         if on_batch is not None:
             on_batch(BatchDone(pruned, checkpoints, done, len(ids), took))
         if gone and not dry_run:
-            yield _rest(saver, took)
+            yield from pacer.after(took)
     return PruneReport(pruned, checkpoints, dry_run, time.perf_counter() - started)
 
 
