@@ -125,3 +125,38 @@ def test_percentile_and_interleaving_order() -> None:
     result = common.run_suite([common.Section("s", [case])], rounds=3)
     assert order == ["ours", "official", "official", "ours", "ours", "official"]
     assert result[0].rows[0][0].ratio == 1.0
+
+
+@pytest.mark.timeout(60)
+def test_retention_suite_runs_on_every_backend_at_a_tiny_size(tmp_path: Path) -> None:
+    import psycopg
+    import redis
+
+    from benchmarks import retention_bench as rb
+
+    urls = {"postgres": os.environ.get(rb.PG_URL_VAR, rb.PG_DEFAULT),
+            "redis": os.environ.get(rb.REDIS_URL_VAR, rb.REDIS_DEFAULT), "sqlite": str(tmp_path)}
+    out = io.StringIO()
+    results = rb.run(rb.TINY, rb.BACKENDS, urls, console=Console(file=out, width=160))
+
+    assert list(results) == list(rb.BACKENDS)
+    small, full = rb.TINY.threads // rb.SMALL, rb.TINY.threads
+    for backend, figs in results.items():
+        assert [f.threads for f in figs] == [small, full], backend
+        for f in figs:
+            assert f.cleanup["report"]["threads_deleted"] == f.threads // 2, backend
+            assert f.prune["report"]["threads_pruned"] == f.threads // 2 + 1, backend  # + live
+            assert f.cleanup["longest_batch"] > 0 and f.prune["longest_batch"] > 0
+            assert f.cleanup["traced_peak"] > 0 and f.prune["traced_peak"] > 0
+            assert f.writer["alone"]["n"] == rb.TINY.writer_steps and "p99" in f.writer["during"]
+            assert f.bytes_loaded > 0 and f.bytes_after_prune > 0
+            if backend != "redis":  # used_memory moves with the allocator, not only our keys
+                assert f.bytes_after_prune < f.bytes_after_cleanup, backend
+    printed = out.getvalue()
+    assert "writer p99 during cleanup_expired / alone" in printed and "flat: <= 2x" in printed
+    assert list(tmp_path.iterdir()) == []  # SQLite files removed
+    with psycopg.connect(urls["postgres"]) as conn:
+        assert conn.execute("SELECT datname FROM pg_database WHERE datname = %s",
+                            (f"pk_retention_{os.getpid()}",)).fetchall() == []
+    with redis.Redis.from_url(urls["redis"]) as client:
+        assert list(client.scan_iter(match=f"pk-bench-{os.getpid()}-*", count=1000)) == []
