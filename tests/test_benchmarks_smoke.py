@@ -133,14 +133,15 @@ def test_retention_suite_runs_on_every_backend_at_a_tiny_size(tmp_path: Path) ->
     import redis
 
     from benchmarks import retention_bench as rb
+    from benchmarks.retention.config import TINY
 
     urls = {"postgres": os.environ.get(rb.PG_URL_VAR, rb.PG_DEFAULT),
             "redis": os.environ.get(rb.REDIS_URL_VAR, rb.REDIS_DEFAULT), "sqlite": str(tmp_path)}
     out = io.StringIO()
-    results = rb.run(rb.TINY, rb.BACKENDS, urls, console=Console(file=out, width=160))
+    results = rb.run(TINY, rb.BACKENDS, urls, console=Console(file=out, width=160))
 
     assert list(results) == list(rb.BACKENDS)
-    small, full = rb.TINY.threads // rb.SMALL, rb.TINY.threads
+    small, full = TINY.threads // rb.SMALL, TINY.threads
     for backend, figs in results.items():
         assert [f.threads for f in figs] == [small, full], backend
         for f in figs:
@@ -148,7 +149,7 @@ def test_retention_suite_runs_on_every_backend_at_a_tiny_size(tmp_path: Path) ->
             assert f.prune["report"]["threads_pruned"] == f.threads // 2 + 1, backend  # + live
             assert f.cleanup["longest_batch"] > 0 and f.prune["longest_batch"] > 0
             assert f.cleanup["traced_peak"] > 0 and f.prune["traced_peak"] > 0
-            assert f.writer["alone"]["n"] == rb.TINY.writer_steps and "p99" in f.writer["during"]
+            assert f.writer["alone"]["n"] == TINY.writer_steps and "p99" in f.writer["during"]
             assert f.bytes_loaded > 0 and f.bytes_after_prune > 0
             if backend != "redis":  # used_memory moves with the allocator, not only our keys
                 assert f.bytes_after_prune < f.bytes_after_cleanup, backend

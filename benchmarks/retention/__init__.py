@@ -1,0 +1,1 @@
+"""Parts of the retention benchmark (`benchmarks.retention_bench`)."""
