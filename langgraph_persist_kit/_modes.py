@@ -17,7 +17,8 @@ from langgraph_persist_kit.errors import ConfigurationError
 _SYNC_METHODS = (
     "get_tuple", "list", "put", "put_writes", "delete_thread", "delete_for_runs",
     "copy_thread", "fork_thread", "prune", "get_delta_channel_history", "list_threads",
-    "prune_thread", "cleanup_batch", "stats",
+    "prune_thread", "cleanup_batch", "stats", "thread_ids_page",
+    "thread_count",
 )
 
 

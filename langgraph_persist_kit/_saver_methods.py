@@ -61,6 +61,8 @@ class StorePlans(Protocol):
     def prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]: ...
     def prune_thread(self, thread_id: str, keep_latest: int, dry_run: bool) -> Plan[int]: ...
     def stats(self) -> Plan[dict[str, int]]: ...
+    def thread_ids_page(self, cursor: Any, limit: int) -> Plan[tuple[Sequence[str], Any]]: ...
+    def thread_count(self) -> Plan[int]: ...
     def cleanup_batch(self, cutoff: float, cursor: Any, batch_size: int,
                       dry_run: bool) -> Plan[tuple[int, int, Any]]: ...
     def delta_history(self, serde: SerializerProtocol, config: RunnableConfig,
@@ -260,6 +262,16 @@ class SaverMethods(PersistSaverBase):
         plan = partial(self.plans.cleanup_batch, cutoff, cursor, batch_size, dry_run)
         return self._run(plan, transaction=True)
 
+    def thread_count(self) -> int:
+        """How many threads the store's registry holds (cheap: no thread is read)."""
+        return self._run(self.plans.thread_count)
+
+    def thread_ids_page(self, cursor: Any = None,
+                        limit: int = 1000) -> tuple[Sequence[str], Any]:
+        """A page of the store's thread ids (``prune_threads`` walks them without
+        holding them all): ``(ids, next cursor)``, the cursor ``None`` at the end."""
+        return self._run(partial(self.plans.thread_ids_page, cursor, limit))
+
     def stats(self) -> dict[str, int]:
         """``{"threads", "checkpoints", "writes", "channel_values", "bytes"}`` of the store
         (``persist-kit stats``); bytes as the store counts them: the SQLite file's pages
@@ -384,6 +396,15 @@ class AsyncSaverMethods(PersistSaverBase):
         """One batch of cleanup; see `SaverMethods.cleanup_batch`."""
         plan = partial(self.plans.cleanup_batch, cutoff, cursor, batch_size, dry_run)
         return await self._run(plan, transaction=True)
+
+    async def athread_count(self) -> int:
+        """How many threads the registry holds; see `SaverMethods.thread_count`."""
+        return await self._run(self.plans.thread_count)
+
+    async def athread_ids_page(self, cursor: Any = None,
+                               limit: int = 1000) -> tuple[Sequence[str], Any]:
+        """A page of thread ids; see `SaverMethods.thread_ids_page`."""
+        return await self._run(partial(self.plans.thread_ids_page, cursor, limit))
 
     async def astats(self) -> dict[str, int]:
         """Counts and bytes of the store; see `SaverMethods.stats`."""

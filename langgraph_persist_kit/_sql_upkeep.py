@@ -96,6 +96,18 @@ class SqlUpkeep:
         return {"threads": threads, "checkpoints": checkpoints, "writes": writes,
                 "channel_values": values, "bytes": int(size or 0)}
 
+    def thread_ids_page(self, cursor: Any, limit: int) -> Plan[tuple[list[str], Any]]:
+        """Up to ``limit`` thread ids after ``cursor``; the next cursor, ``None`` at the end."""
+        rows = yield Query(self.queries["select_thread_ids"],
+                           {"after": cursor or "", "limit": limit})
+        ids = [row[0] for row in rows]
+        return ids, (ids[-1] if len(ids) == limit else None)
+
+    def thread_count(self) -> Plan[int]:
+        """How many threads the registry holds."""
+        rows = yield Query(self.queries["count_threads"], {})
+        return int(rows[0][0])
+
     def stats_params(self) -> dict[str, Any]:
         return {}
 

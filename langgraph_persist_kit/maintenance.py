@@ -74,7 +74,8 @@ class BatchDone(NamedTuple):
         threads: Threads deleted or pruned so far.
         checkpoints: Checkpoints deleted so far.
         done: Batches (cleanup) or threads (prune) handled so far.
-        total: Threads to prune, or ``None`` when not known (cleanup).
+        total: Threads to prune (the registry's count when pruning all), or
+            ``None`` for a cleanup.
         seconds: How long this batch took.
     """
 
@@ -89,6 +90,9 @@ OnBatch = Callable[[BatchDone], None]
 
 MAX_PAUSE = 1.0
 """The longest rest between two batches, in seconds."""
+
+THREAD_PAGE = 1000
+"""Thread ids read at a time when pruning every thread."""
 
 WORK_BEFORE_REST = 0.05
 """Seconds of deleting (one batch, or several small ones) before a rest."""
@@ -198,21 +202,31 @@ def _prune(saver: Any, keep_latest: int, thread_ids: Iterable[str] | None, dry_r
     _maintained(saver, "prune_thread")
     started = time.perf_counter()
     pacer = _Pacer(saver)
-    if thread_ids is None:
-        ids = yield Call(saver, "list_threads", each=lambda info: info.thread_id)
+    pruned = checkpoints = done = 0
+    total: int | None = None
+    cursor: Any = None
+    pages: list[list[str]] = []
+    if thread_ids is not None:
+        pages = [list(dict.fromkeys(str(t) for t in thread_ids))]
+        total = len(pages[0])
     else:
-        ids = list(dict.fromkeys(str(t) for t in thread_ids))
-    pruned = checkpoints = 0
-    for done, thread_id in enumerate(ids, start=1):
-        batch_started = time.perf_counter()
-        gone = yield Call(saver, "prune_thread", (thread_id, keep_latest), {"dry_run": dry_run})
-        pruned, checkpoints = pruned + bool(gone), checkpoints + gone
-        took = time.perf_counter() - batch_started
-        if on_batch is not None:
-            on_batch(BatchDone(pruned, checkpoints, done, len(ids), took))
-        if gone and not dry_run:
-            yield from pacer.after(took)
-    return PruneReport(pruned, checkpoints, dry_run, time.perf_counter() - started)
+        total = yield Call(saver, "thread_count")  # for progress: threads may come and go
+    while True:
+        if thread_ids is None:  # a page at a time: memory stays flat however many threads
+            page, cursor = yield Call(saver, "thread_ids_page", (cursor, THREAD_PAGE))
+            pages = [list(page)]
+        for thread_id in pages.pop():
+            batch_started = time.perf_counter()
+            gone = yield Call(saver, "prune_thread", (thread_id, keep_latest),
+                              {"dry_run": dry_run})
+            pruned, checkpoints, done = pruned + bool(gone), checkpoints + gone, done + 1
+            took = time.perf_counter() - batch_started
+            if on_batch is not None:
+                on_batch(BatchDone(pruned, checkpoints, done, total, took))
+            if gone and not dry_run:
+                yield from pacer.after(took)
+        if thread_ids is not None or cursor is None:
+            return PruneReport(pruned, checkpoints, dry_run, time.perf_counter() - started)
 
 
 def prune_threads(saver: Any, *, keep_latest: int, thread_ids: Iterable[str] | None = None,

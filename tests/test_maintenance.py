@@ -195,3 +195,18 @@ def test_stats_count_what_a_prune_removes(harness: Harness) -> None:
     assert after["checkpoints"] == before["checkpoints"] - report.checkpoints_deleted
     assert after["channel_values"] < before["channel_values"]  # unused values went too
     assert after["writes"] < before["writes"] and after["threads"] == 4
+
+
+def test_prune_pages_through_every_thread(harness: Harness,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import langgraph_persist_kit.maintenance as maintenance
+
+    monkeypatch.setattr(maintenance, "THREAD_PAGE", 2)  # 7 threads: several pages (buckets)
+    h = harness
+    graph = interrupt_graph().compile(checkpointer=h.saver)
+    for i in range(7):
+        h.invoke(graph, {"topic": str(i)}, thread(f"p-{i}"))
+    seen: list[BatchDone] = []
+    report = prune(h, keep_latest=1, on_batch=seen.append)
+    assert report.threads_pruned == 7 and seen[-1].done == 7 and seen[-1].total == 7
+    assert all(checkpoint_count(h, f"p-{i}") == 1 for i in range(7))

@@ -395,3 +395,11 @@ SELECT (SELECT count(*) FROM {schema}.threads), (SELECT count(*) FROM {schema}.c
        (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
         FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
         WHERE n.nspname = %(schema_name)s AND c.relkind = 'r')
+
+-- select_thread_ids --
+-- Up to %(limit)s thread ids after %(after)s, in id order (prune_threads pages through them).
+SELECT thread_id FROM {schema}.threads WHERE thread_id > %(after)s
+ORDER BY thread_id LIMIT %(limit)s
+
+-- count_threads --
+SELECT count(*) FROM {schema}.threads

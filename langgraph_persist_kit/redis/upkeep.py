@@ -90,6 +90,23 @@ class RedisUpkeep:
         totals["bytes"] += sum(size or 0 for size in sizes)
         return totals
 
+    def thread_count(self) -> Plan[int]:
+        """How many threads the buckets' registries hold (expired ones until purged)."""
+        sizes = yield Batch([Command(("ZCARD", self.keys.bucket_keys(b)[0]))
+                             for b in bucket_range()])
+        return int(sum(sizes))
+
+    def thread_ids_page(self, cursor: Any, limit: int) -> Plan[tuple[list[str], Any]]:
+        """Up to ``limit`` thread ids of one bucket's registry from ``cursor``
+        (``(bucket, rank)``); the next cursor, ``None`` after the last bucket."""
+        bucket, rank = cursor or (0, 0)
+        found = yield Command(("ZRANGE", self.keys.bucket_keys(bucket)[0], rank,
+                               rank + limit - 1))
+        if len(found) == limit:
+            return [k.decode(raw) for raw in found], (bucket, rank + limit)
+        next_cursor = (bucket + 1, 0) if bucket + 1 < k.BUCKETS else None
+        return [k.decode(raw) for raw in found], next_cursor
+
     def cleanup_batch(self, cutoff: float, cursor: Any, batch_size: int,
                       dry_run: bool) -> Plan[tuple[int, int, Any]]:
         """One batch of ``cleanup_expired``: up to ``batch_size`` idle threads of one

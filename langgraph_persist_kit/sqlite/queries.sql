@@ -306,3 +306,10 @@ SELECT (SELECT count(*) FROM threads), (SELECT count(*) FROM checkpoints),
        (SELECT count(*) FROM writes), (SELECT count(*) FROM channel_values),
        (SELECT (p.page_count - f.freelist_count) * s.page_size
         FROM pragma_page_count() AS p, pragma_freelist_count() AS f, pragma_page_size() AS s)
+
+-- select_thread_ids --
+-- Up to :limit thread ids after :after, in id order (prune_threads pages through them).
+SELECT thread_id FROM threads WHERE thread_id > :after ORDER BY thread_id LIMIT :limit
+
+-- count_threads --
+SELECT count(*) FROM threads
