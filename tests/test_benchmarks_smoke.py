@@ -150,9 +150,9 @@ def test_retention_suite_runs_on_every_backend_at_a_tiny_size(tmp_path: Path) ->
             assert f.cleanup["longest_batch"] > 0 and f.prune["longest_batch"] > 0
             assert f.cleanup["traced_peak"] > 0 and f.prune["traced_peak"] > 0
             assert f.writer["alone"]["n"] == TINY.writer_steps and "p99" in f.writer["during"]
-            assert f.bytes_loaded > 0 and f.bytes_after_prune > 0
-            if backend != "redis":  # used_memory moves with the allocator, not only our keys
-                assert f.bytes_after_prune < f.bytes_after_cleanup, backend
+            assert f.bytes_loaded > 0
+            if backend != "redis":  # used_memory moves with the allocator and other clients'
+                assert 0 < f.bytes_after_prune < f.bytes_after_cleanup, backend  # keys
     printed = out.getvalue()
     assert "writer p99 during cleanup_expired / alone" in printed and "flat: <= 2x" in printed
     assert list(tmp_path.iterdir()) == []  # SQLite files removed
