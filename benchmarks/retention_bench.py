@@ -285,16 +285,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                                sqlite=sqlite3.sqlite_version, git=package_revision())
     common.print_header(console, info, command, f"sizes: {asdict(sizes)}")
     t0 = time.perf_counter()
-    results = run(sizes, backends, urls, trace=not args.no_tracemalloc, console=console,
-                  verbose=args.verbose)
+    results: dict[str, Any] = {}
+    for backend in backends:  # one backend failing (a server restart) leaves the others
+        try:
+            results[backend] = [asdict(f) for f in run(
+                sizes, [backend], urls, trace=not args.no_tracemalloc, console=console,
+                verbose=args.verbose)[backend]]
+        except Exception as exc:
+            console.print(f"[red]{backend} failed:[/] {type(exc).__name__}: {exc}")
+            results[backend] = {"error": f"{type(exc).__name__}: {exc}"}
+        if args.json:  # after every backend, so a long run keeps what it measured
+            common.dump_json(args.json, {"command": command, "machine": info,
+                                         "settings": asdict(sizes), "backends": results})
     console.print(f"total {time.perf_counter() - t0:.1f} s")
     if args.json:
-        common.dump_json(args.json, {
-            "command": command, "machine": info, "settings": asdict(sizes),
-            "backends": {b: [asdict(f) for f in figs] for b, figs in results.items()},
-        })
         console.print(f"JSON written to {args.json}")
-    return 0
+    return 1 if any("error" in r for r in results.values() if isinstance(r, dict)) else 0
 
 
 if __name__ == "__main__":

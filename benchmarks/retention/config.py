@@ -44,7 +44,7 @@ SMALL = 10  # the first run of each backend is at threads // SMALL
 def package_revision() -> str | None:
     """The git commit the package runs from, ``+dirty`` when langgraph_persist_kit/ has
     uncommitted changes (``None`` outside a git checkout)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
         head, dirty = (subprocess.run(["git", "-C", root, *args], capture_output=True,
                                       text=True, check=True, timeout=10).stdout.strip()
