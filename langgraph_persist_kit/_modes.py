@@ -18,7 +18,7 @@ _SYNC_METHODS = (
     "get_tuple", "list", "put", "put_writes", "delete_thread", "delete_for_runs",
     "copy_thread", "fork_thread", "prune", "get_delta_channel_history", "list_threads",
     "prune_thread", "cleanup_batch", "stats", "thread_ids_page",
-    "thread_count",
+    "thread_count", "thread_lock_handle",
 )
 
 

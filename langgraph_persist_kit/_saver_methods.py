@@ -27,6 +27,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph_persist_kit._codec import ThreadInfo
 from langgraph_persist_kit._plan import Plan, R
 from langgraph_persist_kit._saver_base import PersistSaverBase
+from langgraph_persist_kit._versioning import check_loaded
 
 
 class StorePlans(Protocol):
@@ -100,8 +101,12 @@ class SaverMethods(PersistSaverBase):
 
         Raises:
             ConfigurationError: When ``thread_id`` is missing.
+            StaleThreadError: In a `VersionedGraph` run, when the latest root
+                checkpoint is not the one the caller expected.
         """
-        return self._run(partial(self.plans.get_tuple, self.serde, config))
+        loaded = self._run(partial(self.plans.get_tuple, self.serde, config))
+        check_loaded(config, loaded)
+        return loaded
 
     def list(
         self,
@@ -148,6 +153,10 @@ class SaverMethods(PersistSaverBase):
 
         Returns:
             The config naming the stored checkpoint.
+
+        Raises:
+            StaleThreadError: In a `VersionedGraph` run, when the parent is no
+                longer the thread's latest root checkpoint; nothing is stored.
         """
         plan = partial(self.plans.put, self.serde, config, checkpoint, metadata, new_versions)
         return self._run(plan, transaction=not self.plans.ATOMIC_PUT)
@@ -322,7 +331,9 @@ class AsyncSaverMethods(PersistSaverBase):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Fetch a checkpoint in one query; see `SaverMethods.get_tuple`."""
-        return await self._run(partial(self.plans.get_tuple, self.serde, config))
+        loaded = await self._run(partial(self.plans.get_tuple, self.serde, config))
+        check_loaded(config, loaded)
+        return loaded
 
     def alist(  # returns the async iterator directly: one generator layer, not two
         self,

@@ -24,19 +24,16 @@ Every lock is released when the process holding it dies, without help:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
-import socket
 import sqlite3
-import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from typing import Any
 
+from langgraph_persist_kit._local_locks import LOCAL, holder_name
 from langgraph_persist_kit.errors import ConfigurationError, PersistKitError
 
 __all__ = ["DEFAULT_LEASE", "MaintenanceLockedError", "maintenance_lock"]
@@ -48,9 +45,6 @@ DEFAULT_LEASE = 60.0
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
-_in_process: set[int] = set()
-"""Connections of in-memory SQLite databases locked by this process (no file to flock)."""
-_in_process_guard = threading.Lock()
 
 
 class MaintenanceLockedError(PersistKitError):
@@ -58,11 +52,6 @@ class MaintenanceLockedError(PersistKitError):
 
 
 MaintenanceLockedError.__module__ = "langgraph_persist_kit.maintenance_lock"
-
-
-def _holder() -> str:
-    """Who takes a lock, for the message another run prints: ``pid 123 on host``."""
-    return f"pid {os.getpid()} on {socket.gethostname()}"
 
 
 def _busy(store: str, holder: str | None) -> MaintenanceLockedError:
@@ -134,28 +123,22 @@ def maintenance_lock(saver: Any, *, name: str = "maintenance",
 
 def _sqlite_file(conn: sqlite3.Connection) -> str:
     """The main database's file, or ``""`` for an in-memory database."""
-    from langgraph_persist_kit.sqlite._common import sqlite_errors
+    from langgraph_persist_kit.sqlite._common import DATABASE_LIST, main_file, sqlite_errors
 
     with sqlite_errors():
-        for _seq, schema, path in conn.execute("PRAGMA database_list"):
-            if schema == "main":
-                return str(path or "")
-    return ""
+        return main_file(conn.execute(DATABASE_LIST))
 
 
 @contextmanager
 def _sqlite_lock(conn: sqlite3.Connection, name: str) -> Iterator[None]:
     path = _sqlite_file(conn)
     if not path:  # in memory: no other process can open it
-        with _in_process_guard:
-            if id(conn) in _in_process:
-                raise _busy("this in-memory SQLite database", None)
-            _in_process.add(id(conn))
+        if not LOCAL.try_take(("maintenance", name, id(conn))):
+            raise _busy("this in-memory SQLite database", None)
         try:
             yield
         finally:
-            with _in_process_guard:
-                _in_process.discard(id(conn))
+            LOCAL.give_back(("maintenance", name, id(conn)))
         return
     try:
         import fcntl
@@ -172,7 +155,7 @@ def _sqlite_lock(conn: sqlite3.Connection, name: str) -> Iterator[None]:
             raise _busy(f"SQLite database {path}", holder or None) from None
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{_holder()} since {stamp}\n".encode(), 0)
+        os.pwrite(fd, f"{holder_name()} since {stamp}\n".encode(), 0)
         try:
             yield
         finally:
@@ -198,8 +181,9 @@ bits) and objid (low 32 bits), with objsubid 1."""
 
 def _postgres_lock_key(schema: str, name: str = "maintenance") -> int:
     """The advisory lock key of ``schema``'s lock ``name``: a signed 64-bit int."""
-    digest = hashlib.sha256(f"persist-kit {name} {schema}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    from langgraph_persist_kit.postgres.thread_lock import advisory_key
+
+    return advisory_key(f"persist-kit {name} {schema}")
 
 
 def _postgres_conninfo(conn: Any) -> tuple[str, dict[str, Any]]:
@@ -243,7 +227,7 @@ def _postgres_lock(conn: Any, schema: str, name: str) -> Iterator[None]:
     kwargs.update(autocommit=True, prepare_threshold=None)
     kwargs.setdefault("connect_timeout", given.get("connect_timeout", 10))
     # names the holder for the message a second run prints (63 characters at most)
-    kwargs["application_name"] = f"persist-kit {name} {_holder()}"[:63]
+    kwargs["application_name"] = f"persist-kit {name} {holder_name()}"[:63]
     key = _postgres_lock_key(schema, name)
     with postgres_errors():
         lock_conn = psycopg.connect(conninfo, **kwargs)
@@ -263,38 +247,7 @@ def _postgres_lock(conn: Any, schema: str, name: str) -> Iterator[None]:
         lock_conn.close()
 
 
-# --- Redis: a leased key, renewed while held -------------------------------------------
-
-_RENEW = """
--- KEYS[1] - the lock key; ARGV[1] - this holder's token; ARGV[2] - the lease in ms
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-    return redis.call("PEXPIRE", KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-_RELEASE = """
--- KEYS[1] - the lock key; ARGV[1] - this holder's token
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-    return redis.call("DEL", KEYS[1])
-end
-return 0
-"""
-
-
-def _renew_until(stop: threading.Event, renew: Any, key: str, token: str,
-                 lease_ms: int) -> None:
-    """Renew the lease every third of it until ``stop``; give up once it is lost."""
-    import redis
-
-    while not stop.wait(lease_ms / 3000):
-        try:
-            if not renew(keys=[key], args=[token, lease_ms]):
-                log.warning("lost the maintenance lock %s (it expired); another run may "
-                            "start before this one ends", key)
-                return
-        except redis.RedisError as exc:  # try again next time; the lease covers two misses
-            log.warning("could not renew the maintenance lock %s: %s", key, exc)
+# --- Redis: a leased key, renewed while held (`redis.lease`) ---------------------------
 
 
 @contextmanager
@@ -302,36 +255,17 @@ def _redis_lock(client: Any, prefix: str, name: str, lease: float) -> Iterator[N
     import redis
     from redis.cluster import RedisCluster
 
-    from langgraph_persist_kit.redis._common import redis_errors
+    from langgraph_persist_kit.redis.lease import Lease
 
     if not isinstance(client, (redis.Redis, RedisCluster)):
         raise ConfigurationError(
             f"maintenance_lock needs a sync Redis saver (redis.Redis or RedisCluster), not "
             f"one on {type(client).__name__}"
         )
-    key = f"{prefix}:{name}"
-    token = f"{_holder()} [{uuid.uuid4().hex}]"
-    lease_ms = max(1000, round(lease * 1000))
-    with redis_errors():
-        if not client.set(key, token, nx=True, px=lease_ms):
-            held: Any = client.get(key)
-            if isinstance(held, bytes):
-                held = held.decode("utf-8", "replace")
-            holder = held.split(" [")[0] if held else None
-            raise _busy(f"Redis key prefix {prefix!r}", holder)
-    stop = threading.Event()
-    renewer = threading.Thread(
-        target=_renew_until, args=(stop, client.register_script(_RENEW), key, token, lease_ms),
-        name=f"persist-kit {name} lease", daemon=True,
-    )
-    renewer.start()
+    held = Lease(client, f"{prefix}:{name}", lease)
+    if not held.try_acquire():
+        raise _busy(f"Redis key prefix {prefix!r}", held.holder())
     try:
         yield
     finally:
-        stop.set()
-        renewer.join()
-        try:
-            client.register_script(_RELEASE)(keys=[key], args=[token])
-        except redis.RedisError as exc:
-            log.warning("could not release the maintenance lock %s (it expires within "
-                        "%.0f s): %s", key, lease, exc)
+        held.release()

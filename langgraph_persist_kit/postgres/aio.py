@@ -29,6 +29,7 @@ from langgraph_persist_kit.postgres._common import (
     retryable,
 )
 from langgraph_persist_kit.postgres.plans import plans_for
+from langgraph_persist_kit.postgres.thread_lock import AsyncPostgresThreadLock
 
 
 class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
@@ -151,3 +152,8 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
         """Create the schema and apply pending migrations; see `PostgresSaver.setup`."""
         await self._drive(self.plans.setup, transaction=True)
         self.is_setup = True
+
+    async def athread_lock_handle(self, thread_id: str, *,
+                                  lease: float) -> AsyncPostgresThreadLock:
+        """The cross-process lock of one thread; see `PostgresSaver.thread_lock_handle`."""
+        return AsyncPostgresThreadLock(self, thread_id)

@@ -34,6 +34,7 @@ from langgraph_persist_kit._migrations import Migration, load_migrations, migrat
 from langgraph_persist_kit._plan import Plan, Query
 from langgraph_persist_kit._queries import load_queries
 from langgraph_persist_kit._sql_plans import SqlPlans
+from langgraph_persist_kit._versioning import put_head, stale
 from langgraph_persist_kit.errors import ConfigurationError
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -84,6 +85,11 @@ class PostgresPlans(SqlPlans):
         ]
         digest = hashlib.sha256(f"langgraph-persist-kit setup {schema}".encode()).digest()
         self.setup_lock_key = int.from_bytes(digest[:8], "big", signed=True)
+        insert = self.queries["insert_checkpoint"]
+        self.put_sql = {  # by head: any put, or a versioned run's (see _versioning)
+            head: insert.replace("{head}", self.queries[f"head_{head}"])
+            for head in ("any", "after_parent", "first")
+        }
 
     def _param(self, name: str) -> str:
         return f"%({name})s"
@@ -166,14 +172,21 @@ class PostgresPlans(SqlPlans):
     ) -> Plan[RunnableConfig]:
         """Checkpoint, new channel values and registry row: one statement, one round trip.
 
+        In a versioned run the statement moves the thread's head only from
+        the parent, with the row locked (`_versioning.put_head`), and stores
+        nothing otherwise.
+
         Raises:
             ConfigurationError: For metadata holding a NUL character (JSONB cannot).
+            StaleThreadError: A versioned run's parent is no longer the head.
         """
         enc = encode_checkpoint(serde, config, checkpoint, metadata, new_versions)
         if "\\u0000" in enc.metadata:  # cheap first look; then exactly
             refuse_nul(orjson.loads(enc.metadata), "metadata stored in PostgreSQL")
-        yield Query(
-            self.queries["insert_checkpoint"],
+        compare, parent = put_head(config)
+        head = "any" if not compare else "after_parent" if parent else "first"
+        stored = yield Query(
+            self.put_sql[head],
             {
                 "thread_id": enc.target.thread_id,
                 "checkpoint_ns": enc.target.checkpoint_ns,
@@ -190,6 +203,8 @@ class PostgresPlans(SqlPlans):
                 "values": [v.value for v in enc.values],
             },
         )
+        if not stored[0][0]:
+            raise stale(enc.target.thread_id, parent)
         return enc.config
 
     def put_writes(

@@ -72,28 +72,39 @@ FROM cp JOIN {schema}.writes AS w
 
 -- insert_checkpoint --
 -- A checkpoint, its new channel values and the registry row, in one statement.
-WITH new_values AS (
+-- {head} moves the registry row first (head_any, or one of the compare-and-set
+-- heads of a versioned run); the checkpoint and its values are stored only if it
+-- returned a row. Returns the number of checkpoints stored (0 or 1).
+WITH head AS (
+{head}
+), new_values AS (
     INSERT INTO {schema}.channel_values AS cv
         (thread_id, checkpoint_ns, channel, version, type, value)
     SELECT %(thread_id)s, %(checkpoint_ns)s, v.channel, v.version::jsonb, v.type, v.value
     FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
                 %(values)b::bytea[]) AS v (channel, version, type, value)
+    WHERE EXISTS (SELECT FROM head)
     ON CONFLICT (thread_id, checkpoint_ns, channel, version)
     DO UPDATE SET type = excluded.type, value = excluded.value
 ), new_checkpoint AS (
     INSERT INTO {schema}.checkpoints (
         thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
         channel_versions, metadata, run_id, created_at
-    ) VALUES (
-        %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_checkpoint_id)s,
-        %(type)s, %(checkpoint)b, %(channel_versions)s::jsonb, %(metadata)s::jsonb,
-        %(run_id)s, now()
     )
+    SELECT %(thread_id)s, %(checkpoint_ns)s, %(checkpoint_id)s, %(parent_checkpoint_id)s,
+           %(type)s, %(checkpoint)b, %(channel_versions)s::jsonb, %(metadata)s::jsonb,
+           %(run_id)s, now()
+    WHERE EXISTS (SELECT FROM head)
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
         parent_checkpoint_id = excluded.parent_checkpoint_id, type = excluded.type,
         checkpoint = excluded.checkpoint, channel_versions = excluded.channel_versions,
         metadata = excluded.metadata, run_id = excluded.run_id, created_at = excluded.created_at
 )
+SELECT count(*) FROM head
+
+-- head_any --
+-- The registry row after any put: last-write time, and the latest root
+-- checkpoint with its metadata when this one is newer.
 INSERT INTO {schema}.threads AS t (thread_id, created_at, updated_at, latest_checkpoint_id, metadata)
 VALUES (
     %(thread_id)s, now(), now(),
@@ -107,6 +118,28 @@ ON CONFLICT (thread_id) DO UPDATE SET
     latest_checkpoint_id = CASE
         WHEN excluded.latest_checkpoint_id >= coalesce(t.latest_checkpoint_id, '')
         THEN excluded.latest_checkpoint_id ELSE t.latest_checkpoint_id END
+RETURNING 1
+
+-- head_after_parent --
+-- A versioned run's root checkpoint: moves the head only if it still is the parent.
+-- UPDATE locks the row; a racing put with the same parent waits, then re-reads the
+-- row (READ COMMITTED re-checks WHERE on the newest version) and updates nothing.
+UPDATE {schema}.threads AS t SET
+    updated_at = greatest(t.updated_at, now()),
+    latest_checkpoint_id = %(checkpoint_id)s, metadata = %(metadata)s::jsonb
+WHERE t.thread_id = %(thread_id)s AND t.latest_checkpoint_id = %(parent_checkpoint_id)s
+RETURNING 1
+
+-- head_first --
+-- A versioned run's first root checkpoint of a thread: only while it has none. Of
+-- two racing inserts, the second meets the first's row and its WHERE is false.
+INSERT INTO {schema}.threads AS t (thread_id, created_at, updated_at, latest_checkpoint_id, metadata)
+VALUES (%(thread_id)s, now(), now(), %(checkpoint_id)s, %(metadata)s::jsonb)
+ON CONFLICT (thread_id) DO UPDATE SET
+    updated_at = greatest(t.updated_at, excluded.updated_at),
+    latest_checkpoint_id = excluded.latest_checkpoint_id, metadata = excluded.metadata
+WHERE t.latest_checkpoint_id IS NULL
+RETURNING 1
 
 -- insert_writes --
 -- A task's pending writes and the registry's last-write time, in one statement.

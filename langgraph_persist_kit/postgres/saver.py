@@ -29,6 +29,7 @@ from langgraph_persist_kit.postgres._common import (
     retryable,
 )
 from langgraph_persist_kit.postgres.plans import plans_for
+from langgraph_persist_kit.postgres.thread_lock import PostgresThreadLock
 
 
 class PostgresSaver(SyncOnly, SaverMethods):
@@ -187,3 +188,8 @@ class PostgresSaver(SyncOnly, SaverMethods):
         """
         self._drive(self.plans.setup, transaction=True)
         self.is_setup = True
+
+    def thread_lock_handle(self, thread_id: str, *, lease: float) -> PostgresThreadLock:
+        """The cross-process lock of one thread (see `concurrency.thread_lock`); no I/O.
+        ``lease`` is unused: the lock dies with its holder's session."""
+        return PostgresThreadLock(self, thread_id)

@@ -28,6 +28,7 @@ from langgraph_persist_kit.redis._common import (
     redis_errors,
 )
 from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
+from langgraph_persist_kit.redis.lease import AsyncLease
 from langgraph_persist_kit.redis.requests import Batch, Command, Script
 
 
@@ -134,3 +135,7 @@ class AsyncRedisSaver(AsyncOnly, RedisClientMixin, AsyncSaverMethods):
         with redis_errors():
             await arun(self.plans.setup(), self._execute)
         self.is_setup = True
+
+    async def athread_lock_handle(self, thread_id: str, *, lease: float) -> AsyncLease:
+        """The cross-process lock of one thread; see `RedisSaver.thread_lock_handle`."""
+        return AsyncLease(self.client, self.plans.keys.lock_key(thread_id), lease)

@@ -20,6 +20,7 @@ another key)::
     P:{b}:val:T            hash: ns NUL channel NUL version JSON -> type NUL bytes ("" if empty)
     P:{b}:widx:T           sorted set: ns NUL checkpoint_id NUL task_id NUL idx
     P:{b}:w:T              hash: same member -> msgpack [channel, type, value, task_path]
+    P:{b}:lock:T           string: the thread's lock, a token with a lease (`redis.lease`)
 
 Sorted sets of equal scores order members by bytes, and NUL sorts first, so a
 namespace's checkpoints (or a checkpoint's writes) are one lexicographic range.
@@ -82,6 +83,10 @@ class KeySpace:
     def bucket_keys(self, bucket: int) -> list[bytes]:
         """``threads``, ``checkpoints`` and ``runs`` of a bucket."""
         return [encode(f"{self.prefix}:{{{bucket:02x}}}:{kind}") for kind in BUCKET_KINDS]
+
+    def lock_key(self, thread_id: str) -> bytes:
+        """The key of the thread's lock: in its slot, apart from the keys scripts touch."""
+        return encode(f"{self.prefix}:{{{bucket_of(thread_id):02x}}}:lock:") + encode(thread_id)
 
     def _thread_keys(self, thread_id: str) -> list[bytes]:
         """The ten KEYS of every per-thread script (see ``scripts.lua``)."""

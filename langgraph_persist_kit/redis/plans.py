@@ -40,6 +40,7 @@ from langgraph_persist_kit._codec import (
 )
 from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
 from langgraph_persist_kit._plan import Plan
+from langgraph_persist_kit._versioning import put_head, stale
 from langgraph_persist_kit.errors import SchemaVersionError
 from langgraph_persist_kit.redis import keys as k
 from langgraph_persist_kit.redis.buckets import (
@@ -146,20 +147,28 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> Plan[RunnableConfig]:
-        """One ``put`` script: the checkpoint, its new channel values and every index."""
+        """One ``put`` script: the checkpoint, its new channel values and every index.
+
+        Raises:
+            StaleThreadError: A versioned run's parent is no longer the latest
+                root checkpoint (checked in the script; nothing is stored).
+        """
         enc = encode_checkpoint(serde, config, checkpoint, metadata, new_versions)
         ns = enc.target.checkpoint_ns
         refs = [item for channel, version in checkpoint["channel_versions"].items()
                 for item in (channel, k.value_field(ns, channel, version))]
         header = k.pack([enc.parent_checkpoint_id or "", refs, enc.run_id or "",
                          enc.body_type, enc.channel_versions, enc.metadata])
+        compare, parent = put_head(config)
+        head = "" if not compare else "=" + (k.member("", parent) if parent else "")
         args: list[Any] = [enc.target.thread_id, k.member(ns, check_id(enc.checkpoint_id,
                                                                        "checkpoint_id")),
-                           header, enc.body, repr(time.time()), self.ttl]
+                           header, enc.body, repr(time.time()), self.ttl, head]
         for row in enc.values:
             args += [k.value_field(ns, row.channel, row.version),
                      k.value_payload(row.type, row.value)]
-        yield Script("put", self.keys.thread_keys(enc.target.thread_id), args)
+        if not (yield Script("put", self.keys.thread_keys(enc.target.thread_id), args)):
+            raise stale(enc.target.thread_id, parent)
         return enc.config
 
     def put_writes(

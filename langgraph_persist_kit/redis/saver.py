@@ -26,6 +26,7 @@ from langgraph_persist_kit.redis._common import (
     redis_errors,
 )
 from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
+from langgraph_persist_kit.redis.lease import Lease
 from langgraph_persist_kit.redis.requests import Batch, Command, Script
 
 
@@ -176,3 +177,8 @@ class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
         with redis_errors():
             run(self.plans.setup(), self._execute)
         self.is_setup = True
+
+    def thread_lock_handle(self, thread_id: str, *, lease: float) -> Lease:
+        """The cross-process lock of one thread (see `concurrency.thread_lock`): a key in
+        the thread's hash slot, held for ``lease`` seconds and renewed; no I/O yet."""
+        return Lease(self.client, self.plans.keys.lock_key(thread_id), lease)

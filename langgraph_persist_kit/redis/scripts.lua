@@ -82,12 +82,18 @@ local function delete_thread(thread)
 end
 
 -- put --
--- Store one checkpoint. ARGV: thread_id, member, header, body, now, ttl_ms,
--- then field/payload pairs of the new channel values.
-local thread, member = ARGV[1], ARGV[2]
+-- Store one checkpoint. ARGV: thread_id, member, header, body, now, ttl_ms, head,
+-- then field/payload pairs of the new channel values. head is '' for any put; in a
+-- versioned run '=' followed by the parent's member ('=' alone: no root checkpoint
+-- yet), and the put stores nothing and returns 0 unless that is the latest root one.
+local thread, member, head = ARGV[1], ARGV[2], ARGV[7]
+if head ~= '' then
+  local root = redis.call('ZREVRANGEBYLEX', IDX, '(\1', '(\0', 'LIMIT', 0, 1)[1] or ''
+  if '=' .. root ~= head then return 0 end
+end
 local old = redis.call('HGET', CP, member)
 if old then unindex_checkpoint(thread, member) end
-if #ARGV >= 7 then each_chunk(ARGV, 7, #ARGV, function(...) redis.call('HSET', VAL, ...) end) end
+if #ARGV >= 8 then each_chunk(ARGV, 8, #ARGV, function(...) redis.call('HSET', VAL, ...) end) end
 redis.call('HSET', CP, member, ARGV[3])
 redis.call('HSET', BODY, member, ARGV[4])
 index_checkpoint(thread, member, ARGV[3])

@@ -89,3 +89,14 @@ def sqlite_errors() -> AbstractContextManager[None]:
     """Translate ``sqlite3`` errors into `BackendError` (original as ``__cause__``)."""
     return translate_errors(sqlite3.Error, what="SQLite")
 
+
+
+DATABASE_LIST = "PRAGMA database_list"
+
+
+def main_file(database_list: Any) -> str:
+    """The main database's file from ``PRAGMA database_list`` rows; ``""`` in memory."""
+    for _seq, schema, path in database_list:
+        if schema == "main":
+            return str(path or "")
+    return ""

@@ -22,6 +22,7 @@ from langgraph_persist_kit._saver_methods import AsyncSaverMethods
 from langgraph_persist_kit._urls import sqlite_path
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
+    DATABASE_LIST,
     DEFAULT_BUSY_TIMEOUT,
     JOURNAL_MODE,
     Synchronous,
@@ -29,10 +30,12 @@ from langgraph_persist_kit.sqlite._common import (
     connection_pragmas,
     is_busy,
     journal_mode_retries,
+    main_file,
     refuse_open_transaction,
     sqlite_errors,
 )
 from langgraph_persist_kit.sqlite.plans import PLANS
+from langgraph_persist_kit.sqlite.thread_lock import SqliteThreadLock
 
 
 class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
@@ -60,6 +63,7 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
         self.conn = conn
         self.plans = PLANS
         self.lock = asyncio.Lock()
+        self._database_file: str | None = None  # for thread locks, found once
         self._rollback: asyncio.Future[None] | None = None
 
     @classmethod
@@ -150,3 +154,12 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
                     await asyncio.sleep(delay)
         await self._drive(self.plans.setup(), transaction=True)
         self.is_setup = True
+
+    async def athread_lock_handle(self, thread_id: str, *, lease: float) -> SqliteThreadLock:
+        """The cross-process lock of one thread; see `SqliteSaver.thread_lock_handle`."""
+        if self._database_file is None:
+            async with self.lock:
+                with sqlite_errors():
+                    rows = await self.conn.execute_fetchall(DATABASE_LIST)
+            self._database_file = main_file(rows)
+        return SqliteThreadLock(self._database_file, thread_id, id(self.conn))

@@ -30,6 +30,7 @@ from langgraph_persist_kit._migrations import load_migrations, migrate
 from langgraph_persist_kit._plan import Plan, Query
 from langgraph_persist_kit._queries import load_queries
 from langgraph_persist_kit._sql_plans import SqlPlans
+from langgraph_persist_kit._versioning import put_head, stale
 
 ROWS_PER_STATEMENT = 500
 """Rows per multi-row INSERT; far below SQLite's 32,766 bound parameters."""
@@ -116,9 +117,19 @@ class SqlitePlans(SqlPlans):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> Plan[RunnableConfig]:
-        """Store the new channel values, then the checkpoint row (run in a transaction)."""
+        """Store the new channel values, then the checkpoint row (run in a transaction).
+
+        In a versioned run, first compare the thread's head with the parent
+        (`_versioning.put_head`): the transaction holds SQLite's write lock.
+        """
         enc = encode_checkpoint(serde, config, checkpoint, metadata, new_versions)
         target = enc.target
+        compare, parent = put_head(config)
+        if compare:
+            rows = yield Query(self.queries["select_head"], {"thread_id": target.thread_id})
+            head = rows[0][0] if rows else None
+            if head != parent:
+                raise stale(target.thread_id, parent, head)
         for chunk in _chunks(enc.values, ROWS_PER_STATEMENT):
             params = [p for row in chunk for p in (target.thread_id, target.checkpoint_ns, *row)]
             yield Query(self._rows_sql("insert_channel_values", 6, len(chunk)), params)

@@ -52,6 +52,11 @@ FROM cp JOIN writes AS w
 INSERT OR REPLACE INTO channel_values (thread_id, checkpoint_ns, channel, version, type, value)
 VALUES {rows}
 
+-- select_head --
+-- The latest root checkpoint of :thread_id, read inside a versioned put's
+-- BEGIN IMMEDIATE transaction (no other writer can move it before the commit).
+SELECT latest_checkpoint_id FROM threads WHERE thread_id = :thread_id
+
 -- insert_checkpoint --
 -- One checkpoint row; a re-put of the same id replaces it.
 INSERT OR REPLACE INTO checkpoints (

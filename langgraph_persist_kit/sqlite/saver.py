@@ -23,6 +23,7 @@ from langgraph_persist_kit._saver_methods import SaverMethods
 from langgraph_persist_kit._urls import sqlite_path
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
+    DATABASE_LIST,
     DEFAULT_BUSY_TIMEOUT,
     JOURNAL_MODE,
     Synchronous,
@@ -30,10 +31,12 @@ from langgraph_persist_kit.sqlite._common import (
     connection_pragmas,
     is_busy,
     journal_mode_retries,
+    main_file,
     refuse_open_transaction,
     sqlite_errors,
 )
 from langgraph_persist_kit.sqlite.plans import PLANS
+from langgraph_persist_kit.sqlite.thread_lock import SqliteThreadLock
 
 
 class SqliteSaver(SyncOnly, SaverMethods):
@@ -68,6 +71,7 @@ class SqliteSaver(SyncOnly, SaverMethods):
         self.conn = conn
         self.plans = PLANS
         self.lock = threading.RLock()
+        self._database_file: str | None = None  # for thread locks, found once
 
     @classmethod
     @contextmanager
@@ -166,3 +170,12 @@ class SqliteSaver(SyncOnly, SaverMethods):
                         time.sleep(delay)
             self._drive(self.plans.setup(), transaction=True)
             self.is_setup = True
+
+    def thread_lock_handle(self, thread_id: str, *, lease: float) -> SqliteThreadLock:
+        """The cross-process lock of one thread (see `concurrency.thread_lock`); no I/O
+        but one ``PRAGMA`` the first time. ``lease`` is unused: the lock dies with its
+        holder."""
+        if self._database_file is None:
+            with self.lock, sqlite_errors():
+                self._database_file = main_file(self.conn.execute(DATABASE_LIST))
+        return SqliteThreadLock(self._database_file, thread_id, id(self.conn))

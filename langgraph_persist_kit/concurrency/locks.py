@@ -1,0 +1,239 @@
+"""`thread_lock` / `athread_lock`: one writer per thread, across processes.
+
+Owns: waiting for a thread's lock (the same plan for both modes), the
+in-process exclusion every lock starts with, and finding the lock of a
+saver; depends on: `_local_locks`, `_plan`, and each saver's
+``thread_lock_handle`` / ``athread_lock_handle`` (the store's lock: see
+``sqlite/thread_lock.py``, ``postgres/thread_lock.py``, ``redis/lease.py``).
+
+A handle has ``try_acquire() -> bool`` (one attempt, never waiting),
+``release()`` (idempotent, never raising for the store; frees what the
+handle borrowed even if it never got the lock) and a ``local_key`` (``None``
+when the store's lock already tells callers of one process apart). Waiting
+is polling with jittered backoff, from 2 ms up to `MAX_POLL`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Hashable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.checkpoint.memory import InMemorySaver
+
+from langgraph_persist_kit._codec import check_id
+from langgraph_persist_kit._local_locks import LOCAL
+from langgraph_persist_kit._modes import AsyncOnly, SyncOnly
+from langgraph_persist_kit._plan import Plan, arun, run
+from langgraph_persist_kit.errors import ConfigurationError, ThreadBusyError
+
+__all__ = ["DEFAULT_LEASE", "MAX_POLL", "athread_lock", "thread_lock"]
+
+DEFAULT_LEASE = 30.0
+"""Seconds a Redis thread lock lives without renewal: the longest a holder that died
+(SIGKILL, lost host) keeps its thread locked. A live holder renews it every third."""
+
+MAX_POLL = 0.1
+"""The longest pause, in seconds, between two attempts to take a busy lock."""
+
+
+class _Try:
+    """Plan step: one attempt at the store's lock; the reply says whether it was taken."""
+
+
+@dataclass(frozen=True)
+class _Sleep:
+    """Plan step: pause for ``seconds`` before the next attempt."""
+
+    seconds: float
+
+
+_TRY = _Try()
+
+
+def _acquire(thread_id: str, wait: float | None, local_key: Hashable | None) -> Plan[None]:
+    """Take the lock, trying until ``wait`` seconds have passed (``None``: for ever).
+
+    Raises:
+        ThreadBusyError: The lock was still held by another caller at the deadline.
+    """
+    deadline = None if wait is None else time.monotonic() + wait
+    pause = 0.002
+    while True:
+        if local_key is None or LOCAL.try_take(local_key):
+            try:
+                taken = yield _TRY
+            except BaseException:
+                if local_key is not None:
+                    LOCAL.give_back(local_key)
+                raise
+            if taken:
+                return
+            if local_key is not None:
+                LOCAL.give_back(local_key)
+        left = math.inf if deadline is None else deadline - time.monotonic()
+        if left <= 0:
+            waited = "did not wait (wait=0)" if not wait else f"waited {wait:g} s"
+            raise ThreadBusyError(
+                f"thread {thread_id!r} is busy: another run holds its lock; {waited}. "
+                "Retry later, or pass a longer wait"
+            )
+        yield _Sleep(min(pause * random.uniform(0.8, 1.2), left))
+        pause = min(pause * 1.5, MAX_POLL)
+
+
+class _LocalHandle:
+    """The lock of a saver that lives in one process (`InMemorySaver`): `LOCAL` alone."""
+
+    def __init__(self, saver: Any, thread_id: str) -> None:
+        self.local_key = ("memory", id(saver), thread_id)
+
+    def try_acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
+def _checked(thread_id: Any, wait: float | None, lease: float) -> str:
+    if wait is not None and not (isinstance(wait, (int, float)) and wait >= 0):
+        raise ConfigurationError(f"wait must be None or seconds >= 0, not {wait!r}")
+    if not (isinstance(lease, (int, float)) and lease >= 0.1):
+        raise ConfigurationError(f"lease must be at least 0.1 seconds, not {lease!r}")
+    if thread_id is None or thread_id == "":
+        raise ConfigurationError("thread_lock needs a thread_id")
+    return check_id(thread_id, "thread_id")
+
+
+def _unsupported(saver: Any) -> ConfigurationError:
+    return ConfigurationError(
+        f"thread locks need one of this package's savers (SQLite, PostgreSQL, Redis) or "
+        f"InMemorySaver, not {type(saver).__name__}"
+    )
+
+
+@contextmanager
+def thread_lock(saver: Any, thread_id: str, *, wait: float | None = None,
+                lease: float = DEFAULT_LEASE) -> Iterator[None]:
+    """Hold ``thread_id``'s lock for the ``with`` block, excluding every other process.
+
+    Nothing else in a run needs the lock: it excludes other holders only, so
+    every writer of a thread must take it (`LockedGraph` does). The store
+    holds it so that a holder that dies releases it: a PostgreSQL session
+    advisory lock on a connection held for the block, a Redis key with a
+    renewed lease in the thread's hash slot, or a record lock on a file beside
+    the SQLite database. Taking and releasing it costs one round trip each.
+
+    Args:
+        saver: A sync saver of this package (`SqliteSaver`, `PostgresSaver`,
+            `RedisSaver`) or an `InMemorySaver` (locked within this process).
+        thread_id: The thread, as in ``{"configurable": {"thread_id": str}}``.
+        wait: Seconds to wait for a busy lock: ``None`` waits as long as it
+            takes, ``0`` fails at once.
+        lease: Redis only: seconds the lock outlives a holder that died
+            (default `DEFAULT_LEASE`); renewed every third of it while held.
+
+    Raises:
+        ThreadBusyError: Another holder kept the lock for ``wait`` seconds.
+        ConfigurationError: For an async saver (use `athread_lock`), a saver
+            without thread locks, or a bad ``wait``, ``lease`` or ``thread_id``.
+        BackendError: The store failed while taking the lock.
+
+    Example:
+        ```python
+        with thread_lock(saver, "t-1", wait=5.0):
+            graph.invoke(inputs, {"configurable": {"thread_id": "t-1"}})
+        ```
+    """
+    thread_id = _checked(thread_id, wait, lease)
+    if isinstance(saver, AsyncOnly):
+        raise ConfigurationError(
+            f"{type(saver).__name__} is asynchronous: use athread_lock, or "
+            "LockedGraph.ainvoke / astream"
+        )
+    if isinstance(saver, InMemorySaver):
+        handle: Any = _LocalHandle(saver, thread_id)
+    elif hasattr(saver, "thread_lock_handle"):
+        handle = saver.thread_lock_handle(thread_id, lease=lease)
+    else:
+        raise _unsupported(saver)
+    local_key = getattr(handle, "local_key", None)
+    plan = _acquire(thread_id, wait, local_key)
+    try:
+        run(plan, lambda step: handle.try_acquire() if step is _TRY else time.sleep(step.seconds))
+    except BaseException:  # KeyboardInterrupt too: closing the plan frees its local key
+        plan.close()
+        handle.release()  # what the handle borrowed (a pooled connection) goes back
+        raise
+    try:
+        yield
+    finally:
+        try:
+            handle.release()
+        finally:
+            if local_key is not None:
+                LOCAL.give_back(local_key)
+
+
+async def _await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+@asynccontextmanager
+async def athread_lock(saver: Any, thread_id: str, *, wait: float | None = None,
+                       lease: float = DEFAULT_LEASE) -> AsyncIterator[None]:
+    """Hold ``thread_id``'s lock for the ``async with`` block; see `thread_lock`.
+
+    Args:
+        saver: An async saver of this package (`AsyncSqliteSaver`,
+            `AsyncPostgresSaver`, `AsyncRedisSaver`) or an `InMemorySaver`.
+        thread_id: The thread.
+        wait: Seconds to wait for a busy lock (``None``: as long as it takes).
+        lease: Redis only: seconds the lock outlives a holder that died.
+
+    Raises:
+        ThreadBusyError: Another holder kept the lock for ``wait`` seconds.
+        ConfigurationError: For a sync saver (use `thread_lock`), a saver
+            without thread locks, or a bad argument.
+        BackendError: The store failed while taking the lock.
+    """
+    thread_id = _checked(thread_id, wait, lease)
+    if isinstance(saver, SyncOnly):
+        raise ConfigurationError(
+            f"{type(saver).__name__} is synchronous: use thread_lock, or "
+            "LockedGraph.invoke / stream"
+        )
+    if isinstance(saver, InMemorySaver):
+        handle: Any = _LocalHandle(saver, thread_id)
+    elif hasattr(saver, "athread_lock_handle"):
+        handle = await saver.athread_lock_handle(thread_id, lease=lease)
+    else:
+        raise _unsupported(saver)
+    local_key = getattr(handle, "local_key", None)
+
+    async def execute(step: Any) -> Any:
+        if step is _TRY:
+            return await _await(handle.try_acquire())
+        await asyncio.sleep(step.seconds)
+
+    plan = _acquire(thread_id, wait, local_key)
+    try:
+        await arun(plan, execute)
+    except BaseException:  # cancelled too: closing the plan frees its local key
+        plan.close()
+        await _await(handle.release())
+        raise
+    try:
+        yield
+    finally:
+        try:
+            await _await(handle.release())
+        finally:
+            if local_key is not None:
+                LOCAL.give_back(local_key)
