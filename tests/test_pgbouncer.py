@@ -143,3 +143,34 @@ async def test_graphs_through_pgbouncer_async(bouncer_url: str) -> None:
 
         logs = await asyncio.gather(*(converse(i) for i in range(12)))
         assert logs == [[f"draft:topic {i}", f"ask:yes {i}", f"publish:yes {i}"] for i in range(12)]
+
+
+def test_versioned_runs_through_pgbouncer(bouncer_url: str) -> None:
+    """Compare-and-set is one statement, so VersionedGraph works in transaction mode
+    (session advisory locks, and so LockedGraph on PostgreSQL, do not)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from langgraph_persist_kit.concurrency import StaleThreadError, VersionedGraph
+
+    with PostgresSaver.from_conn_string(
+        bouncer_url, schema=fresh_schema(), pgbouncer=True, pool_max_size=4
+    ) as saver:
+        graph = interrupt_graph().compile(checkpointer=saver)
+        versioned = VersionedGraph(graph)
+        for i in range(8):
+            config = {"configurable": {"thread_id": f"t{i}"}}
+            versioned.invoke({"topic": "x"}, config, expected_checkpoint_id=None)
+            seen = graph.get_state(config).config["configurable"]["checkpoint_id"]
+
+            def resume(answer: str, config: dict = config, seen: str = seen) -> str:
+                try:
+                    versioned.invoke(Command(resume=answer), config, expected_checkpoint_id=seen)
+                    return "won"
+                except StaleThreadError:
+                    return "stale"
+
+            with ThreadPoolExecutor(2) as pool:
+                outcomes = sorted(pool.map(resume, ["a", "b"]))
+            assert outcomes == ["stale", "won"]
+            log = graph.get_state(config).values["log"]
+            assert log[-1] in ("publish:a", "publish:b") and len(log) == 3
