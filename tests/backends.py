@@ -183,3 +183,17 @@ async def async_saver(backend: str, space: Space, **options: Any) -> AsyncIterat
                 yield saver
     else:
         raise ValueError(backend)
+
+
+@contextmanager
+def store_url(backend: str, space: Space) -> Iterator[str]:
+    """The URL of a fresh store that several processes (or CLI runs) can open: a SQLite
+    file, a PostgreSQL schema or a Redis key prefix (its keys dropped after)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{space.path / 'store.db'}"
+    elif backend == "postgres":
+        yield f"{postgres_url(space.module)}?schema={fresh_schema()}"
+    else:
+        options: dict[str, Any] = {}
+        with redis_prefix(backend, options) as server:
+            yield f"{server}?key_prefix={options['key_prefix']}"

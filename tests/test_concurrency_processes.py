@@ -13,14 +13,14 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import drop_prefix, fresh_schema, postgres_url, redis_url
+from backends import Space
+from backends import store_url as fresh_store_url
 from concurrency_worker import builder
 
 from langgraph_persist_kit import saver_from_url
@@ -34,14 +34,8 @@ MODES = ["sync", "async"]
 @pytest.fixture(params=STORES)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of a fresh store that several processes open."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    elif request.param == "postgres":
-        yield f"{postgres_url(__name__)}?schema={fresh_schema()}"
-    else:
-        prefix = "pk-test-" + uuid.uuid4().hex[:12]
-        yield f"{redis_url()}?key_prefix={prefix}"
-        drop_prefix(redis_url(), prefix)
+    with fresh_store_url(request.param, Space(tmp_path, __name__)) as url:
+        yield url
 
 
 def _start(role: str, mode: str, url: str, thread: str, arg: Any) -> subprocess.Popen[str]:

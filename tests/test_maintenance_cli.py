@@ -24,7 +24,7 @@ from typing import Any
 import click
 import pytest
 import yaml
-from backends import fresh_schema, postgres_url, redis_prefix
+from backends import Space, fresh_schema, postgres_url, redis_prefix, store_url
 from click.testing import CliRunner, Result
 from langgraph.checkpoint.base import empty_checkpoint
 
@@ -53,14 +53,8 @@ def as_json(*args: str) -> Any:
 @pytest.fixture(params=BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A store URL on a fresh SQLite file, PostgreSQL schema or Redis key prefix."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    elif request.param == "postgres":
-        yield f"{postgres_url(__name__)}?schema={fresh_schema()}"
-    else:
-        options: dict[str, Any] = {}
-        with redis_prefix("redis", options) as server:
-            yield f"{server}?key_prefix={options['key_prefix']}"
+    with store_url(request.param, Space(tmp_path, __name__)) as url:
+        yield url
 
 
 def fill(url: str, names: list[str], checkpoints: int = 4) -> None:
