@@ -161,3 +161,50 @@ def test_retention_suite_runs_on_every_backend_at_a_tiny_size(tmp_path: Path) ->
                             (f"pk_retention_{os.getpid()}",)).fetchall() == []
     with redis.Redis.from_url(urls["redis"]) as client:
         assert list(client.scan_iter(match=f"pk-bench-{os.getpid()}-*", count=1000)) == []
+
+
+@pytest.mark.timeout(120)
+def test_locks_suite_runs_in_quick_mode(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import psycopg
+    import redis
+
+    from benchmarks import locks_bench
+    from benchmarks.locks import config
+
+    pg = os.environ.get(config.PG_URL_VAR, config.PG_DEFAULT)
+    rd = os.environ.get(config.REDIS_URL_VAR, config.REDIS_DEFAULT)
+    out = tmp_path / "locks.json"
+    assert locks_bench.main(["--quick", "--postgres-url", pg, "--redis-url", rd,
+                             "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    payload = json.loads(out.read_text())
+
+    assert payload["settings"]["rounds"] == config.QUICK.rounds
+    backends = payload["backends"]
+    assert list(backends) == list(config.BACKENDS)
+    for backend, figures in backends.items():
+        assert "error" not in figures, figures.get("error")
+        for mode in config.MODES:  # target 1: run time with and without, and what is sent
+            run = figures["run_time"][mode]
+            assert run["bare_ms"] > 0 and run["locked_ms"] > 0 and run["lock_alone_us"] > 0
+            assert run["ratio"] > 0 and run["runs"] == config.QUICK.rounds * config.QUICK.runs
+            trips = figures["round_trips"][mode]
+            if backend == "sqlite":  # no server: two system calls, no round trip
+                assert trips["round_trips_added_per_run"] == 0
+                assert trips["added"] == {"lockf(LOCK_EX|LOCK_NB)": 1, "lockf(LOCK_UN)": 1}
+            else:
+                assert run["round_trip_us"] > 0
+                assert trips["round_trips_added_per_run"] == 2, (backend, mode, trips)
+                assert trips["added"] == ({"pg_advisory_unlock": 1, "pg_try_advisory_lock": 1}
+                                          if backend == "postgres" else {"EVALSHA": 1, "SET": 1})
+            assert trips["target_met"] is True
+        throughput = figures["throughput"]  # target 2: figures only, no timing asserted
+        assert throughput["processes"] == 8 and len(throughput["locked_samples"]) == 2
+        assert throughput["bare_runs_per_s"] > 0 and throughput["locked_runs_per_s"] > 0
+        assert throughput["target"] == "ratio >= 0.8" and throughput["ratio"] > 0
+    assert "Throughput" in printed and ("MISSED" in printed or "met" in printed)
+    with psycopg.connect(pg) as conn:  # the run's schema was dropped, its keys deleted
+        assert conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s",
+                            (f"pk\\_locks\\_{os.getpid()}\\_%",)).fetchall() == []
+    with redis.Redis.from_url(rd) as client:
+        assert list(client.scan_iter(match=f"pk-bench-{os.getpid()}-*", count=1000)) == []
