@@ -15,7 +15,8 @@ keys starting with ``__`` out of checkpoint metadata. Then:
 - every root checkpoint the run puts must have as parent the thread's latest
   root checkpoint, checked by the store in the same atomic write (the head of
   a put, `put_head`): a run that another writer overtook stops at its next
-  checkpoint write, and that write stores nothing.
+  checkpoint write, and that write stores nothing. A put whose checkpoint
+  already is the head passes too: drivers retry a put whose reply was lost.
 
 Runs without the key (time travel, replay, forks, plain ``invoke``) are never
 constrained. Subgraph checkpoints (``checkpoint_ns != ""``) are not either:

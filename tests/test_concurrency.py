@@ -10,12 +10,13 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import Space, sync_saver
+from backends import Space, async_saver, sync_saver
 from concurrency_worker import builder as counter_graph
 from conftest import open_harness
 from graphs import (
@@ -267,9 +268,12 @@ def test_a_versioned_run_overtaken_midway_stores_nothing_more(harness: Harness) 
         go_on.wait(10)
         return {"log": ["slow"]}
 
+    after: list[str] = []
     builder = counter_graph(0)
     builder.add_node("slow", slow)
+    builder.add_node("after", lambda state: after.append("ran") or {"log": ["after"]})
     builder.add_edge("increment", "slow")
+    builder.add_edge("slow", "after")
     graph = builder.compile(checkpointer=harness.saver)
     config = thread("overtaken")
     harness.invoke(graph.copy(update={"interrupt_before_nodes": ["slow"]}), {"log": []}, config)
@@ -300,6 +304,7 @@ def test_a_versioned_run_overtaken_midway_stores_nothing_more(harness: Harness) 
         harness.wait(scenario())
     state = harness.get_state(graph, config)
     assert state.values["n"] == 50 and "slow" not in state.values["log"]  # "slow" was refused
+    assert after == []  # the run stopped at the refused checkpoint (durability="sync")
     assert set(root_children(harness, config)) == {1}
     # runs without the wrapper are never constrained: time travel to an older checkpoint
     harness.update_state(graph, thread("overtaken", checkpoint_id=seen), {"n": 100})
@@ -372,7 +377,7 @@ def test_in_memory_saver_locks_within_its_process() -> None:
 
 
 def test_a_postgres_saver_on_one_connection_locks_too(tmp_path: Path) -> None:
-    """Its lock lives on the saver's own connection; callers of the process queue in `LOCAL`."""
+    """Its locks live on connections of their own, beside the saver's one connection."""
     import psycopg
 
     from langgraph_persist_kit.postgres import PostgresSaver
@@ -386,7 +391,91 @@ def test_a_postgres_saver_on_one_connection_locks_too(tmp_path: Path) -> None:
                 assert busy(harness, "one connection")  # the pooled saver: another session
                 with pytest.raises(ThreadBusyError), thread_lock(single, "one connection",
                                                                  wait=0):
-                    pass  # the same session would stack the lock; LOCAL refuses first
+                    pass
             assert not busy(harness, "one connection")
             graph = LockedGraph(counter_graph(0).compile(checkpointer=single), wait=0)
             assert graph.invoke({"log": []}, thread("one connection"))["n"] == 1
+
+
+def test_a_versioned_put_retried_after_a_lost_reply_passes(harness: Harness) -> None:
+    """Drivers may send a put again when its reply was lost: the checkpoint already is
+    the head then, and that is no conflict."""
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    from langgraph_persist_kit._versioning import EXPECTED_KEY
+
+    config = {"configurable": {"thread_id": "retried", "checkpoint_ns": "", EXPECTED_KEY: ""}}
+    first = empty_checkpoint()
+    for _ in range(2):
+        stored = harness.call("put", config, first, {"step": -1}, {})
+    assert stored["configurable"]["checkpoint_id"] == first["id"]
+    other = empty_checkpoint()
+    with pytest.raises(StaleThreadError):
+        harness.call("put", config, other, {"step": -1}, {})
+    assert [t.checkpoint["id"] for t in harness.call("list", thread("retried"))] == [first["id"]]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres", "redis"])
+def test_a_cancelled_async_run_releases_its_lock(backend: str, tmp_path: Path) -> None:
+    async def scenario(saver: Any) -> None:
+        async def slow(state: dict) -> dict:
+            await asyncio.sleep(30)
+            return {}
+
+        builder = counter_graph(0)
+        builder.add_node("slow", slow)
+        builder.add_edge("increment", "slow")
+        locked = LockedGraph(builder.compile(checkpointer=saver), wait=0)
+        run = asyncio.ensure_future(locked.ainvoke({"log": []}, thread("cancelled")))
+        await asyncio.sleep(0.3)
+        with pytest.raises(ThreadBusyError):
+            async with athread_lock(saver, "cancelled", wait=0):
+                pass
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        async with athread_lock(saver, "cancelled", wait=0):
+            pass
+
+    async def main() -> None:
+        async with async_saver(backend, Space(tmp_path, __name__)) as saver:
+            await scenario(saver)
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_locked_runs_never_exhaust_the_postgres_pool(mode: str, tmp_path: Path) -> None:
+    """Lock connections come from a pool of their own: more locked runs than the saver's
+    pool has connections all finish."""
+    space = Space(tmp_path, __name__)
+    runs = 6
+
+    def graph_on(saver: Any) -> Any:
+        return LockedGraph(counter_graph(0.2).compile(checkpointer=saver))
+
+    if mode == "sync":
+        with sync_saver("postgres", space, pool_max_size=2, pool_timeout=5) as saver:
+            locked = graph_on(saver)
+            with ThreadPoolExecutor(runs) as pool:
+                results = list(pool.map(
+                    lambda i: locked.invoke({"log": []}, thread(f"t{i}")), range(runs)))
+    else:
+        async def main() -> list[Any]:
+            async with async_saver("postgres", space, pool_max_size=2, pool_timeout=5) as saver:
+                locked = graph_on(saver)
+                return await asyncio.gather(*(locked.ainvoke({"log": []}, thread(f"t{i}"))
+                                              for i in range(runs)))
+
+        results = asyncio.run(main())
+    assert [r["n"] for r in results] == [1] * runs
+
+
+def test_an_unusable_sqlite_lock_file_is_an_error_not_a_busy_thread(tmp_path: Path) -> None:
+    from langgraph_persist_kit.errors import BackendError
+    from langgraph_persist_kit.sqlite import SqliteSaver
+
+    (tmp_path / "store.db.threads.lock").mkdir()  # cannot be opened as a file
+    with SqliteSaver.from_conn_string(str(tmp_path / "store.db")) as saver, \
+            pytest.raises(BackendError, match="thread lock file"), thread_lock(saver, "t"):
+        pass

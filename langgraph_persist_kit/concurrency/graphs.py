@@ -129,7 +129,11 @@ class VersionedGraph(_Wrapper):
     `StaleThreadError` before writing anything if the thread has moved on; and
     if another writer moves it during the run, the run's next checkpoint write
     raises `StaleThreadError` and stores nothing (the store compares and sets
-    atomically). The caller then reads the state again and decides. Runs
+    atomically). Runs default to ``durability="sync"`` (each checkpoint written
+    before the next super-step starts), so an overtaken run stops at that
+    checkpoint; with LangGraph's ``"async"`` the error comes when the run ends,
+    and nodes after the refused checkpoint may have run meanwhile. The caller
+    then reads the state again and decides. Runs
     without the wrapper (time travel, replay, forks) are not constrained.
 
     Args:
@@ -172,26 +176,33 @@ class VersionedGraph(_Wrapper):
         configurable[EXPECTED_KEY] = expected or ""
         return {**(config or {}), "configurable": configurable}
 
+    @staticmethod
+    def _durability(kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``durability="sync"`` unless the caller chose: each checkpoint is written
+        before the next super-step starts, so an overtaken run stops there."""
+        kwargs.setdefault("durability", "sync")
+        return kwargs
+
     def invoke(self, input: Any, config: RunnableConfig | None = None, *,
                expected_checkpoint_id: str | None, **kwargs: Any) -> Any:
         """``graph.invoke`` if the thread is still at ``expected_checkpoint_id``."""
         return self.graph.invoke(input, self._versioned(config, expected_checkpoint_id),
-                                 **kwargs)
+                                 **self._durability(kwargs))
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, *,
                       expected_checkpoint_id: str | None, **kwargs: Any) -> Any:
         """``graph.ainvoke`` if the thread is still at ``expected_checkpoint_id``."""
         return await self.graph.ainvoke(
-            input, self._versioned(config, expected_checkpoint_id), **kwargs)
+            input, self._versioned(config, expected_checkpoint_id), **self._durability(kwargs))
 
     def stream(self, input: Any, config: RunnableConfig | None = None, *,
                expected_checkpoint_id: str | None, **kwargs: Any) -> Iterator[Any]:
         """``graph.stream`` if the thread is still at ``expected_checkpoint_id``."""
         return self.graph.stream(input, self._versioned(config, expected_checkpoint_id),
-                                 **kwargs)
+                                 **self._durability(kwargs))
 
     def astream(self, input: Any, config: RunnableConfig | None = None, *,
                 expected_checkpoint_id: str | None, **kwargs: Any) -> AsyncIterator[Any]:
         """``graph.astream`` if the thread is still at ``expected_checkpoint_id``."""
         return self.graph.astream(input, self._versioned(config, expected_checkpoint_id),
-                                  **kwargs)
+                                  **self._durability(kwargs))

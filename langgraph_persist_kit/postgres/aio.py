@@ -29,7 +29,7 @@ from langgraph_persist_kit.postgres._common import (
     retryable,
 )
 from langgraph_persist_kit.postgres.plans import plans_for
-from langgraph_persist_kit.postgres.thread_lock import AsyncPostgresThreadLock
+from langgraph_persist_kit.postgres.thread_lock import AsyncPostgresThreadLock, aclose_lock_pool
 
 
 class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
@@ -90,6 +90,7 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
             await saver.setup()
             yield saver
         finally:
+            await aclose_lock_pool(pool)
             await pool.close()
 
     # --- the driver ---------------------------------------------------------------

@@ -121,13 +121,15 @@ ON CONFLICT (thread_id) DO UPDATE SET
 RETURNING 1
 
 -- head_after_parent --
--- A versioned run's root checkpoint: moves the head only if it still is the parent.
+-- A versioned run's root checkpoint: moves the head only if it still is the parent
+-- (or already is this checkpoint: a put retried after its reply was lost).
 -- UPDATE locks the row; a racing put with the same parent waits, then re-reads the
 -- row (READ COMMITTED re-checks WHERE on the newest version) and updates nothing.
 UPDATE {schema}.threads AS t SET
     updated_at = greatest(t.updated_at, now()),
     latest_checkpoint_id = %(checkpoint_id)s, metadata = %(metadata)s::jsonb
-WHERE t.thread_id = %(thread_id)s AND t.latest_checkpoint_id = %(parent_checkpoint_id)s
+WHERE t.thread_id = %(thread_id)s
+  AND t.latest_checkpoint_id IN (%(parent_checkpoint_id)s, %(checkpoint_id)s)
 RETURNING 1
 
 -- head_first --
@@ -138,7 +140,7 @@ VALUES (%(thread_id)s, now(), now(), %(checkpoint_id)s, %(metadata)s::jsonb)
 ON CONFLICT (thread_id) DO UPDATE SET
     updated_at = greatest(t.updated_at, excluded.updated_at),
     latest_checkpoint_id = excluded.latest_checkpoint_id, metadata = excluded.metadata
-WHERE t.latest_checkpoint_id IS NULL
+WHERE t.latest_checkpoint_id IS NULL OR t.latest_checkpoint_id = %(checkpoint_id)s
 RETURNING 1
 
 -- insert_writes --

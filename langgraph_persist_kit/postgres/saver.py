@@ -29,7 +29,7 @@ from langgraph_persist_kit.postgres._common import (
     retryable,
 )
 from langgraph_persist_kit.postgres.plans import plans_for
-from langgraph_persist_kit.postgres.thread_lock import PostgresThreadLock
+from langgraph_persist_kit.postgres.thread_lock import PostgresThreadLock, close_lock_pool
 
 
 class PostgresSaver(SyncOnly, SaverMethods):
@@ -117,6 +117,7 @@ class PostgresSaver(SyncOnly, SaverMethods):
             saver.setup()
             yield saver
         finally:
+            close_lock_pool(pool)
             pool.close()
 
     # --- the driver ---------------------------------------------------------------

@@ -1,33 +1,48 @@
 """Per-thread locks of a PostgreSQL schema: session advisory locks on a held connection.
 
-Owns: the advisory lock key of a thread and the connection its lock lives
-on, sync and async; depends on: `_common` (error translation), psycopg.
+Owns: the advisory lock key of a thread, the pool of connections locks live
+on, and taking and releasing a lock, sync and async; depends on: `_common`
+(error translation), psycopg and psycopg_pool.
 
 A thread's lock is ``pg_try_advisory_lock(key)``, the key a hash of the
-schema and the thread id, taken on one connection that stays out of the pool
-for the whole run: borrowed from the saver's pool (or, for a saver on a single
-connection, that connection, shared under the saver's lock) and given back
-only after ``pg_advisory_unlock``. If unlocking fails, the connection is
-closed rather than given back, and its session ends with its locks, so a lock
-never goes back into a pool. A process that dies loses its connections and
-PostgreSQL drops their locks at once. Taking and releasing are one round trip
-each; borrowing a pooled connection is none.
+schema and the thread id, taken on a connection that stays out of its pool
+for the whole run and goes back only after ``pg_advisory_unlock``. If
+unlocking fails (or is cancelled), the connection is closed rather than given
+back: its session ends, and its locks with it, so a lock never goes back into
+a pool. A process that dies loses its connections, and PostgreSQL drops their
+locks at once. Taking and releasing are one round trip each; borrowing an idle
+pooled connection is none.
+
+Lock connections come from a pool of their own beside the saver's (same
+conninfo, ``autocommit``, opened on the first lock, up to `lock_pool_size`
+connections, idle ones closed after 10 minutes): a run holds one lock
+connection while its checkpoints go through the saver's connections, so runs
+can never exhaust the saver's pool by holding locks. A caller waiting for a
+busy lock gives its connection back between attempts. The lock pool closes
+with ``from_conn_string``'s pool, or when the saver's pool or connection is
+garbage collected (sync savers), or with the process.
 
 Session locks need a real session: under PgBouncer in transaction pooling mode,
 consecutive statements may run on different server connections, so the lock
 would stay on one that another client gets next. Point the saver at
-PostgreSQL, or at PgBouncer in session mode, to use these locks.
+PostgreSQL, or at PgBouncer in session mode, to use these locks. A session
+that ends during a run (``idle_session_timeout``, a network cut) drops its
+lock without the run noticing; pair with `VersionedGraph` where that matters.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+import weakref
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from langgraph_persist_kit._local_locks import holder_name
 from langgraph_persist_kit.postgres._common import postgres_errors
 
 log = logging.getLogger(__name__)
@@ -42,117 +57,178 @@ def advisory_key(text: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def lock_pool_size(conn: Any) -> int:
+    """The most lock connections beside ``conn`` (a saver's pool or connection): twice
+    its pool's size, and at least 16; each locked run holds one."""
+    return max(16, 2 * int(getattr(conn, "max_size", 0) or 0))
+
+
+def _lock_pool_args(conn: Any) -> dict[str, Any]:
+    """How to open the lock pool of a saver on ``conn`` (a pool or a connection)."""
+    if isinstance(conn, (ConnectionPool, AsyncConnectionPool)):
+        # conninfo may be a callable of the pool's kind, which the lock pool takes too
+        conninfo, timeout = conn.conninfo, conn.timeout
+        kwargs = dict(conn.kwargs) if isinstance(conn.kwargs, dict) else {}
+    else:
+        conninfo, timeout = conn.info.dsn, 30.0
+        kwargs = {"password": conn.info.password} if conn.info.password else {}
+    kwargs.update(autocommit=True, row_factory=tuple_row,
+                  application_name=f"persist-kit thread locks {holder_name()}"[:63])
+    return {"conninfo": conninfo, "kwargs": kwargs, "min_size": 0, "open": False,
+            "max_size": lock_pool_size(conn), "timeout": timeout,
+            "name": "persist-kit-thread-locks"}
+
+
+_pools: dict[int, tuple[Any, weakref.finalize]] = {}
+_pools_guard = threading.Lock()
+
+
+def _forget(key: int) -> None:
+    with _pools_guard:
+        _pools.pop(key, None)
+
+
+def lock_pool(conn: Any) -> ConnectionPool:
+    """The (lazily opened) sync lock pool of a saver on ``conn``."""
+    with _pools_guard:
+        if id(conn) not in _pools:
+            pool = ConnectionPool(**_lock_pool_args(conn))
+            pool.open(wait=False)
+
+            def close(key: int = id(conn), pool: ConnectionPool = pool) -> None:
+                _forget(key)
+                pool.close()
+
+            _pools[id(conn)] = (pool, weakref.finalize(conn, close))
+        return _pools[id(conn)][0]
+
+
+async def alock_pool(conn: Any) -> AsyncConnectionPool:
+    """The (lazily opened) async lock pool of a saver on ``conn``, on the running loop."""
+    with _pools_guard:
+        found = _pools.get(id(conn))
+        if found is None:
+            pool = AsyncConnectionPool(**_lock_pool_args(conn))
+            _pools[id(conn)] = found = (pool, weakref.finalize(conn, _forget, id(conn)))
+    pool = found[0]
+    if pool.closed:
+        await pool.open(wait=False)
+    return pool
+
+
+def close_lock_pool(conn: Any) -> None:
+    """Close the sync lock pool of a saver on ``conn``, if it has one."""
+    with _pools_guard:
+        found = _pools.pop(id(conn), None)
+    if found is not None:
+        found[1].detach()
+        found[0].close()
+
+
+async def aclose_lock_pool(conn: Any) -> None:
+    """Close the async lock pool of a saver on ``conn``, if it has one."""
+    with _pools_guard:
+        found = _pools.pop(id(conn), None)
+    if found is not None:
+        found[1].detach()
+        await found[0].close()
+
+
 class _AdvisoryLock:
-    """What both modes keep: the key, the pool (if any) and the borrowed connection."""
+    """What both modes keep: the key and the borrowed connection while the lock is held."""
 
     def __init__(self, saver: Any, thread_id: str) -> None:
         self.saver = saver
-        self.pool: Any = saver.conn if isinstance(
-            saver.conn, (ConnectionPool, AsyncConnectionPool)) else None
         self.key = advisory_key(f"persist-kit thread {saver.plans.schema} {thread_id}")
         self.local_key = ("postgres", id(saver.conn), self.key)
-        self.conn: Any = None  # the borrowed pooled connection
+        self.pool: Any = None
+        self.conn: Any = None  # the lock connection, out of the lock pool while held
         self.held = False
 
-    def _unlocked(self, done: Any, exc: BaseException | None) -> bool:
-        """Whether an unlock went through; a failure is logged (the caller drops the
-        connection, which ends its session and with it the lock)."""
-        if exc is None and done:
+    def _unlocked(self, reply: Any) -> bool:
+        """Whether an unlock went through; if not, the caller closes the connection."""
+        if reply and reply[0]:
             return True
-        log.warning("could not unlock PostgreSQL advisory lock %s (%s); closing its "
-                    "connection instead", self.key, exc or "it was not held")
+        log.warning("PostgreSQL advisory lock %s was not held at unlock; closing its "
+                    "connection", self.key)
         return False
 
 
 class PostgresThreadLock(_AdvisoryLock):
     """A thread's advisory lock for a sync `PostgresSaver`."""
 
-    def _call(self, sql: str) -> bool:
-        if self.pool is None:
-            with self.saver.lock:
-                row = self.saver.conn.execute(sql, (self.key,)).fetchone()
-        else:
-            if self.conn is None:
-                self.conn = self.pool.getconn()
-            row = self.conn.execute(sql, (self.key,)).fetchone()
-        return bool(row and row[0])
-
     def try_acquire(self) -> bool:
-        """``pg_try_advisory_lock``: one round trip.
+        """``pg_try_advisory_lock`` on a lock connection: one round trip.
 
         Raises:
-            BackendError: PostgreSQL failed (or the pool had no connection in time).
+            BackendError: PostgreSQL failed (or no lock connection came in time).
         """
-        try:
-            with postgres_errors():
-                self.held = self._call(_TRY)
-        except BaseException:
-            self._give_back(broken=True)
-            raise
+        self.pool = lock_pool(self.saver.conn)
+        with postgres_errors():
+            conn = self.pool.getconn()
+            try:
+                self.held = bool(conn.execute(_TRY, (self.key,)).fetchone()[0])
+            except BaseException:
+                conn.close()  # it may hold the lock: its session goes with it
+                self.pool.putconn(conn)
+                raise
+        if self.held:
+            self.conn = conn
+        else:
+            self.pool.putconn(conn)  # a waiter holds no connection between attempts
         return self.held
 
     def release(self) -> None:
-        """Unlock (one round trip), then give the connection back; never raises."""
-        ok = not self.held
-        try:
-            if self.held:
-                self.held = False
-                ok = self._unlocked(self._call(_UNLOCK), None)
-        except psycopg.Error as exc:
-            self._unlocked(None, exc)
-        finally:  # also when cancelled: a connection that may still lock goes, not back
-            self._give_back(broken=not ok)
-
-    def _give_back(self, *, broken: bool) -> None:
+        """Unlock (one round trip), then give the connection back; never raises a
+        store error (the connection is closed instead)."""
         if self.conn is None:
             return
-        conn, self.conn = self.conn, None
-        if broken:
-            conn.close()  # its session ends, and every lock it held with it
-        self.pool.putconn(conn)
+        conn, self.conn, self.held = self.conn, None, False
+        ok = False
+        try:
+            ok = self._unlocked(conn.execute(_UNLOCK, (self.key,)).fetchone())
+        except psycopg.Error as exc:
+            log.warning("could not unlock PostgreSQL advisory lock %s (%s); closing its "
+                        "connection", self.key, exc)
+        finally:  # also when interrupted: a connection that may still lock goes, not back
+            if not ok:
+                conn.close()
+            self.pool.putconn(conn)
 
 
 class AsyncPostgresThreadLock(_AdvisoryLock):
     """A thread's advisory lock for an `AsyncPostgresSaver`; see `PostgresThreadLock`."""
 
-    async def _call(self, sql: str) -> bool:
-        if self.pool is None:
-            async with self.saver.lock:
-                cursor = await self.saver.conn.execute(sql, (self.key,))
-                row = await cursor.fetchone()
-        else:
-            if self.conn is None:
-                self.conn = await self.pool.getconn()
-            cursor = await self.conn.execute(sql, (self.key,))
-            row = await cursor.fetchone()
-        return bool(row and row[0])
-
     async def try_acquire(self) -> bool:
-        """``pg_try_advisory_lock``; see `PostgresThreadLock.try_acquire`."""
-        try:
-            with postgres_errors():
-                self.held = await self._call(_TRY)
-        except BaseException:
-            await self._give_back(broken=True)
-            raise
+        """``pg_try_advisory_lock`` on a lock connection; see `PostgresThreadLock`."""
+        self.pool = await alock_pool(self.saver.conn)
+        with postgres_errors():
+            conn = await self.pool.getconn()
+            try:
+                cursor = await conn.execute(_TRY, (self.key,))
+                self.held = bool((await cursor.fetchone())[0])
+            except BaseException:
+                await conn.close()
+                await self.pool.putconn(conn)
+                raise
+        if self.held:
+            self.conn = conn
+        else:
+            await self.pool.putconn(conn)
         return self.held
 
     async def release(self) -> None:
-        """Unlock, then give the connection back; never raises."""
-        ok = not self.held
-        try:
-            if self.held:
-                self.held = False
-                ok = self._unlocked(await self._call(_UNLOCK), None)
-        except psycopg.Error as exc:
-            self._unlocked(None, exc)
-        finally:  # also when cancelled: a connection that may still lock goes, not back
-            await self._give_back(broken=not ok)
-
-    async def _give_back(self, *, broken: bool) -> None:
+        """Unlock, then give the connection back; see `PostgresThreadLock.release`."""
         if self.conn is None:
             return
-        conn, self.conn = self.conn, None
-        if broken:
-            await conn.close()
-        await self.pool.putconn(conn)
+        conn, self.conn, self.held = self.conn, None, False
+        ok = False
+        try:
+            ok = self._unlocked(await (await conn.execute(_UNLOCK, (self.key,))).fetchone())
+        except psycopg.Error as exc:
+            log.warning("could not unlock PostgreSQL advisory lock %s (%s); closing its "
+                        "connection", self.key, exc)
+        finally:
+            if not ok:
+                await conn.close()
+            await self.pool.putconn(conn)

@@ -89,7 +89,7 @@ end
 local thread, member, head = ARGV[1], ARGV[2], ARGV[7]
 if head ~= '' then
   local root = redis.call('ZREVRANGEBYLEX', IDX, '(\1', '(\0', 'LIMIT', 0, 1)[1] or ''
-  if '=' .. root ~= head then return 0 end
+  if '=' .. root ~= head and root ~= member then return 0 end  -- member: a put retried
 end
 local old = redis.call('HGET', CP, member)
 if old then unindex_checkpoint(thread, member) end

@@ -128,7 +128,7 @@ class SqlitePlans(SqlPlans):
         if compare:
             rows = yield Query(self.queries["select_head"], {"thread_id": target.thread_id})
             head = rows[0][0] if rows else None
-            if head != parent:
+            if head not in (parent, enc.checkpoint_id):  # the latter: a put retried
                 raise stale(target.thread_id, parent, head)
         for chunk in _chunks(enc.values, ROWS_PER_STATEMENT):
             params = [p for row in chunk for p in (target.thread_id, target.checkpoint_ns, *row)]

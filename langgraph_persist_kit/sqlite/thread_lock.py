@@ -1,7 +1,7 @@
 """Per-thread locks of a SQLite database that exclude other processes.
 
 Owns: the lock file beside a database and one byte of it per thread; depends
-on: `_local_locks`.
+on: `_local_locks`, `errors`.
 
 Each thread of ``agents.db`` locks one byte of ``agents.db.threads.lock``
 (its offset a hash of the thread id) with a POSIX record lock, ``lockf``.
@@ -17,10 +17,14 @@ An in-memory database cannot be opened by another process: its locks are `LOCAL`
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import threading
 from collections.abc import Hashable
+from contextlib import suppress
+
+from langgraph_persist_kit.errors import BackendError
 
 _OFFSETS = 1 << 62
 """Byte offsets locks are spread over; two threads share one with odds of 1 in 2**62."""
@@ -29,9 +33,12 @@ _files: dict[str, int] = {}
 _files_guard = threading.Lock()
 
 
-def _forget_files() -> None:  # a forked child holds no record lock; its descriptors can go
+def _forget_files() -> None:  # a forked child holds no record lock; its descriptors go
     global _files_guard
     _files_guard = threading.Lock()
+    for fd in _files.values():
+        with suppress(OSError):
+            os.close(fd)  # drops only this (new) process's record locks: it has none
     _files.clear()
 
 
@@ -40,11 +47,21 @@ if hasattr(os, "register_at_fork"):
 
 
 def _lock_file(database: str) -> int:
-    """The open descriptor of ``database``'s lock file, opened once per process."""
+    """The open descriptor of ``database``'s lock file, opened once per process.
+
+    Raises:
+        BackendError: The file cannot be opened (or created) for writing.
+    """
     path = os.path.abspath(database) + ".threads.lock"
     with _files_guard:
         if path not in _files:
-            _files[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                _files[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as exc:
+                raise BackendError(
+                    f"cannot open the thread lock file {path} ({exc.strerror}): every "
+                    "process that locks threads of this database must be able to write it"
+                ) from exc
         return _files[path]
 
 
@@ -67,16 +84,19 @@ class SqliteThreadLock:
         """Lock the thread's byte if no other process has it.
 
         Raises:
-            OSError: The lock file could not be opened or locked.
+            BackendError: The lock file could not be opened or locked.
         """
         if self.database:
             import fcntl
 
+            fd = _lock_file(self.database)
             try:
-                fcntl.lockf(_lock_file(self.database), fcntl.LOCK_EX | fcntl.LOCK_NB, 1,
-                            self.offset)
-            except (BlockingIOError, PermissionError):  # EAGAIN or EACCES: held elsewhere
-                return False
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, self.offset)
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES):  # held by another process
+                    return False
+                raise BackendError(f"cannot lock a thread in {self.database}.threads.lock: "
+                                   f"{exc.strerror}") from exc
         self.held = True
         return True
 
