@@ -17,10 +17,12 @@ import socket
 import threading
 from collections.abc import Hashable
 
+_HOST = socket.gethostname()
+
 
 def holder_name() -> str:
     """Who takes a lock, for the message another caller gets: ``pid 123 on host``."""
-    return f"pid {os.getpid()} on {socket.gethostname()}"
+    return f"pid {os.getpid()} on {_HOST}"
 
 
 class LocalLocks:

@@ -223,7 +223,8 @@ def test_redis_lock_keys_live_in_their_threads_slot(redis_harness: Harness) -> N
 def test_a_redis_lease_is_renewed_while_the_run_lasts(redis_harness: Harness) -> None:
     harness = redis_harness
     client, key = harness.saver.client, harness.saver.plans.keys.lock_key("long run")
-    with held(harness, "long run", lease=0.3):
+    # a lease due later is held first: the renewer must wake up early for the short one
+    with held(harness, "other thread", lease=30), held(harness, "long run", lease=0.3):
         if harness.mode == "sync":
             time.sleep(1.0)
         else:

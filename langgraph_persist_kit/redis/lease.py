@@ -109,15 +109,17 @@ class _Renewer:
         self._due: dict[Lease, float] = {}
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._next = float("inf")  # when the thread wakes up next
 
     def add(self, lease: Lease) -> None:
         with self._wake:
-            self._due[lease] = time.monotonic() + lease.interval
+            due = self._due[lease] = time.monotonic() + lease.interval
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="persist-kit leases",
                                                 daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if due < self._next:  # else it wakes up in time anyway: no thread switch per run
+                self._wake.notify()
 
     def remove(self, lease: Lease) -> None:
         with self._wake:
@@ -129,8 +131,9 @@ class _Renewer:
                 now = time.monotonic()
                 due = [lease for lease, at in self._due.items() if at <= now]
                 if not due:
-                    soonest = min(self._due.values(), default=now + 3600)
-                    self._wake.wait(soonest - now)
+                    self._next = min(self._due.values(), default=now + 3600)
+                    self._wake.wait(self._next - now)
+                    self._next = float("inf")
                     continue
                 for lease in due:
                     self._due[lease] = now + lease.interval
