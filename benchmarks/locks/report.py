@@ -65,8 +65,8 @@ def render_run_time(console: Console, sizes: Sizes, results: Results) -> None:
         "[dim]added = median LockedGraph run - median bare run (the difference of two noisy "
         "medians: read it against lock alone). lock alone: `with thread_lock(saver, thread)` "
         f"taken and released {sizes.locks} times per round with no run inside (PostgreSQL: "
-        "borrow a pool connection, pg_try_advisory_lock, pg_advisory_unlock, give it back; "
-        "Redis: SET NX PX, start the lease's renewer thread, stop and join it, EVALSHA of the "
+        "borrow a lock-pool connection, pg_try_advisory_lock, pg_advisory_unlock, give it "
+        "back; Redis: SET NX PX, register with the process's lease renewer, EVALSHA of the "
         "release script; SQLite: two lockf calls). round trip: SELECT 1 on an autocommit "
         "psycopg connection / redis-py PING, on a client of its own.[/]")
     console.print()
