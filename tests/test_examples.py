@@ -1,4 +1,4 @@
-"""The examples in ``examples/`` run: the fork-and-replay script and its notebook."""
+"""The examples in ``examples/`` run: fork and replay (script and notebook), double texting."""
 
 from __future__ import annotations
 
@@ -94,3 +94,20 @@ def test_fork_and_replay_notebook_runs(tmp_path: Path) -> None:
     assert len(tree.branches()) == 2
     shown = tree._repr_markdown_()
     assert shown.startswith("```mermaid\ngraph TD\n") and shown.endswith("```")
+
+
+def test_double_texting_script(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "double_texting.py"), "--db",
+         f"sqlite:///{tmp_path / 'chat.db'}"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    parts = {line.split(".", 1)[0]: line for line in done.stdout.splitlines()
+             if line[:2] in ("1.", "2.", "3.", "4.")}
+    assert parts["2"].endswith("['200 ok', '200 ok']; the agent answered 2 time(s); "
+                               "2 user message(s) kept")
+    assert "'409 busy'" in parts["3"] and "'200 ok'" in parts["3"]
+    assert parts["3"].endswith("answered 1 time(s); 1 user message(s) kept")
+    assert parts["4"].count("409 stale") == 1 and parts["4"].count("200 ok") == 1
+    assert parts["4"].endswith("answered 2 time(s); 1 user message(s) kept")
