@@ -8,7 +8,9 @@ Only while `counting` is active (never while timing):
   runs none (the savers' pools have no ``check`` / ``reset``).
 * Redis: every ``send_command`` of a redis-py connection (sync and asyncio) is one command and
   one round trip; every ``pack_commands`` is one pipeline, one round trip, counted once with
-  the name of each command in it. An ``EVALSHA`` answered ``NOSCRIPT`` counts too.
+  the name of each command in it. An ``EVALSHA`` answered ``NOSCRIPT`` counts too; what
+  redis-py sends on opening a connection (``HELLO``, ``AUTH``, ``CLIENT SETINFO``,
+  ``SELECT``, ``READONLY``) does not: a pool may open one at any time, locked or not.
 * SQLite has no server: a run's SQL statements (``set_trace_callback`` on the saver's
   connection) and the lock's ``fcntl.lockf`` system calls are counted, none is a round trip.
 """
@@ -56,6 +58,10 @@ def redis_label(name: Any) -> str:
     return (name.decode() if isinstance(name, bytes) else str(name)).upper()
 
 
+CONNECTION_SETUP = {"HELLO", "AUTH", "CLIENT", "SELECT", "READONLY"}
+"""Commands redis-py's ``on_connect`` sends; connection set-up, not a run's traffic."""
+
+
 def _patch(stack: ExitStack, owner: Any, attr: str, wrap: Callable[[Any], Any]) -> None:
     original = getattr(owner, attr)
     setattr(owner, attr, wrap(original))
@@ -87,13 +93,15 @@ def _patch_redis(stack: ExitStack, tally: Tally) -> None:
 
     def send(original: Any) -> Any:
         def send_command(self: Any, *args: Any, **kwargs: Any) -> Any:
-            tally.add(redis_label(args[0]))
+            if redis_label(args[0]) not in CONNECTION_SETUP:
+                tally.add(redis_label(args[0]))
             return original(self, *args, **kwargs)
         return send_command
 
     def asend(original: Any) -> Any:
         async def send_command(self: Any, *args: Any, **kwargs: Any) -> Any:
-            tally.add(redis_label(args[0]))
+            if redis_label(args[0]) not in CONNECTION_SETUP:
+                tally.add(redis_label(args[0]))
             return await original(self, *args, **kwargs)
         return send_command
 
