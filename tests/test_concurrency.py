@@ -375,6 +375,9 @@ def test_in_memory_saver_locks_within_its_process() -> None:
     assert asyncio.run(graph.ainvoke({"log": []}, thread("t")))["n"] == 1
     with pytest.raises(ConfigurationError, match="wait"), thread_lock(saver, "t", wait=-1):
         pass
+    with pytest.raises(ConfigurationError, match="thread locks need"), \
+            thread_lock(object(), "t"):
+        pass
 
 
 def test_a_postgres_saver_on_one_connection_locks_too(tmp_path: Path) -> None:

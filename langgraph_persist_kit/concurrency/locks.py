@@ -111,11 +111,27 @@ def _checked(thread_id: Any, wait: float | None, lease: float) -> str:
     return check_id(thread_id, "thread_id")
 
 
-def _unsupported(saver: Any) -> ConfigurationError:
-    return ConfigurationError(
-        f"thread locks need one of this package's savers (SQLite, PostgreSQL, Redis) or "
-        f"InMemorySaver, not {type(saver).__name__}"
-    )
+def _handle_maker(saver: Any, *, sync: bool) -> Any:
+    """The saver's ``thread_lock_handle`` (``athread_lock_handle`` when not ``sync``), or
+    ``None`` for an `InMemorySaver` (one process: `LOCAL` alone locks it).
+
+    Raises:
+        ConfigurationError: For a saver of the other mode, or one without thread locks.
+    """
+    if isinstance(saver, AsyncOnly if sync else SyncOnly):
+        use = ("athread_lock, or LockedGraph.ainvoke / astream" if sync
+               else "thread_lock, or LockedGraph.invoke / stream")
+        raise ConfigurationError(f"{type(saver).__name__} is "
+                                 f"{'asynchronous' if sync else 'synchronous'}: use {use}")
+    if isinstance(saver, InMemorySaver):
+        return None
+    make = getattr(saver, "thread_lock_handle" if sync else "athread_lock_handle", None)
+    if make is None:
+        raise ConfigurationError(
+            f"thread locks need one of this package's savers (SQLite, PostgreSQL, Redis) or "
+            f"InMemorySaver, not {type(saver).__name__}"
+        )
+    return make
 
 
 @contextmanager
@@ -152,17 +168,8 @@ def thread_lock(saver: Any, thread_id: str, *, wait: float | None = None,
         ```
     """
     thread_id = _checked(thread_id, wait, lease)
-    if isinstance(saver, AsyncOnly):
-        raise ConfigurationError(
-            f"{type(saver).__name__} is asynchronous: use athread_lock, or "
-            "LockedGraph.ainvoke / astream"
-        )
-    if isinstance(saver, InMemorySaver):
-        handle: Any = _LocalHandle(saver, thread_id)
-    elif hasattr(saver, "thread_lock_handle"):
-        handle = saver.thread_lock_handle(thread_id, lease=lease)
-    else:
-        raise _unsupported(saver)
+    make = _handle_maker(saver, sync=True)
+    handle = _LocalHandle(saver, thread_id) if make is None else make(thread_id, lease=lease)
     local_key = getattr(handle, "local_key", None)
     plan = _acquire(thread_id, wait, local_key)
     try:
@@ -204,17 +211,9 @@ async def athread_lock(saver: Any, thread_id: str, *, wait: float | None = None,
         BackendError: The store failed while taking the lock.
     """
     thread_id = _checked(thread_id, wait, lease)
-    if isinstance(saver, SyncOnly):
-        raise ConfigurationError(
-            f"{type(saver).__name__} is synchronous: use thread_lock, or "
-            "LockedGraph.invoke / stream"
-        )
-    if isinstance(saver, InMemorySaver):
-        handle: Any = _LocalHandle(saver, thread_id)
-    elif hasattr(saver, "athread_lock_handle"):
-        handle = await saver.athread_lock_handle(thread_id, lease=lease)
-    else:
-        raise _unsupported(saver)
+    make = _handle_maker(saver, sync=False)
+    handle = (_LocalHandle(saver, thread_id) if make is None
+              else await make(thread_id, lease=lease))
     local_key = getattr(handle, "local_key", None)
 
     async def execute(step: Any) -> Any:
