@@ -1,6 +1,6 @@
 """One writer per thread across real OS processes (``concurrency_worker.py``).
 
-Every backend, both modes: processes hammering one thread through
+Every backend (Redis Cluster too), both modes: processes hammering one thread through
 `LockedGraph` lose no update; of two processes racing with one
 ``expected_checkpoint_id`` through `VersionedGraph`, exactly one wins; a lock
 holder killed with SIGKILL blocks its thread no longer than documented.
@@ -27,7 +27,7 @@ from langgraph_persist_kit import saver_from_url
 from langgraph_persist_kit.concurrency import ThreadBusyError, thread_lock
 
 WORKER = Path(__file__).with_name("concurrency_worker.py")
-STORES = ["sqlite", "postgres", "redis"]
+STORES = ["sqlite", "postgres", "redis", "redis-cluster"]
 MODES = ["sync", "async"]
 
 
