@@ -46,7 +46,6 @@ DEFAULT_LEASE = 60.0
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-
 class MaintenanceLockedError(PersistKitError):
     """Another maintenance run holds this store's maintenance lock; try again later."""
 
@@ -181,7 +180,7 @@ bits) and objid (low 32 bits), with objsubid 1."""
 
 def _postgres_lock_key(schema: str, name: str = "maintenance") -> int:
     """The advisory lock key of ``schema``'s lock ``name``: a signed 64-bit int."""
-    from langgraph_persist_kit.postgres.thread_lock import advisory_key
+    from langgraph_persist_kit.postgres._common import advisory_key
 
     return advisory_key(f"persist-kit {name} {schema}")
 
@@ -191,13 +190,11 @@ def _postgres_conninfo(conn: Any) -> tuple[str, dict[str, Any]]:
     import psycopg
     from psycopg_pool import ConnectionPool
 
-    if isinstance(conn, ConnectionPool):
-        conninfo = conn.conninfo() if callable(conn.conninfo) else conn.conninfo
-        kwargs = dict(conn.kwargs) if isinstance(conn.kwargs, dict) else {}
-        return conninfo or "", kwargs
-    if isinstance(conn, psycopg.Connection):
-        extra = {"password": conn.info.password} if conn.info.password else {}
-        return conn.info.dsn, extra
+    from langgraph_persist_kit.postgres._common import connection_args
+
+    if isinstance(conn, (ConnectionPool, psycopg.Connection)):
+        conninfo, kwargs = connection_args(conn)
+        return (conninfo() if callable(conninfo) else conninfo) or "", kwargs
     raise ConfigurationError(
         f"maintenance_lock needs a sync PostgreSQL saver (psycopg ConnectionPool or "
         f"Connection), not one on {type(conn).__name__}"

@@ -6,6 +6,7 @@ depends on: `errors`, psycopg.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from contextlib import AbstractContextManager
 from typing import Any
@@ -120,3 +121,21 @@ def retryable(conn: object, exc: BackendUnavailableError, statements_done: int) 
         and statements_done == 0
         and not isinstance(exc.__cause__, (PoolTimeout, PoolClosed))
     )
+
+
+def advisory_key(text: str) -> int:
+    """A signed 64-bit advisory lock key for ``text`` (a hash: the key space is shared)."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def connection_args(conn: Any) -> tuple[Any, dict[str, Any]]:
+    """``(conninfo, kwargs)`` to open more connections like ``conn`` (a saver's pool or
+    connection, either mode), for locks held on connections of their own.
+
+    A pool's ``conninfo`` is returned as the pool has it: a string, or a callable of
+    the pool's kind; a pool's ``kwargs`` only when it is a dict.
+    """
+    if isinstance(conn, (ConnectionPool, AsyncConnectionPool)):
+        return conn.conninfo, dict(conn.kwargs) if isinstance(conn.kwargs, dict) else {}
+    return conn.info.dsn, {"password": conn.info.password} if conn.info.password else {}

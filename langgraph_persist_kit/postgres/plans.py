@@ -7,7 +7,6 @@ filters and its one-statement ``put`` / ``put_writes``; depends on:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from langgraph_persist_kit._queries import load_queries
 from langgraph_persist_kit._sql_plans import SqlPlans
 from langgraph_persist_kit._versioning import put_head, stale
 from langgraph_persist_kit.errors import ConfigurationError
+from langgraph_persist_kit.postgres._common import advisory_key
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _QUERIES = load_queries("langgraph_persist_kit.postgres")
@@ -83,8 +83,7 @@ class PostgresPlans(SqlPlans):
             Migration(m.version, m.name, tuple(s.replace("{schema}", quoted) for s in m.statements))
             for m in _MIGRATIONS
         ]
-        digest = hashlib.sha256(f"langgraph-persist-kit setup {schema}".encode()).digest()
-        self.setup_lock_key = int.from_bytes(digest[:8], "big", signed=True)
+        self.setup_lock_key = advisory_key(f"langgraph-persist-kit setup {schema}")
         insert = self.queries["insert_checkpoint"]
         self.put_sql = {  # by head: any put, or a versioned run's (see _versioning)
             head: insert.replace("{head}", self.queries[f"head_{head}"])

@@ -32,7 +32,6 @@ lock without the run noticing; pair with `VersionedGraph` where that matters.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import weakref
@@ -43,18 +42,12 @@ from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from langgraph_persist_kit._local_locks import holder_name
-from langgraph_persist_kit.postgres._common import postgres_errors
+from langgraph_persist_kit.postgres._common import advisory_key, connection_args, postgres_errors
 
 log = logging.getLogger(__name__)
 
 _TRY = "SELECT pg_try_advisory_lock(%s)"
 _UNLOCK = "SELECT pg_advisory_unlock(%s)"
-
-
-def advisory_key(text: str) -> int:
-    """A signed 64-bit advisory lock key for ``text`` (a hash: the key space is shared)."""
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def lock_pool_size(conn: Any) -> int:
@@ -65,13 +58,8 @@ def lock_pool_size(conn: Any) -> int:
 
 def _lock_pool_args(conn: Any) -> dict[str, Any]:
     """How to open the lock pool of a saver on ``conn`` (a pool or a connection)."""
-    if isinstance(conn, (ConnectionPool, AsyncConnectionPool)):
-        # conninfo may be a callable of the pool's kind, which the lock pool takes too
-        conninfo, timeout = conn.conninfo, conn.timeout
-        kwargs = dict(conn.kwargs) if isinstance(conn.kwargs, dict) else {}
-    else:
-        conninfo, timeout = conn.info.dsn, 30.0
-        kwargs = {"password": conn.info.password} if conn.info.password else {}
+    conninfo, kwargs = connection_args(conn)  # a pool's callable conninfo works here too
+    timeout = getattr(conn, "timeout", 30.0)  # a pool's; 30 s beside a single connection
     kwargs.update(autocommit=True, row_factory=tuple_row,
                   application_name=f"persist-kit thread locks {holder_name()}"[:63])
     return {"conninfo": conninfo, "kwargs": kwargs, "min_size": 0, "open": False,

@@ -90,7 +90,6 @@ def sqlite_errors() -> AbstractContextManager[None]:
     return translate_errors(sqlite3.Error, what="SQLite")
 
 
-
 DATABASE_LIST = "PRAGMA database_list"
 
 
