@@ -1,25 +1,41 @@
-"""Clear errors for calling a saver in the wrong mode.
+"""Which mode serves which call: sync savers refuse async calls, async savers
+serve sync calls from other threads on their own event loop.
 
-Owns: the sync/async mismatch messages of every saver; depends on: `errors`.
+Owns: the sync/async mismatch of every saver; depends on: `errors`.
 
-A sync saver (``SqliteSaver``) serves ``graph.invoke`` / ``stream``; an async
-saver (``AsyncSqliteSaver``) serves ``ainvoke`` / ``astream``. Calling the other
-mode's methods raises `ConfigurationError` naming the class to use instead,
-rather than the bare ``NotImplementedError`` of ``BaseCheckpointSaver``.
+A sync saver (``SqliteSaver``) serves ``graph.invoke`` / ``stream``; its
+``a``-prefixed methods raise `ConfigurationError` naming the class to use
+instead, rather than the bare ``NotImplementedError`` of ``BaseCheckpointSaver``.
+
+An async saver (``AsyncSqliteSaver``) serves ``ainvoke`` / ``astream``. LangGraph
+sometimes calls it synchronously from a worker thread: a sync node of an async
+graph that runs a subgraph with ``invoke``, or
+``await asyncio.to_thread(graph.get_state, config)``. As the official async
+savers do, such a call is run on the saver's event loop
+(``asyncio.run_coroutine_threadsafe(...).result()``). The one call that cannot
+work, a sync call on the loop's own thread (it would wait for itself for ever),
+raises `ConfigurationError`.
 """
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+import asyncio
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, NoReturn, TypeVar
 
 from langgraph_persist_kit.errors import ConfigurationError
 
-_SYNC_METHODS = (
-    "get_tuple", "list", "put", "put_writes", "delete_thread", "delete_for_runs",
-    "copy_thread", "fork_thread", "prune", "get_delta_channel_history", "list_threads",
-    "prune_thread", "cleanup_batch", "stats", "thread_ids_page",
-    "thread_count", "thread_lock_handle",
+T = TypeVar("T")
+
+# The methods both modes have, by their sync name; the async name adds "a".
+_COROUTINE_METHODS = (
+    "get_tuple", "put", "put_writes", "delete_thread", "delete_for_runs",
+    "copy_thread", "fork_thread", "prune", "get_delta_channel_history",
+    "prune_thread", "cleanup_batch", "stats", "thread_ids_page", "thread_count",
 )
+_ITERATOR_METHODS = ("list", "list_threads")
+# A thread lock's handle belongs to one mode: `thread_lock` on an async saver is refused.
+_UNBRIDGED_METHODS = ("thread_lock_handle",)
 
 
 def _raiser(name: str, wrong: str, other: str) -> Any:
@@ -39,12 +55,95 @@ class SyncOnly:
 
 
 class AsyncOnly:
-    """Mixin for async savers: every sync method raises `ConfigurationError`."""
+    """Mixin for async savers: the sync methods run the async ones on the saver's loop.
+
+    The loop is the one running when the saver is made, or else the one its
+    ``setup()`` runs on (``from_conn_string`` and the first call run it).
+    """
+
+    loop: asyncio.AbstractEventLoop | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+
+    def _bind_loop(self) -> None:
+        """Record the running loop as the saver's (called by ``setup()``)."""
+        self.loop = asyncio.get_running_loop()
+
+    def _loop_for(self, name: str) -> asyncio.AbstractEventLoop:
+        """The loop a sync ``name()`` call runs on, or `ConfigurationError`."""
+        loop = self.loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            raise ConfigurationError(
+                f"{type(self).__name__}.{name}() runs on the event loop the saver is used "
+                "from, and none is running: use the a-prefixed method instead, or the sync "
+                "saver class with graph.invoke()"
+            )
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            raise ConfigurationError(
+                f"{type(self).__name__} is asynchronous: {name}() called on its event "
+                f"loop's own thread would block that loop. Use await a{name}() (or "
+                "graph.ainvoke / aget_state) instead, or call it from another thread."
+            )
+        return loop
+
+    @staticmethod
+    def _call(coroutine: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
 
-for _name in _SYNC_METHODS:
+def _bridge(name: str) -> Any:
+    def method(self: AsyncOnly, *args: Any, **kwargs: Any) -> Any:
+        loop = self._loop_for(name)
+        return self._call(getattr(self, "a" + name)(*args, **kwargs), loop)
+
+    method.__name__ = name
+    method.__doc__ = (f"Sync form of ``a{name}`` for other threads: runs it on the "
+                      "saver's event loop. Raises `ConfigurationError` on that loop's thread.")
+    return method
+
+
+def _drain(aiterator: AsyncIterator[T], loop: asyncio.AbstractEventLoop) -> Iterator[T]:
+    try:
+        while True:
+            try:
+                yield AsyncOnly._call(aiterator.__anext__(), loop)  # type: ignore[arg-type]
+            except StopAsyncIteration:
+                return
+    finally:
+        close = getattr(aiterator, "aclose", None)
+        if close is not None and not loop.is_closed():
+            AsyncOnly._call(close(), loop)
+
+
+def _bridge_iterator(name: str) -> Any:
+    def method(self: AsyncOnly, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        loop = self._loop_for(name)  # checked now, not at the first next()
+        return _drain(getattr(self, "a" + name)(*args, **kwargs), loop)
+
+    method.__name__ = name
+    method.__doc__ = (f"Sync form of ``a{name}`` for other threads: each item is fetched "
+                      "on the saver's event loop. Raises `ConfigurationError` on that "
+                      "loop's thread.")
+    return method
+
+
+for _name in (*_COROUTINE_METHODS, *_ITERATOR_METHODS, *_UNBRIDGED_METHODS):
     setattr(SyncOnly, "a" + _name,
             _raiser("a" + _name, "synchronous", "Async{cls} with graph.ainvoke()/astream()"))
+for _name in _COROUTINE_METHODS:
+    setattr(AsyncOnly, _name, _bridge(_name))
+for _name in _ITERATOR_METHODS:
+    setattr(AsyncOnly, _name, _bridge_iterator(_name))
+for _name in _UNBRIDGED_METHODS:
     setattr(AsyncOnly, _name,
             _raiser(_name, "asynchronous",
                     "the a-prefixed method, or the sync saver class, with graph.invoke()"))

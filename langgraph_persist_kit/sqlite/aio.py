@@ -153,6 +153,7 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
                         raise
                     await asyncio.sleep(delay)
         await self._drive(self.plans.setup(), transaction=True)
+        self._bind_loop()
         self.is_setup = True
 
     async def athread_lock_handle(self, thread_id: str, *, lease: float) -> SqliteThreadLock:
