@@ -1,0 +1,1 @@
+"""Checks that run other projects' test suites against this package."""
