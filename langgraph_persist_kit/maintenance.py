@@ -70,10 +70,13 @@ class PruneReport(NamedTuple):
 class BatchDone(NamedTuple):
     """Progress, given to ``on_batch`` after each batch (one thread, for a prune).
 
+    The counts are running totals: those of the last `BatchDone` are the report's.
+
     Attributes:
         threads: Threads deleted or pruned so far.
         checkpoints: Checkpoints deleted so far.
-        done: Batches (cleanup) or threads (prune) handled so far.
+        done: Batches (cleanup: each looks at up to ``batch_size`` threads, on every
+            backend; the last may find none) or threads (prune) handled so far.
         total: Threads to prune (the registry's count when pruning all), or
             ``None`` for a cleanup.
         seconds: How long this batch took.
@@ -87,6 +90,10 @@ class BatchDone(NamedTuple):
 
 
 OnBatch = Callable[[BatchDone], None]
+
+CLOCK: Callable[[], float] = time.time
+"""The wall clock (Unix seconds) a cleanup counts ``older_than`` back from; tests
+replace it to put the cutoff at a known point between two writes."""
 
 MAX_PAUSE = 1.0
 """The longest rest between two batches, in seconds."""
@@ -145,7 +152,7 @@ def _cleanup(saver: Any, older_than: timedelta, batch_size: int, dry_run: bool,
     _maintained(saver, "cleanup_batch")
     started = time.perf_counter()
     pacer = _Pacer(saver)
-    cutoff = time.time() - older_than.total_seconds()
+    cutoff = CLOCK() - older_than.total_seconds()
     threads = checkpoints = batches = 0
     cursor: Any = None
     while True:

@@ -30,6 +30,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
+import langgraph_persist_kit.maintenance as maintenance
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.maintenance import (
     BatchDone,
@@ -129,35 +130,68 @@ def test_prune_some_threads_and_report_progress(harness: Harness) -> None:
     assert h.get_state(graphs["delta"], thread("delta")).values["every"] == list(range(1, 13))
 
 
-def test_cleanup_deletes_idle_threads_in_batches(harness: Harness) -> None:
+DAY = timedelta(days=1)
+
+
+def cutoff_after_a_gap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put the next cleanups' cutoff (``older_than=DAY``) a second after every write so
+    far and a second before any write from now on, whatever the load: the clock a
+    cleanup counts back from is set, not read."""
+    time.sleep(1.0)
+    middle = time.time()
+    time.sleep(1.0)
+    monkeypatch.setattr(maintenance, "CLOCK", lambda: middle + DAY.total_seconds())
+
+
+def steps(seen: list[BatchDone]) -> list[tuple[int, int]]:
+    """What each batch added to the running totals: ``(threads, checkpoints)``."""
+    before = [(0, 0)] + [(b.threads, b.checkpoints) for b in seen]
+    return [(b.threads - t, b.checkpoints - c) for b, (t, c) in zip(seen, before, strict=False)]
+
+
+def test_cleanup_deletes_idle_threads_in_batches(harness: Harness,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     h = harness
     graph = interrupt_graph().compile(checkpointer=h.saver)
     old = [f"old-{i}" for i in range(5)]
     for thread_id in old:
         h.invoke(graph, {"topic": thread_id}, thread(thread_id))
-    time.sleep(1.1)
+    cutoff_after_a_gap(monkeypatch)
     h.invoke(graph, {"topic": "new"}, thread("new"))
-    old_checkpoints = sum(checkpoint_count(h, t) for t in old)
-    dry = cleanup(h, older_than=timedelta(seconds=1), batch_size=2, dry_run=True)
-    assert (dry.threads_deleted, dry.checkpoints_deleted, dry.dry_run) == (
-        5, old_checkpoints, True)
-    assert len(h.call("list_threads")) == 6
+    each = checkpoint_count(h, old[0])
+    assert all(checkpoint_count(h, t) == each for t in old)
     seen: list[BatchDone] = []
-    report = cleanup(h, older_than=timedelta(seconds=1), batch_size=2, on_batch=seen.append)
-    assert (report.threads_deleted, report.checkpoints_deleted) == (5, old_checkpoints)
-    assert len(seen) >= 3 and seen[-1].threads == 5  # batches of at most 2
+    dry = cleanup(h, older_than=DAY, batch_size=2, dry_run=True, on_batch=seen.append)
+    assert (dry.threads_deleted, dry.checkpoints_deleted, dry.dry_run) == (5, 5 * each, True)
+    # batches of 2, 2 and 1 threads on every backend (Redis: across its 256 buckets)
+    assert [b.done for b in seen] == [1, 2, 3] and [b.total for b in seen] == [None] * 3
+    assert steps(seen) == [(2, 2 * each), (2, 2 * each), (1, each)]
+    assert len(h.call("list_threads")) == 6
+    seen = []
+    cleanup(h, older_than=DAY, batch_size=500, dry_run=True, on_batch=seen.append)
+    assert [b.done for b in seen] == [1] and steps(seen) == [(5, 5 * each)]  # one batch
+    seen = []
+    report = cleanup(h, older_than=DAY, batch_size=2, on_batch=seen.append)
+    assert (report.threads_deleted, report.checkpoints_deleted) == (5, 5 * each)
+    assert steps(seen) == [(2, 2 * each), (2, 2 * each), (1, each)]
+    assert (seen[-1].threads, seen[-1].checkpoints) == (5, 5 * each)  # the report's counts
     assert [t.thread_id for t in h.call("list_threads")] == ["new"]
     assert all(h.call("get_tuple", thread(t)) is None for t in old)
+    seen = []
+    again = cleanup(h, older_than=DAY, batch_size=2, on_batch=seen.append)
+    assert again.threads_deleted == 0 and [b.done for b in seen] == [1]
+    assert steps(seen) == [(0, 0)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_thread_written_during_the_cleanup_is_kept(backend: str, tmp_path: Path) -> None:
+def test_a_thread_written_during_the_cleanup_is_kept(backend: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """After the first batch, a graph answers the interrupt of a thread still to come."""
     for h in open_harness(backend, "sync", Space(tmp_path, __name__)):
         graph = interrupt_graph().compile(checkpointer=h.saver)
         for i in range(6):
             h.invoke(graph, {"topic": str(i)}, thread(f"idle-{i}"))
-        time.sleep(1.1)
+        cutoff_after_a_gap(monkeypatch)
         written: list[str] = []
 
         def write_while_running(progress: BatchDone, h: Harness = h, graph: Any = graph,
@@ -167,8 +201,9 @@ def test_a_thread_written_during_the_cleanup_is_kept(backend: str, tmp_path: Pat
                 written.append(target)
                 graph.invoke(Command(resume="late"), thread(target))
 
-        cleanup_expired(h.saver, older_than=timedelta(seconds=1), batch_size=1,
-                        on_batch=write_while_running)
+        report = cleanup_expired(h.saver, older_than=DAY, batch_size=1,
+                                 on_batch=write_while_running)
+        assert report.threads_deleted == 5
         assert [t.thread_id for t in h.call("list_threads")] == written
         assert h.get_state(graph, thread(written[0])).values["log"][-1] == "publish:late"
 
@@ -199,8 +234,6 @@ def test_stats_count_what_a_prune_removes(harness: Harness) -> None:
 
 def test_prune_pages_through_every_thread(harness: Harness,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import langgraph_persist_kit.maintenance as maintenance
-
     monkeypatch.setattr(maintenance, "THREAD_PAGE", 2)  # 7 threads: several pages (buckets)
     h = harness
     graph = interrupt_graph().compile(checkpointer=h.saver)

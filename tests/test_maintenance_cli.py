@@ -2,9 +2,11 @@
 
 Each test runs on a real store of every backend: a SQLite file, a PostgreSQL
 schema (``?schema=``) and a Redis key prefix (``?key_prefix=``). Threads are
-made old by writing them and sleeping past ``--older-than 1s``. The
-maintenance lock is held by the test (exit code 3 for the command) or by a
-child process that is then killed (the command must succeed once it is dead).
+made old without a race against the load: a second passes after they are
+written, the cleanup's clock is set to a day after that moment, and a second
+passes before any thread that must stay is written. The maintenance lock is
+held by the test (exit code 3 for the command) or by a child process that is
+then killed (the command must succeed once it is dead).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from backends import Space, fresh_schema, postgres_url, redis_prefix, store_url
 from click.testing import CliRunner, Result
 from langgraph.checkpoint.base import empty_checkpoint
 
+import langgraph_persist_kit.maintenance as maintenance
 from langgraph_persist_kit import saver_from_url
-from langgraph_persist_kit.cli import cli
+from langgraph_persist_kit.cli import cli, progress
 from langgraph_persist_kit.cli.maintenance import DURATION, Duration
 from langgraph_persist_kit.maintenance_lock import MaintenanceLockedError, maintenance_lock
 
@@ -93,21 +96,30 @@ def error_line(result: Result, code: int) -> str:
 # --- cleanup, prune, stats, migrate --------------------------------------------------
 
 
-def test_cleanup_deletes_idle_threads_only(url: str) -> None:
+def cutoff_after_a_gap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``--older-than 1d`` cut a second after every write so far and a second
+    before any write from now on (the cleanup's clock is set, not read)."""
+    time.sleep(1.0)
+    middle = time.time()
+    time.sleep(1.0)
+    monkeypatch.setattr(maintenance, "CLOCK", lambda: middle + timedelta(days=1).total_seconds())
+
+
+def test_cleanup_deletes_idle_threads_only(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     fill(url, ["old-1", "old-2", "old-3"])
-    time.sleep(1.1)
+    cutoff_after_a_gap(monkeypatch)
     fill(url, ["fresh"])
     before = counts(url)
 
-    report = as_json("cleanup", url, "--older-than", "1s", "--dry-run", "--batch-size", "2")
+    report = as_json("cleanup", url, "--older-than", "1d", "--dry-run", "--batch-size", "2")
     assert report["threads_deleted"] == 3 and report["checkpoints_deleted"] == 12
     assert report["dry_run"] is True and report["seconds"] >= 0
     assert set(report) == {"threads_deleted", "checkpoints_deleted", "dry_run", "seconds"}
     assert counts(url)["threads"] == before["threads"] == 4  # nothing deleted
 
-    result = ok(run("cleanup", url, "--older-than", "1s"))
+    result = ok(run("cleanup", url, "--older-than", "1d"))
     assert result.stdout.startswith(
-        "deleted 3 threads (12 checkpoints) idle for more than 1s in ")
+        "deleted 3 threads (12 checkpoints) idle for more than 1d in ")
     assert result.stderr.startswith("cleanup: batch 1: ")  # not a terminal: plain lines
     after = counts(url)
     assert after["threads"] == 1 and after["checkpoints"] == 4
@@ -124,12 +136,9 @@ def test_prune_keeps_the_newest(url: str) -> None:
     assert report == {**report, "threads_pruned": 2, "checkpoints_deleted": 4, "dry_run": True}
     assert checkpoints_of(url, "a") == 4
 
-    result = ok(run("prune", url, "--keep-latest", "3", "--thread", "a", "--thread", "nope"))
+    result = ok(run("prune", url, "--keep-latest", "3", "--thread", "a", "--thread", "a"))
     assert result.stdout.startswith("pruned 1 threads: deleted 1 checkpoints, keeping the 3 ")
-    assert result.stderr.splitlines() == [
-        "prune: 1/2 threads: 1 pruned, 1 checkpoints deleted",
-        "prune: 2/2 threads: 1 pruned, 1 checkpoints deleted",
-    ]
+    assert result.stderr.splitlines() == ["prune: 1/1 threads: 1 pruned, 1 checkpoints deleted"]
     assert [checkpoints_of(url, t) for t in "ab"] == [3, 4]
 
     report = as_json("prune", url, "--keep-latest", "2")
@@ -139,6 +148,57 @@ def test_prune_keeps_the_newest(url: str) -> None:
     with saver_from_url(url) as saver:  # the kept ones still read back
         kept = saver.get_tuple({"configurable": {"thread_id": "b", "checkpoint_ns": ""}})
         assert kept is not None and kept.checkpoint["channel_values"] == {"n": 3}
+
+
+def test_prune_of_a_missing_thread_fails_and_prunes_nothing(url: str) -> None:
+    fill(url, ["a", "b"])
+    line = error_line(run("prune", url, "--keep-latest", "1", "--thread", "nope"), 1)
+    assert line.startswith("error: thread 'nope' has no checkpoints in ")
+    assert line.endswith("; nothing was pruned")
+    # every --thread is checked before anything is pruned; each missing one is named
+    line = error_line(run("prune", url, "--keep-latest", "1", "--thread", "a", "--thread",
+                          "nope", "--thread", "b", "--thread", "gone", "--json"), 1)
+    assert line.startswith("error: threads 'nope', 'gone' have no checkpoints in ")
+    assert [checkpoints_of(url, t) for t in "ab"] == [4, 4]
+    for command in (("history", url, "nope"), ("fork", url, "nope")):  # the same exit code
+        assert error_line(run(*command), 1).startswith("error: thread 'nope' has no checkpoint")
+
+
+def test_cleanup_progress_ends_on_the_report(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of --batch-size threads on every backend (Redis: not one per bucket), and
+    the last progress line shows the report's counts even when pacing skipped it."""
+    fill(url, [f"old-{i}" for i in range(5)], checkpoints=2)
+    cutoff_after_a_gap(monkeypatch)
+    fill(url, ["fresh"])
+    monkeypatch.setattr(progress, "PLAIN_SECONDS", 3600.0)  # only the first line is due
+    for extra, verb in ((["--dry-run"], "to delete"), ([], "deleted")):
+        result = ok(run("cleanup", url, "--older-than", "1d", "--batch-size", "2", *extra))
+        assert result.stderr.splitlines() == [
+            f"cleanup: batch 1: 2 threads (4 checkpoints) {verb} so far",
+            f"cleanup: batch 3: 5 threads (10 checkpoints) {verb} so far",
+        ]
+        assert "5 threads (10 checkpoints)" in result.stdout
+    assert counts(url)["threads"] == 1
+    monkeypatch.setattr(progress, "PLAIN_SECONDS", 0.0)  # every batch
+    fill(url, [f"new-old-{i}" for i in range(4)], checkpoints=1)
+    cutoff_after_a_gap(monkeypatch)  # "fresh" (4 checkpoints) is old now too
+    result = ok(run("cleanup", url, "--older-than", "1d", "--batch-size", "3"))
+    first, last = result.stderr.splitlines()
+    assert first.startswith("cleanup: batch 1: 3 threads (")
+    assert last == "cleanup: batch 2: 5 threads (8 checkpoints) deleted so far"
+    assert result.stdout.startswith("deleted 5 threads (8 checkpoints)")
+
+
+def test_stats_title_keeps_a_long_url_on_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / ("a-long-folder-name-" * 8)
+    folder.mkdir()
+    url = f"sqlite:///{folder / 'store.db'}"
+    fill(url, ["a"])
+    assert len(url) > 160
+    for env in ({}, {"COLUMNS": "80"}):  # piped: rich's own width, and a narrow one
+        table = ok(run("stats", url, env=env)).stdout
+        assert table.splitlines()[0] == f"Store {url}", table
+        assert " threads " in table
 
 
 def test_prune_draws_a_bar_on_a_terminal(url: str) -> None:

@@ -10,7 +10,7 @@ store), `cli.progress`, `cli.output`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import click
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from rich.table import Table
+from rich.text import Text
 
 from langgraph_persist_kit._urls import redact
 from langgraph_persist_kit.cli.base import Failure, one_line, open_store
@@ -140,7 +141,8 @@ def cleanup_command(url: str, older_than: timedelta, batch_size: int, dry_run: b
     thread goes whole (checkpoints, writes, channel values). Graphs may keep
     running: each batch is short, and a thread written again meanwhile is kept.
     Holds the store's maintenance lock: exits with code 3, doing nothing, while
-    another cleanup or prune runs on the same store. Progress goes to stderr.
+    another cleanup or prune runs on the same store. Progress goes to stderr,
+    per batch of up to --batch-size threads; its last counts are the report's.
     """
     with (open_store(url) as saver, _holding_lock(saver),
           ProgressDisplay("cleaning up batches") as display):
@@ -180,25 +182,50 @@ def prune_command(url: str, keep_latest: int, thread_ids: tuple[str, ...], dry_r
     to any more are deleted, so the store shrinks. Each thread is one short
     transaction. Holds the store's maintenance lock: exits with code 3, doing
     nothing, while another cleanup or prune runs on the same store. Progress
-    goes to stderr.
+    goes to stderr. A --thread that the store does not hold fails the command
+    (exit 1) before anything is pruned; every --thread is checked first.
     """
-    with (open_store(url) as saver, _holding_lock(saver),
-          ProgressDisplay("pruning threads") as display):
-
-        def show(batch: BatchDone) -> None:
-            counts = (f"{batch.threads} to prune, {batch.checkpoints} checkpoints to delete"
-                      if dry_run else
-                      f"{batch.threads} pruned, {batch.checkpoints} checkpoints deleted")
-            display.update(batch.done, batch.total,
-                           f"prune: {batch.done}/{batch.total} threads: {counts}", detail=counts)
-
-        report = prune_threads(saver, keep_latest=keep_latest, thread_ids=thread_ids or None,
-                               dry_run=dry_run, on_batch=show)
+    with open_store(url) as saver:
+        _require_threads(saver, thread_ids, url)
+        with _holding_lock(saver), ProgressDisplay("pruning threads") as display:
+            report = _prune_with_progress(saver, keep_latest, thread_ids, dry_run, display)
     text = (f"{_would(dry_run, 'prune')} {report.threads_pruned} threads: "
             f"{_would(dry_run, 'delete')} {report.checkpoints_deleted} checkpoints, keeping "
             f"the {keep_latest} newest of each thread and namespace in {redact(url)}, "
             f"in {report.seconds:.1f} s")
     _echo(report, text + (" (dry run: nothing was deleted)" if dry_run else ""), as_json)
+
+
+def _require_threads(saver: BaseCheckpointSaver, thread_ids: Sequence[str], url: str) -> None:
+    """Check that the store holds each of ``thread_ids`` (a checkpoint in any namespace).
+
+    Raises:
+        Failure: Naming every thread it does not hold, in one line.
+    """
+    missing = [thread_id for thread_id in dict.fromkeys(thread_ids)
+               if not list(saver.list({"configurable": {"thread_id": thread_id}}, limit=1))]
+    if len(missing) == 1:
+        raise Failure(f"thread {missing[0]!r} has no checkpoints in {redact(url)}; "
+                      "nothing was pruned")
+    if missing:
+        raise Failure(f"threads {', '.join(map(repr, missing))} have no checkpoints in "
+                      f"{redact(url)}; nothing was pruned")
+
+
+def _prune_with_progress(saver: BaseCheckpointSaver, keep_latest: int,
+                         thread_ids: Sequence[str], dry_run: bool,
+                         display: ProgressDisplay) -> PruneReport:
+    """`prune_threads`, its progress shown on ``display``."""
+
+    def show(batch: BatchDone) -> None:
+        counts = (f"{batch.threads} to prune, {batch.checkpoints} checkpoints to delete"
+                  if dry_run else
+                  f"{batch.threads} pruned, {batch.checkpoints} checkpoints deleted")
+        display.update(batch.done, batch.total,
+                       f"prune: {batch.done}/{batch.total} threads: {counts}", detail=counts)
+
+    return prune_threads(saver, keep_latest=keep_latest, thread_ids=thread_ids or None,
+                         dry_run=dry_run, on_batch=show)
 
 
 STAT_LABELS = {
@@ -238,13 +265,17 @@ def stats_command(url: str, as_json: bool) -> None:
     if as_json:
         echo_json(counts)
         return
-    table = Table(title=f"Store {redact(url)}", title_justify="left")
+    console = make_console()
+    # the title is a line of its own: as a table title, rich would fold it to the table's
+    # width, and a long URL is more use whole (to copy, or to grep in a log)
+    console.print(Text(f"Store {redact(url)}", style="italic"), soft_wrap=True)
+    table = Table()
     table.add_column("what")
     table.add_column("count", justify="right")
     for key, value in counts.items():
         table.add_row(STAT_LABELS.get(key, key),
                       _size(value) if key == "bytes" else f"{value:,}")
-    make_console().print(table)
+    console.print(table)
 
 
 def _schema_version(saver: BaseCheckpointSaver) -> int | None:

@@ -5,7 +5,10 @@ on: rich.
 
 On a terminal it draws a rich progress bar. Otherwise (cron, CI, a pipe) it
 prints plain lines that a log keeps readable: one per 5% when the total is
-known, else the first update and then at most one every `PLAIN_SECONDS`.
+known, else the first update and then at most one every `PLAIN_SECONDS`. When
+the work ends without an error, the last update is shown whatever the pacing
+(its line printed if it was skipped; the bar's total set to where it stopped),
+so the progress ends on the same counts as the command's report.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class ProgressDisplay:
         self.bar: Progress | None = None
         self.task: Any = None
         self.last_line: float | None = None
+        self.pending: str | None = None  # the last update's line, if not printed
 
     def __enter__(self) -> ProgressDisplay:
         if self.console.is_terminal:
@@ -52,8 +56,14 @@ class ProgressDisplay:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        failed = exc[0] is not None
         if self.bar is not None:
+            if self.task is not None and not failed:
+                task = self.bar.tasks[0]
+                self.bar.update(self.task, total=task.completed)
             self.bar.__exit__(*exc)
+        elif self.pending is not None and not failed:
+            self._print(self.pending)
 
     def update(self, done: int, total: int | None, line: str, *, detail: str = "") -> None:
         """Show that ``done`` units of ``total`` are handled.
@@ -77,5 +87,11 @@ class ProgressDisplay:
             now = time.monotonic()
             due = self.last_line is None or now - self.last_line >= PLAIN_SECONDS
         if due:
-            self.last_line = time.monotonic()
-            self.console.print(line, markup=False, soft_wrap=True)
+            self._print(line)
+        else:
+            self.pending = line
+
+    def _print(self, line: str) -> None:
+        self.last_line = time.monotonic()
+        self.pending = None
+        self.console.print(line, markup=False, soft_wrap=True)

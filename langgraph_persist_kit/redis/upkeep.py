@@ -109,18 +109,39 @@ class RedisUpkeep:
 
     def cleanup_batch(self, cutoff: float, cursor: Any, batch_size: int,
                       dry_run: bool) -> Plan[tuple[int, int, Any]]:
-        """One batch of ``cleanup_expired``: up to ``batch_size`` idle threads of one
-        bucket's registry, each checked and deleted by its own script (a thread
-        written meanwhile is left; a registry entry whose thread expired is removed).
+        """One batch of ``cleanup_expired``: up to ``batch_size`` idle threads, taken
+        from the buckets' registries in bucket order (a batch may span buckets or end
+        inside one), each checked and deleted by its own script (a thread written
+        meanwhile is left; a registry entry whose thread expired is removed).
 
-        ``cursor`` is ``(bucket, offset)``: the offset counts the entries of the
-        bucket's idle range that stay (skipped, or counted in a dry run).
+        Three round trips: the idle count of every bucket from the cursor's on, the
+        ids of the batch, its scripts (each a pipeline, split per node on a cluster).
+
+        Args:
+            cutoff: Unix seconds; threads whose last write is older go.
+            cursor: ``(bucket, offset)`` where the previous batch stopped (``None`` at
+                first); the offset counts the entries of the bucket's idle range that
+                stay (skipped, or counted in a dry run).
+            batch_size: The most threads looked at (>= 1).
+            dry_run: Count, delete nothing.
+
+        Returns:
+            ``(threads deleted, checkpoints deleted, next cursor or None at the end)``.
         """
-        bucket, offset = cursor or (0, 0)
-        threads_key = self.keys.bucket_keys(bucket)[0]
-        found = yield Command(("ZRANGEBYSCORE", threads_key, "-inf", f"({cutoff!r}",
-                               "LIMIT", offset, batch_size))
-        ids = [k.decode(raw) for raw in found]
+        first, offset = cursor or (0, 0)
+        buckets = range(first, k.BUCKETS)
+        below = f"({cutoff!r}"
+        idle = yield Batch([Command(("ZCOUNT", self.keys.bucket_keys(b)[0], "-inf", below))
+                            for b in buckets])
+        ranges = _batch_ranges(list(zip(buckets, idle, strict=True)), offset, batch_size)
+        if not ranges:
+            return 0, 0, None
+        found = yield Batch([
+            Command(("ZRANGEBYSCORE", self.keys.bucket_keys(b)[0], "-inf", below,
+                     "LIMIT", start, count))
+            for b, start, count in ranges
+        ])
+        ids = [k.decode(raw) for reply in found for raw in reply]
         replies = (yield Batch([
             Script("delete_if_idle", self.keys.thread_keys(t), [t, repr(cutoff),
                                                                 "1" if dry_run else "0"])
@@ -128,14 +149,41 @@ class RedisUpkeep:
         ])) if ids else []
         deleted = sum(int(reply[0]) for reply in replies)
         checkpoints = sum(int(reply[1]) for reply in replies)
-        stay = len(ids) if dry_run else sum(1 for reply in replies if int(reply[2]))
-        if len(ids) == batch_size:
-            next_cursor: Any = (bucket, offset + stay)
+        last, start, count = ranges[-1]
+        in_last = len(found[-1])  # fewer than planned if some were written meanwhile
+        if dry_run:
+            stay = in_last
         else:
-            next_cursor = (bucket + 1, 0) if bucket + 1 < k.BUCKETS else None
-        return deleted, checkpoints, next_cursor
+            stay = sum(1 for reply in replies[len(ids) - in_last:] if int(reply[2]))
+        more = start + count < idle[last - first] or any(idle[last - first + 1:])
+        return deleted, checkpoints, (last, start + stay) if more else None
 
 
+def _batch_ranges(idle: list[tuple[int, int]], offset: int,
+                  batch_size: int) -> list[tuple[int, int, int]]:
+    """Which entries of which buckets one cleanup batch reads.
+
+    Args:
+        idle: ``(bucket, idle entries)`` from the cursor's bucket on, in order.
+        offset: Entries of the first bucket's idle range to skip.
+        batch_size: The most entries in all.
+
+    Returns:
+        ``(bucket, start, count)`` for each bucket read, ``count`` > 0, the counts
+        adding up to at most ``batch_size``.
+    """
+    ranges = []
+    room = batch_size
+    for bucket, count in idle:
+        available = count - offset
+        if available > 0:
+            take = min(available, room)
+            ranges.append((bucket, offset, take))
+            room -= take
+            if not room:
+                break
+        offset = 0
+    return ranges
 
 
 def _fork_members(checkpoints: list[tuple[bytes, bytes]], tip: str) -> set[bytes]:
