@@ -127,14 +127,34 @@ def target_of(config: RunnableConfig | None, *, need_checkpoint_id: bool = False
 
 
 def check_id(value: Any, what: str) -> str:
-    """``value`` as a string id; NUL characters are refused (stores cannot all hold them).
+    """``value`` as a string id; NUL characters and lone surrogates are refused (stores
+    cannot all hold them).
 
     Raises:
-        ConfigurationError: For an id containing a NUL character.
+        ConfigurationError: For an id containing a NUL character or a lone surrogate.
     """
     text = str(value)
     if "\x00" in text:
         raise ConfigurationError(f"{what} must not contain NUL characters: {text!r}")
+    check_text(text, what)
+    return text
+
+
+def check_text(text: str, what: str) -> str:
+    """``text`` if UTF-8 can encode it (no lone surrogate such as ``"\\udcff"``, which
+    ``os.fsdecode`` and ``errors="surrogateescape"`` produce from undecodable bytes).
+
+    Raises:
+        ConfigurationError: Otherwise, naming where the first one is.
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(
+                f"{what} must be valid Unicode: lone surrogate {text[exc.start]!r} at "
+                f"position {exc.start} of {text[:80]!r}"
+            ) from None
     return text
 
 
@@ -156,18 +176,52 @@ def next_version(current: Version | None) -> str:
 # --- metadata -----------------------------------------------------------------
 
 
-def dump_json(value: Any) -> str:
+MAX_JSON_DEPTH = 100
+"""How deep metadata and filter values may nest (dicts and lists): far beyond any real
+metadata, and well inside what Python's JSON encoder (recursion limit), orjson (1024),
+SQLite's JSON functions (1000) and PostgreSQL's JSONB accept."""
+
+
+def check_json(value: Any, what: str = "metadata") -> None:
+    """Refuse a JSON value nested deeper than `MAX_JSON_DEPTH`, or holding a key or string
+    with a lone surrogate; walks without recursion, so any depth gets this error.
+
+    Raises:
+        ConfigurationError: Naming the problem and the path to it.
+    """
+    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, str):
+            check_text(item, f"{what}{path}")
+        elif isinstance(item, (dict, list, tuple)):
+            if depth >= MAX_JSON_DEPTH:
+                raise ConfigurationError(
+                    f"{what} nests deeper than {MAX_JSON_DEPTH} levels (at {what}{path[:80]})"
+                )
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if isinstance(key, str):
+                        check_text(key, f"a key of {what}{path}")
+                    stack.append((child, depth + 1, f"{path}[{key!r}]"))
+            else:
+                stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
+
+
+def dump_json(value: Any, what: str = "metadata") -> str:
     """Canonical JSON: sorted keys, compact, UTF-8 kept as is.
 
     Raises:
-        ConfigurationError: When ``value`` holds something JSON cannot represent.
+        ConfigurationError: When ``value`` holds something JSON cannot represent, nests
+            too deep or holds a lone surrogate (`check_json`).
     """
+    check_json(value, what)
     try:
         return json.dumps(
             value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
         )
     except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"metadata must be JSON-serialisable: {exc}") from exc
+        raise ConfigurationError(f"{what} must be JSON-serialisable: {exc}") from exc
 
 
 def refuse_nul(value: Any, what: str) -> None:
@@ -218,6 +272,9 @@ def filter_terms(filter: Mapping[str, Any] | None) -> list[FilterTerm]:
     for key, value in filter.items():
         if not isinstance(key, str):
             raise ConfigurationError(f"filter keys must be strings, not {key!r}")
+        check_text(key, "a filter key")
+        if isinstance(value, str):
+            check_text(value, f"the filter value for {key!r}")
         if value is None:
             terms.append(FilterTerm(key, "null", None))
         elif isinstance(value, float) and not math.isfinite(value):
@@ -225,7 +282,7 @@ def filter_terms(filter: Mapping[str, Any] | None) -> list[FilterTerm]:
         elif isinstance(value, (str, int, float, bool)):
             terms.append(FilterTerm(key, "scalar", value))
         elif isinstance(value, (dict, list, tuple)):
-            terms.append(FilterTerm(key, "json", dump_json(value)))
+            terms.append(FilterTerm(key, "json", dump_json(value, f"the filter value for {key!r}")))
         else:
             raise ConfigurationError(
                 f"filter value for {key!r} must be a JSON value, not {type(value).__name__}"
@@ -291,8 +348,17 @@ def encode_checkpoint(
     metadata: CheckpointMetadata,
     new_versions: ChannelVersions,
 ) -> EncodedCheckpoint:
-    """Split a ``put`` into body, versions, metadata and new channel values."""
+    """Split a ``put`` into body, versions, metadata and new channel values.
+
+    Raises:
+        ConfigurationError: For ids, channel names or metadata no store can hold
+            (NUL in an id, a lone surrogate, metadata nested too deep): before
+            anything is written.
+    """
     target = target_of(config)
+    check_id(checkpoint["id"], "checkpoint id")
+    for channel in (*checkpoint["channel_versions"], *new_versions):
+        check_id(channel, "channel name")
     body = {
         k: v for k, v in checkpoint.items() if k not in ("channel_values", "channel_versions")
     }
@@ -338,7 +404,14 @@ def encode_writes(
 
     A store inserts regular rows only when absent (a retried task does not
     duplicate its writes) and replaces special rows, as ``InMemorySaver`` does.
+
+    Raises:
+        ConfigurationError: For a task id, task path or channel no store can hold.
     """
+    check_id(task_id, "task_id")
+    check_id(task_path, "task_path")
+    for channel, _ in writes:
+        check_id(channel, "channel name")
     rows = {
         WRITES_IDX_MAP.get(channel, idx): WriteRow(
             task_id, WRITES_IDX_MAP.get(channel, idx), channel, *serde.dumps_typed(value), task_path

@@ -1,6 +1,7 @@
 """Reading store URLs.
 
-Owns: what each backend accepts as ``conn`` / URL; depends on: `errors`.
+Owns: what each backend accepts as ``conn`` / URL, and masking the secrets in
+them (`redact`, `scrub`) wherever they reach a message; depends on: `errors`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ def backend_of(url: str) -> str:
     Raises:
         ConfigurationError: For a URL of no known backend.
     """
+    if not isinstance(url, str):
+        raise ConfigurationError(f"a store URL must be a string, not {type(url).__name__}")
     lowered = url.lower()
     if lowered.startswith(SQLITE_SCHEME):
         return "sqlite"
@@ -28,7 +31,7 @@ def backend_of(url: str) -> str:
     if lowered.startswith(("redis://", "rediss://")):
         return "redis"
     raise ConfigurationError(
-        f"unknown store URL {url!r}: use sqlite:///relative.db, sqlite:////absolute.db, "
+        f"unknown store URL {redact(url)!r}: use sqlite:///relative.db, sqlite:////absolute.db, "
         "postgresql://user@host/db, redis://host:6379/0 or rediss://..."
     )
 
@@ -45,11 +48,13 @@ def sqlite_path(conn: str | os.PathLike[str]) -> str:
     if isinstance(conn, os.PathLike):
         conn = os.fspath(conn)
     if not isinstance(conn, str):
-        raise ConfigurationError(f"a SQLite conn must be a path or URL string, not {conn!r}")
+        raise ConfigurationError(
+            f"a SQLite conn must be a path or URL string, not {type(conn).__name__}"
+        )
     if "://" in conn:
         if not conn.lower().startswith(SQLITE_SCHEME + "/"):
             raise ConfigurationError(
-                f"{conn!r} is not a SQLite URL: use sqlite:///relative.db or sqlite:////abs.db"
+                f"{redact(conn)!r} is not a SQLite URL: use sqlite:///relative.db or sqlite:////abs.db"
             )
         conn = conn[len(SQLITE_SCHEME) + 1 :]
     if not conn:
@@ -73,6 +78,109 @@ def take_query_param(url: str, name: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(query=rest)), value
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+SECRET_KEYS = ("password", "passwd", "pwd", "sslpassword", "token", "secret", "auth",
+               "access_token", "api_key", "apikey")
+"""Option names whose values are secrets, in URL queries and libpq ``key=value`` strings."""
+
+MASK = "***"
+
+_KEYS = "|".join(SECRET_KEYS)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
+_QUERY_SECRET = re.compile(rf"(?i)([?&;](?:{_KEYS})=)[^&#]*")
+# libpq key=value: a value is 'quoted (with \\ escapes)' or runs to the next space
+_KEYWORD_SECRET = re.compile(
+    rf"(?i)(?<![\w.-])((?:{_KEYS})\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s']*)"
+)
+
+
+def redact(conn: object) -> str:
+    """``conn`` (a store URL, a libpq ``key=value`` string, or a message holding them)
+    with every secret replaced by ``***``.
+
+    Masks a URL's userinfo password, even one holding raw ``@``, ``:``, ``/``
+    or spaces (everything up to the URL's last ``@`` is userinfo), and the
+    values of ``password``, ``token``, ``secret`` and the other `SECRET_KEYS`
+    in URL queries and libpq ``key=value`` strings (quoted values included).
+    Works on text that no driver could parse, so an error about a malformed
+    URL never echoes its secret. Non-strings are turned into ``str`` first.
+
+    Args:
+        conn: e.g. ``"postgresql://me:p@ss@db/app?sslpassword=x"`` or
+            ``"host=db password='a b'"``; or a message such as
+            ``"cannot reach redis://:tok@cache:6379"``.
+
+    Returns:
+        e.g. ``"postgresql://me:***@db/app?sslpassword=***"``.
+    """
+    text = str(conn)
+    if _SCHEME.match(text.strip()):
+        return _redact_url(text)  # one whole URL: its userinfo may hold spaces
+    pieces, done = [], 0
+    for url in _URL_IN_TEXT.finditer(text):  # in a message, a URL ends at whitespace
+        found = url.group().rstrip("'\",;.)>]")  # not the message's punctuation
+        pieces += [_KEYWORD_SECRET.sub(rf"\1{MASK}", text[done:url.start()]),
+                   _redact_url(found)]
+        done = url.start() + len(found)
+    return "".join([*pieces, _KEYWORD_SECRET.sub(rf"\1{MASK}", text[done:])])
+
+
+def _userinfo(url: str) -> tuple[int, int]:
+    """``(start, end)`` of a URL's userinfo (``end`` is its ``@``; ``-1`` without one).
+
+    Passwords hold raw ``@`` (and ``?``) in practice, so the userinfo runs to
+    the last ``@`` before the first ``?``, or to the last ``@`` when none comes
+    before a ``?``.
+    """
+    scheme = _SCHEME.search(url)
+    start = scheme.end() if scheme else 0
+    query = url.find("?", start)
+    at = url.rfind("@", start, query) if query >= 0 else -1
+    return start, at if at >= 0 else url.rfind("@", start)
+
+
+def _redact_url(url: str) -> str:
+    url = _QUERY_SECRET.sub(rf"\1{MASK}", url)
+    start, at = _userinfo(url)
+    user, colon, _ = url[start:at].partition(":") if at >= 0 else ("", "", "")
+    return f"{url[:start]}{user}:{MASK}{url[at:]}" if colon else url
+
+
+def quote_userinfo(url: str) -> str:
+    """``url`` with raw ``@`` in its userinfo written ``%40``, as URLs require: libpq
+    would split ``postgresql://me:p@ss@db/app`` at the first ``@`` and look for host
+    ``ss@db``."""
+    start, at = _userinfo(url)
+    return f"{url[:start]}{url[start:at].replace('@', '%40')}{url[at:]}" if at >= 0 else url
+
+
+def secrets_of(conn: str) -> list[str]:
+    """The secrets in ``conn`` (a URL's userinfo password and secret query values, or a
+    ``key=value`` string's secret values), as written, unquoted and percent-decoded,
+    longest first: to mask in driver messages that might echo a piece of ``conn``."""
+    text = conn.strip() if isinstance(conn, str) else ""
+    found: set[str] = set()
+    scheme = _SCHEME.match(text)
+    if scheme:
+        found |= {text[m.end(1):m.end()] for m in _QUERY_SECRET.finditer(text)}
+        start, at = _userinfo(_QUERY_SECRET.sub(rf"\1{MASK}", text))
+        found.add(text[start:at].partition(":")[2] if at >= 0 else "")
+    else:
+        for match in _KEYWORD_SECRET.finditer(text):
+            value = match.group(2)
+            found |= {value, re.sub(r"\\(.)", r"\1", value.strip("'"))}
+    found |= {unquote(secret) for secret in found}
+    return sorted((s for s in found if s and s != MASK), key=len, reverse=True)
+
+
+def scrub(message: str, conn: str | None) -> str:
+    """``message`` (e.g. a driver's error) with `redact` applied and every secret of
+    ``conn`` (see `secrets_of`) masked wherever it appears, and its pieces between URL
+    delimiters too (of 2 characters or more): a driver that misread a malformed URL
+    may quote ``t@db`` of the password ``p@t@db``."""
+    text = redact(message)
+    for secret in secrets_of(conn or ""):
+        pieces = [piece for piece in re.split(r"[@:/?#&=]", secret) if len(piece) >= 2]
+        for piece in sorted({secret, *pieces}, key=len, reverse=True):
+            text = text.replace(piece, MASK)
+    return text

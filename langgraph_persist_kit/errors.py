@@ -83,6 +83,7 @@ def translate_errors(
     *,
     what: str,
     unavailable: Callable[[BaseException], bool] = lambda exc: False,
+    clean: Callable[[str], str] = lambda message: message,
 ) -> Iterator[None]:
     """Translate driver exceptions raised inside the block: the one driver boundary.
 
@@ -90,6 +91,8 @@ def translate_errors(
         driver_errors: The driver's base exception class(es) to translate.
         what: The store, for the message, e.g. ``"PostgreSQL at postgresql://db/x"``.
         unavailable: Tells the errors that mean the store could not be reached.
+        clean: Applied to the driver's message, e.g. to mask secrets it echoes
+            (`_urls.scrub`).
 
     Raises:
         BackendUnavailableError: For errors ``unavailable`` accepts.
@@ -101,7 +104,7 @@ def translate_errors(
     except PersistKitError:
         raise
     except driver_errors as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = clean(" ".join(str(exc).split())) or type(exc).__name__
         if unavailable(exc):
             raise BackendUnavailableError(f"{what} is unavailable: {message}") from exc
         raise BackendError(f"{what} failed: {message}") from exc

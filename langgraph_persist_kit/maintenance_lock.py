@@ -216,17 +216,19 @@ def _postgres_holder(conn: Any, key: int) -> str | None:
 def _postgres_lock(conn: Any, schema: str, name: str) -> Iterator[None]:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
+    from psycopg.rows import tuple_row
 
     from langgraph_persist_kit.postgres._common import postgres_errors
 
     conninfo, kwargs = _postgres_conninfo(conn)
     given = conninfo_to_dict(conninfo)
-    kwargs.update(autocommit=True, prepare_threshold=None)
+    # whatever the saver's pool sets (dict_row, prepare_threshold=0): rows as tuples
+    kwargs.update(autocommit=True, prepare_threshold=None, row_factory=tuple_row)
     kwargs.setdefault("connect_timeout", given.get("connect_timeout", 10))
     # names the holder for the message a second run prints (63 characters at most)
     kwargs["application_name"] = f"persist-kit {name} {holder_name()}"[:63]
     key = _postgres_lock_key(schema, name)
-    with postgres_errors():
+    with postgres_errors(conninfo):
         lock_conn = psycopg.connect(conninfo, **kwargs)
     try:
         with postgres_errors():

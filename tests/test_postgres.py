@@ -9,6 +9,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ from langgraph.checkpoint.conformance.test_utils import (
 )
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.types import Command
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from test_delta import build_chain
 
 from langgraph_persist_kit.errors import (
@@ -32,8 +36,9 @@ from langgraph_persist_kit.errors import (
     ConfigurationError,
     SchemaVersionError,
 )
+from langgraph_persist_kit.maintenance_lock import maintenance_lock
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
-from langgraph_persist_kit.postgres.plans import PostgresPlans
+from langgraph_persist_kit.postgres.thread_lock import aclose_lock_pool, close_lock_pool
 
 
 def module_url() -> str:
@@ -176,12 +181,6 @@ def test_schemas_isolate_tenants() -> None:
             (a, b),
         ).fetchall()
     assert sorted(tables) == sorted([(a, 5), (b, 5)])
-
-
-@pytest.mark.parametrize("bad", ["", "1abc", 'a"b', "a;drop", "x" * 64, "sp ace", "ümlaut"])
-def test_schema_names_must_be_plain_identifiers(bad: str) -> None:
-    with pytest.raises(ConfigurationError, match="schema"):
-        PostgresPlans(bad)
 
 
 def _setup_in(url: str, schema: str) -> None:
@@ -406,3 +405,111 @@ def test_nul_in_nested_metadata_is_a_clear_error(schema: str) -> None:
             saver.put(config, checkpoint, {"a": {"b": "x\x00y"}}, {})
         stored = saver.put(config, checkpoint, {"a": {"b": "x\\u0000y"}}, {})  # text, no NUL
         assert saver.get_tuple(stored).metadata["a"] == {"b": "x\\u0000y"}
+
+
+# --- connections opened as users open them ------------------------------------------
+
+DOCUMENTED = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+"""LangGraph's documented settings for a connection given to a Postgres saver."""
+
+
+@pytest.fixture(scope="module")
+def fresh_database() -> Iterator[str]:
+    """A database of its own, no schema set up in it yet."""
+    name = f"pk_settings_{os.getpid()}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield module_url().rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _use(saver: Any) -> None:
+    """What a graph does with a saver: setup, put, read back, list, lock a thread."""
+    saver.setup()
+    parent = put_one(saver, "t")
+    put_one(saver, "t", parent)
+    assert saver.get_tuple(generate_config("t")).checkpoint["channel_values"] == {"v": "t"}
+    assert len(list(saver.list(generate_config("t")))) == 2
+    assert [t.thread_id for t in saver.list_threads()] == ["t"]
+    lock = saver.thread_lock_handle("t", lease=30)
+    assert lock.try_acquire()
+    lock.release()
+    with maintenance_lock(saver):
+        saver.delete_thread("t")
+    assert saver.get_tuple(generate_config("t")) is None
+
+
+async def _ause(saver: Any) -> None:
+    await saver.setup()
+    parent = await put_one(saver, "t")
+    await put_one(saver, "t", parent)
+    assert (await saver.aget_tuple(generate_config("t"))).checkpoint["channel_values"] == {
+        "v": "t"}
+    assert len([c async for c in saver.alist(generate_config("t"))]) == 2
+    assert [t.thread_id async for t in saver.alist_threads()] == ["t"]
+    lock = await saver.athread_lock_handle("t", lease=30)
+    assert await lock.try_acquire()
+    await lock.release()
+    await saver.adelete_thread("t")
+    assert await saver.aget_tuple(generate_config("t")) is None
+
+
+@pytest.mark.parametrize("settings", [DOCUMENTED, {"autocommit": True}],
+                         ids=["documented", "autocommit-only"])
+@pytest.mark.parametrize("holder", ["connection", "pool"])
+def test_caller_connections_with_documented_settings(
+    fresh_database: str, holder: str, settings: dict[str, Any]
+) -> None:
+    if holder == "connection":
+        with psycopg.connect(fresh_database, **settings) as conn:
+            _use(PostgresSaver(conn, schema=fresh_schema()))
+    else:
+        with ConnectionPool(fresh_database, kwargs=settings, min_size=1, max_size=2) as pool:
+            _use(PostgresSaver(pool, schema=fresh_schema()))
+            close_lock_pool(pool)
+
+
+@pytest.mark.parametrize("settings", [DOCUMENTED, {"autocommit": True}],
+                         ids=["documented", "autocommit-only"])
+@pytest.mark.parametrize("holder", ["connection", "pool"])
+async def test_async_caller_connections_with_documented_settings(
+    fresh_database: str, holder: str, settings: dict[str, Any]
+) -> None:
+    if holder == "connection":
+        async with await psycopg.AsyncConnection.connect(fresh_database, **settings) as conn:
+            await _ause(AsyncPostgresSaver(conn, schema=fresh_schema()))
+    else:
+        async with AsyncConnectionPool(fresh_database, kwargs=settings, min_size=1,
+                                       max_size=2) as pool:
+            await _ause(AsyncPostgresSaver(pool, schema=fresh_schema()))
+            await aclose_lock_pool(pool)
+
+
+def test_libpq_key_value_strings_are_accepted(schema: str) -> None:
+    info = conninfo_to_dict(module_url())
+    conninfo = make_conninfo(**info)  # "host=127.0.0.1 port=5432 dbname=... user=postgres"
+    assert "://" not in conninfo
+    with PostgresSaver.from_conn_string(conninfo, schema=schema) as saver:
+        put_one(saver, "kv")
+        assert saver.plans.schema == schema
+    with PostgresSaver.from_conn_string(f"{module_url()}?schema={schema}") as saver:
+        assert [t.thread_id for t in saver.list_threads()] == ["kv"]  # the same schema
+    with (pytest.raises(ConfigurationError, match="pass schema=") as caught,
+          PostgresSaver.from_conn_string(f"{conninfo} schema={schema}")):
+        pass
+    assert caught.value.__cause__ is None
+
+
+async def test_libpq_key_value_strings_are_accepted_async(schema: str) -> None:
+    conninfo = make_conninfo(**conninfo_to_dict(module_url()))
+    async with AsyncPostgresSaver.from_conn_string(conninfo, schema=schema) as saver:
+        await put_one(saver, "kv")
+        assert [t.thread_id async for t in saver.alist_threads()] == ["kv"]
+
+
+def test_unknown_url_options_are_named(schema: str) -> None:
+    with (pytest.raises(ConfigurationError, match='"shema"'),
+          PostgresSaver.from_conn_string(f"{module_url()}?shema={schema}")):
+        pass

@@ -1,4 +1,5 @@
-"""What the sync and async Postgres savers share: URLs, pool options, error translation.
+"""What the sync and async Postgres savers share: conninfo, schema names, pool options,
+error translation.
 
 Owns: how connections are opened and which driver errors mean "unavailable";
 depends on: `errors`, psycopg.
@@ -12,9 +13,10 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
-from langgraph_persist_kit._urls import redact, take_query_param
+from langgraph_persist_kit._urls import quote_userinfo, redact, scrub, take_query_param
 from langgraph_persist_kit.errors import (
     BackendUnavailableError,
     ConfigurationError,
@@ -24,17 +26,61 @@ from langgraph_persist_kit.errors import (
 DEFAULT_SCHEMA = "public"
 
 
-def check_url(url: str) -> str:
-    """``url`` if it is a ``postgresql://`` (or ``postgres://``) URL.
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def check_schema(schema: object) -> str:
+    """``schema`` if it is a plain identifier: letters, digits and ``_``, not starting
+    with a digit, at most 63 characters (nothing else: no trailing newline either).
 
     Raises:
         ConfigurationError: Otherwise.
     """
-    if not isinstance(url, str) or not re.match(r"^postgres(ql)?://", url, re.IGNORECASE):
+    if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
         raise ConfigurationError(
-            f"{url!r} is not a PostgreSQL URL: use postgresql://user:password@host:5432/dbname"
+            f"schema must be a plain identifier (letters, digits, _; at most 63), not {schema!r}"
         )
-    return url
+    return schema
+
+
+def check_conninfo(conn: object) -> tuple[str, str | None]:
+    """``(conninfo for psycopg, schema from the URL or None)`` of a ``from_conn_string`` conn.
+
+    Accepts what psycopg accepts: a ``postgresql://`` / ``postgres://`` URL
+    (``?schema=NAME`` in it is ours, taken out before psycopg sees it; a raw ``@``
+    in its password is encoded, as redis-py and browsers read it) or a
+    libpq ``key=value`` string (``"host=db dbname=app user=me"``; its schema
+    is given as the ``schema=`` keyword argument: libpq has no such key).
+
+    Raises:
+        ConfigurationError: For a non-string, a URL of another scheme, or a
+            conninfo libpq cannot parse (an unknown option is named); the
+            message never holds the password.
+    """
+    if not isinstance(conn, str):
+        raise ConfigurationError(
+            f"a PostgreSQL conn must be a URL or key=value string, not {type(conn).__name__}"
+        )
+    schema = None
+    if "://" in conn.split("=", 1)[0]:  # a URL (a key=value string has "=" before any "://")
+        if not re.match(r"\s*postgres(ql)?://", conn, re.IGNORECASE):
+            raise ConfigurationError(
+                f"{redact(conn)!r} is not a PostgreSQL URL: use "
+                "postgresql://user:password@host:5432/dbname or host=... dbname=... user=..."
+            )
+        conn, schema = take_query_param(quote_userinfo(conn), "schema")
+    try:
+        conninfo_to_dict(conn)  # libpq's own parser: every form psycopg accepts
+    except psycopg.ProgrammingError as exc:
+        hint = ("; schema is not a libpq option: pass schema=... to from_conn_string"
+                if '"schema"' in str(exc) else "")
+        raise ConfigurationError(
+            f"not a valid PostgreSQL conninfo {redact(conn)!r}: "
+            f"{scrub(' '.join(str(exc).split()), conn)}{hint}"
+        ) from None  # the driver's exception would repeat the unmasked text
+    if schema is not None:
+        check_schema(schema)
+    return conn, schema
 
 
 def connection_kwargs(pgbouncer: bool) -> dict[str, Any]:
@@ -66,14 +112,15 @@ def pool_settings(
     (the pool's arguments; the pool is opened by the caller).
 
     Raises:
-        ConfigurationError: For a URL that is not PostgreSQL.
+        ConfigurationError: For a conninfo that is not PostgreSQL, or a bad schema.
     """
-    url, url_schema = take_query_param(check_url(conn), "schema")
+    url, url_schema = check_conninfo(conn)
     kwargs = connection_kwargs(pgbouncer)
     pool = {"min_size": min_size, "max_size": max_size, "timeout": timeout, "kwargs": kwargs,
             "open": False}
     options = {"kwargs": kwargs, "connect_timeout": max(1, int(timeout)), "pool": pool}
-    return url, schema or url_schema or DEFAULT_SCHEMA, options
+    chosen = schema if schema is not None else url_schema
+    return url, check_schema(DEFAULT_SCHEMA if chosen is None else chosen), options
 
 
 def require_autocommit(conn: psycopg.Connection | psycopg.AsyncConnection) -> None:
@@ -102,9 +149,15 @@ def _unavailable(exc: BaseException) -> bool:
 
 
 def postgres_errors(url: str | None = None) -> AbstractContextManager[None]:
-    """Translate psycopg errors into `BackendError` / `BackendUnavailableError`."""
+    """Translate psycopg errors into `BackendError` / `BackendUnavailableError`.
+
+    Args:
+        url: The conninfo connected to, if any: named in the message with its
+            secrets masked, and its secrets masked in the driver's message too.
+    """
     where = f"PostgreSQL at {redact(url)}" if url else "PostgreSQL"
-    return translate_errors(psycopg.Error, what=where, unavailable=_unavailable)
+    return translate_errors(psycopg.Error, what=where, unavailable=_unavailable,
+                            clean=lambda message: scrub(message, url))
 
 
 def retryable(conn: object, exc: BackendUnavailableError, statements_done: int) -> bool:

@@ -34,26 +34,41 @@ from langgraph_persist_kit._plan import Plan, Query
 from langgraph_persist_kit._queries import load_queries
 from langgraph_persist_kit._sql_plans import SqlPlans
 from langgraph_persist_kit._versioning import put_head, stale
-from langgraph_persist_kit.errors import ConfigurationError
-from langgraph_persist_kit.postgres._common import advisory_key
+from langgraph_persist_kit.postgres._common import advisory_key, check_schema
 
-_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_STATEMENT_END = re.compile(r";[ \t]*(?:--[^\n]*)?(?:\n|$)")
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a migration file into its statements, one per ``;`` at the end of a line.
+
+    One statement per execute: a caller's connection with ``prepare_threshold=0``
+    (LangGraph's documented setting) prepares every statement, and PostgreSQL
+    cannot prepare several at once.
+
+    Raises:
+        ValueError: For dollar-quoted bodies (``$$``), which this split cannot see
+            into, or text after the last ``;``.
+    """
+    if "$$" in script:
+        raise ValueError("a Postgres migration must not use $$ bodies: split_statements")
+    *statements, rest = _STATEMENT_END.split(script)
+    if any(line.strip() and not line.strip().startswith("--") for line in rest.splitlines()):
+        raise ValueError(f"incomplete statement at the end of a migration: {rest!r}")
+    return [s.strip() for s in statements if s.strip()]
+
+
 _QUERIES = load_queries("langgraph_persist_kit.postgres")
-_MIGRATIONS = load_migrations("langgraph_persist_kit.postgres.migrations", lambda text: [text])
+_MIGRATIONS = load_migrations("langgraph_persist_kit.postgres.migrations", split_statements)
 
 
 def quote_schema(schema: str) -> str:
     """``schema`` as a quoted identifier.
 
     Raises:
-        ConfigurationError: Unless it is a plain identifier (letters, digits and
-            ``_``, not starting with a digit, at most 63 characters).
+        ConfigurationError: Unless it is a plain identifier (`_common.check_schema`).
     """
-    if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
-        raise ConfigurationError(
-            f"schema must be a plain identifier (letters, digits, _; at most 63), not {schema!r}"
-        )
-    return f'"{schema}"'
+    return f'"{check_schema(schema)}"'
 
 
 class PostgresPlans(SqlPlans):

@@ -1,0 +1,122 @@
+"""Input no store can hold is a `ConfigurationError` before anything is written, on every
+backend x mode: metadata nested thousands deep, lone surrogates (``"\\udcff"``, what
+``errors="surrogateescape"`` makes of undecodable bytes) in ids, namespaces, channel
+names, metadata and filters, and malformed PostgreSQL schema names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from harness import Harness
+from langgraph.checkpoint.conformance.test_utils import (
+    generate_checkpoint,
+    generate_config,
+    generate_metadata,
+)
+
+from langgraph_persist_kit.errors import ConfigurationError
+from langgraph_persist_kit.postgres import PostgresSaver
+from langgraph_persist_kit.postgres.plans import PostgresPlans
+
+LONE = "\udcff"
+
+
+def nested(depth: int) -> Any:
+    """``depth`` containers inside each other, dicts and lists in turn."""
+    value: Any = "leaf"
+    for level in range(depth):
+        value = {"a": value} if level % 2 else [value]
+    return value
+
+
+def put(h: Harness, *, thread_id: str = "t", ns: str = "", checkpoint_id: str | None = None,
+        channel: str = "c", metadata: dict[str, Any] | None = None) -> Any:
+    checkpoint = generate_checkpoint(channel_values={channel: 1}, channel_versions={channel: 1})
+    if checkpoint_id is not None:
+        checkpoint["id"] = checkpoint_id
+    meta = {**generate_metadata(), **(metadata or {})}
+    return h.call("put", generate_config(thread_id, checkpoint_ns=ns), checkpoint, meta,
+                  {channel: 1})
+
+
+def assert_nothing_stored(h: Harness) -> None:
+    assert h.call("list", None) == []
+    assert h.call("list_threads") == []
+
+
+BAD_PUTS = {
+    "deep metadata": {"metadata": {"deep": nested(5000)}},
+    "metadata just past the depth limit": {"metadata": {"deep": nested(101)}},
+    "surrogate metadata value": {"metadata": {"user": f"ada{LONE}"}},
+    "surrogate metadata key": {"metadata": {f"k{LONE}": 1}},
+    "surrogate nested metadata": {"metadata": {"a": {"b": [1, {"c": LONE}]}}},
+    "surrogate thread id": {"thread_id": f"t{LONE}"},
+    "surrogate namespace": {"ns": f"sub{LONE}:1"},
+    "surrogate checkpoint id": {"checkpoint_id": f"1ef{LONE}"},
+    "surrogate channel": {"channel": f"messages{LONE}"},
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PUTS), ids=list(BAD_PUTS))
+def test_bad_puts_are_refused_and_write_nothing(harness: Harness, case: str) -> None:
+    with pytest.raises(ConfigurationError):
+        put(harness, **BAD_PUTS[case])
+    assert_nothing_stored(harness)
+
+
+def test_metadata_at_the_depth_limit_round_trips(harness: Harness) -> None:
+    stored = put(harness, metadata={"deep": nested(99)})  # + the metadata dict: 100
+    assert harness.call("get_tuple", stored).metadata["deep"] == nested(99)
+
+
+@pytest.mark.parametrize("what", ["task_id", "channel", "task_path"])
+def test_bad_writes_are_refused_and_write_nothing(harness: Harness, what: str) -> None:
+    stored = put(harness)
+    args = {"task_id": "task", "channel": "c", "task_path": ""}
+    args[what] += LONE
+    with pytest.raises(ConfigurationError, match="surrogate"):
+        harness.call("put_writes", stored, [(args["channel"], 1)], args["task_id"],
+                     args["task_path"])
+    assert harness.call("get_tuple", stored).pending_writes == []
+
+
+BAD_FILTERS = {
+    "surrogate key": {f"user{LONE}": "ada"},
+    "surrogate value": {"user": f"ada{LONE}"},
+    "surrogate in a json value": {"user": {"name": LONE}},
+    "deep value": {"user": nested(5000)},
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILTERS), ids=list(BAD_FILTERS))
+def test_bad_filters_are_refused(harness: Harness, case: str) -> None:
+    put(harness, metadata={"user": "ada"})
+    with pytest.raises(ConfigurationError):
+        harness.call("list", None, filter=BAD_FILTERS[case])
+    with pytest.raises(ConfigurationError):
+        harness.call("list_threads", filter=BAD_FILTERS[case])
+
+
+@pytest.mark.parametrize("method", ["get_tuple", "list", "delete_thread"])
+def test_surrogate_thread_ids_in_reads_and_deletes_are_refused(harness: Harness,
+                                                                method: str) -> None:
+    put(harness)
+    config = generate_config(f"t{LONE}")
+    with pytest.raises(ConfigurationError, match="surrogate"):
+        harness.call(method, config["configurable"]["thread_id"] if method == "delete_thread"
+                     else config)
+    assert len(harness.call("list", None)) == 1
+
+
+@pytest.mark.parametrize("bad", ["", "1abc", 'a"b', "a;drop", "x" * 64, "sp ace", "ümlaut",
+                                 "abc\n", "abc\r\n", "\nabc", "abc\x00"])
+def test_schema_names_must_be_plain_identifiers(bad: str) -> None:
+    with pytest.raises(ConfigurationError, match="schema"):
+        PostgresPlans(bad)
+    with pytest.raises(ConfigurationError, match="schema"):
+        PostgresSaver(None, schema=bad)  # type: ignore[arg-type]
+    url = "postgresql://postgres@127.0.0.1:1/nowhere"  # refused before any connection
+    with pytest.raises(ConfigurationError, match="schema"), \
+            PostgresSaver.from_conn_string(url, schema=bad):
+        pass
