@@ -37,6 +37,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from langgraph_persist_kit._codec import PathedWrite
+from langgraph_persist_kit._raw_values import RawValue
 from langgraph_persist_kit.errors import ConfigurationError
 
 FORMAT = "langgraph-persist-kit/threads"
@@ -85,10 +86,13 @@ def _same_value(a: Any, b: Any) -> bool:
     """Whether two values serialise alike with LangGraph's plain serializer.
 
     For serdes whose output differs on every call (encryption's random nonce),
-    so that an encrypted export gives each value once too.
+    so that an encrypted export gives each value once too. `RawValue`s (what
+    `transfer` reads) are the same when their decrypted bytes are.
     """
     if a is _NO_VALUE or b is _NO_VALUE:
         return a is b
+    if isinstance(a, RawValue) or isinstance(b, RawValue):  # compared as plaintext bytes
+        return a == b
     try:
         return _PLAIN.dumps_typed(a) == _PLAIN.dumps_typed(b)
     except Exception:  # a type only the saver's own serde knows: count it as new

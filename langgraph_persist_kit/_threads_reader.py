@@ -23,6 +23,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._codec import PathedWrite
+from langgraph_persist_kit._raw_values import RawValue
 from langgraph_persist_kit._threads_format import check_header
 from langgraph_persist_kit.errors import ConfigurationError
 
@@ -196,7 +197,7 @@ def read_threads(lines: Iterable[str]) -> Iterator[ThreadRecords]:
             if following is None:
                 raise ConfigurationError(
                     f"the file ends inside thread {thread_id!r} after {len(items)} of its "
-                    f"{count} checkpoints: it is truncated"
+                    f"{count} checkpoints (line {last}): it is truncated"
                 )
             last = following[0]
             items.append(_checkpoint_record(following[1], thread_id, last))
@@ -206,9 +207,11 @@ def read_threads(lines: Iterable[str]) -> Iterator[ThreadRecords]:
                              "it is truncated")
 
 
-def _loads(serde: SerializerProtocol, typed: tuple[str, bytes], what: str, line: int) -> Any:
+def _loads(serde: SerializerProtocol, typed: tuple[str, bytes], what: str, line: int,
+           decode: bool = False) -> Any:
     try:
-        return serde.loads_typed(typed)
+        value = serde.loads_typed(typed)
+        return value.decoded() if decode and isinstance(value, RawValue) else value
     except Exception as exc:  # any serde's failure: wrong key, unknown type, corrupt data
         raise _fail(line, f"this saver's serializer cannot read {what} (type {typed[0]!r}); "
                           f"import with the serde the file was exported with: {exc}") from exc
@@ -216,6 +219,9 @@ def _loads(serde: SerializerProtocol, typed: tuple[str, bytes], what: str, line:
 
 def to_tuples(serde: SerializerProtocol, thread: ThreadRecords) -> list[CheckpointTuple]:
     """Deserialise a thread's records with the target saver's serde.
+
+    With a `RawSerde` (what `transfer` passes), values and writes stay
+    `RawValue`s, never decoded; the body is decoded strictly.
 
     Each checkpoint gets the value of every channel in its ``channel_versions``:
     the one its line gives, else the last one given for that (namespace,
@@ -230,7 +236,7 @@ def to_tuples(serde: SerializerProtocol, thread: ThreadRecords) -> list[Checkpoi
     out = []
     known: dict[tuple[str, str, Any], Any] = {}  # (ns, channel, version) -> value or _NONE
     for r in thread.checkpoints:
-        body = _loads(serde, r.body, "the checkpoint body", r.line)
+        body = _loads(serde, r.body, "the checkpoint body", r.line, decode=True)
         if not isinstance(body, dict) or body.get("id") != r.checkpoint_id:
             raise _fail(r.line, f"the checkpoint body does not hold checkpoint {r.checkpoint_id!r}")
         values = {}

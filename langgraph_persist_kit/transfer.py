@@ -11,30 +11,39 @@ anyone's.
 Each operation is written once as a plan that yields `Call` requests (a saver
 method and its arguments, see `_calls`), so export, import and copy behave the
 same in both modes.
+
+Nothing read is rebuilt into arbitrary objects: both savers are used through
+`raw_view`, so channel values and pending writes move as their stored bytes
+(decrypted and encrypted again where a saver encrypts), and what must be decoded
+(checkpoint bodies, ``InMemorySaver`` metadata) is decoded with LangGraph's
+strict msgpack allowlist plus the ``allow_types`` given (docs/security.md).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NamedTuple, Protocol
 
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 
-from langgraph_persist_kit._calls import Call, aexecute, execute, same
+from langgraph_persist_kit._calls import aexecute, execute
 from langgraph_persist_kit._plan import Plan, arun, run
+from langgraph_persist_kit._raw_values import raw_view
+from langgraph_persist_kit._thread_transfer import (
+    read_thread,
+    refuse_existing,
+    thread_ids_of,
+    write_thread,
+)
 from langgraph_persist_kit._threads_format import (
     end_line,
     header_line,
-    order_checkpoints,
     thread_lines,
-    with_task_paths,
-    write_groups,
 )
 from langgraph_persist_kit._threads_reader import read_threads, to_tuples
-from langgraph_persist_kit.errors import BackendError, ConfigurationError
+from langgraph_persist_kit.errors import ConfigurationError, PersistKitError
+from langgraph_persist_kit.strict_serde import TypeName
 
 __all__ = [
     "IfExists",
@@ -107,99 +116,6 @@ class ThreadCopied(NamedTuple):
 # --- the plans ----------------------------------------------------------------------
 
 
-def _thread_config(thread_id: str) -> Any:
-    return {"configurable": {"thread_id": thread_id}}
-
-
-def _thread_ids(saver: Any, thread_ids: Iterable[str] | None) -> Plan[list[str]]:
-    """The threads to handle: ``thread_ids`` (deduplicated, in order) or all, sorted.
-
-    All threads come from ``list_threads`` where the saver has it, else from
-    the thread ids of ``list(None)`` (``InMemorySaver``).
-    """
-    if thread_ids is not None:
-        if isinstance(thread_ids, str):
-            raise ConfigurationError("thread_ids must be a list of ids, not one string")
-        return list(dict.fromkeys(str(thread_id) for thread_id in thread_ids))
-    if hasattr(saver, "list_threads") or hasattr(saver, "alist_threads"):
-        ids = yield Call(saver, "list_threads", each=lambda info: info.thread_id)
-    else:
-        ids = yield Call(saver, "list", (None,),
-                         each=lambda t: t.config["configurable"]["thread_id"])
-    return sorted(set(ids))
-
-
-def _read_thread(saver: Any, thread_id: str, *, required: bool) -> Plan[list[CheckpointTuple]]:
-    """Every checkpoint of a thread, all namespaces, in file order (`order_checkpoints`).
-
-    Raises:
-        ConfigurationError: When ``required`` and the thread has no checkpoints.
-    """
-    tuples = yield Call(saver, "list", (_thread_config(thread_id),), each=same)
-    if not tuples and required:
-        raise ConfigurationError(f"thread {thread_id!r} has no checkpoints")
-    return order_checkpoints(with_task_paths(saver, tuples))
-
-
-def _write_thread(
-    saver: Any, thread_id: str, tuples: Sequence[CheckpointTuple], if_exists: str
-) -> Plan[bool]:
-    """Write a thread's checkpoints through ``put`` and ``put_writes``; False if skipped.
-
-    Each ``put`` passes every channel version as ``new_versions``, so every
-    value is stored; pending writes get the task paths of `write_groups`. A
-    write that fails part-way deletes what it wrote, so no half thread is left.
-    ``"replace"`` writes the thread under a staging id first and swaps it in
-    only once it is complete: a failed import leaves the old thread as it was.
-
-    Raises:
-        ConfigurationError: When the target holds the thread and ``if_exists``
-            is ``"fail"``.
-    """
-    existing = yield Call(saver, "list", (_thread_config(thread_id),), {"limit": 1}, each=same)
-    if existing and if_exists == "skip":
-        return False
-    if existing and if_exists == "fail":
-        raise ConfigurationError(
-            f"thread {thread_id!r} already exists in the target: delete it first, or pass "
-            "if_exists='skip' or 'replace' (--if-exists on the command line)"
-        )
-    groups = [write_groups(t.pending_writes or []) for t in tuples]  # check all, then write
-    staging = f"{thread_id}.persist-kit-import-{uuid.uuid4().hex}" if existing else thread_id
-    yield from _put_all(saver, staging, tuples, groups)
-    if existing:
-        yield Call(saver, "delete_thread", (thread_id,))
-        try:
-            yield from _put_all(saver, thread_id, tuples, groups)
-        except Exception as exc:
-            raise BackendError(
-                f"thread {thread_id!r} was deleted to be replaced, and writing the new one "
-                f"failed: the imported thread is kept as {staging!r}"
-            ) from exc
-        yield Call(saver, "delete_thread", (staging,))
-    return True
-
-
-def _put_all(saver: Any, thread_id: str, tuples: Sequence[CheckpointTuple],
-             groups: Sequence[list[tuple[str, str, list[tuple[str, Any]]]]]) -> Plan[None]:
-    """``put`` and ``put_writes`` every checkpoint of ``tuples`` under ``thread_id``;
-    on a failure, delete what was written (best effort) and raise."""
-    try:
-        for t, calls in zip(tuples, groups, strict=True):
-            ns = t.config["configurable"].get("checkpoint_ns", "")
-            parent = (t.parent_config or {}).get("configurable", {}).get("checkpoint_id")
-            config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
-                                       "checkpoint_id": parent}}
-            versions = dict(t.checkpoint["channel_versions"])
-            stored = yield Call(saver, "put", (config, t.checkpoint, t.metadata, versions))
-            for task_path, task_id, writes in calls:
-                yield Call(saver, "put_writes", (stored, writes, task_id, task_path))
-    except Exception:
-        with contextlib.suppress(Exception):
-            yield Call(saver, "delete_thread", (thread_id,))
-        raise
-
-
 class _Tally:
     """Counts for a `TransferReport`."""
 
@@ -223,11 +139,13 @@ def _check_if_exists(if_exists: str) -> None:
         raise ConfigurationError(f"if_exists must be one of {_IF_EXISTS}, not {if_exists!r}")
 
 
-def _export(saver: Any, out: Writable, thread_ids: Iterable[str] | None) -> Plan[TransferReport]:
+def _export(saver: Any, out: Writable, thread_ids: Iterable[str] | None,
+            allow_types: Iterable[TypeName]) -> Plan[TransferReport]:
+    saver = raw_view(saver, allow_types)
     tally = _Tally()
     out.write(header_line())
-    for thread_id in (yield from _thread_ids(saver, thread_ids)):
-        tuples = yield from _read_thread(saver, thread_id, required=thread_ids is not None)
+    for thread_id in (yield from thread_ids_of(saver, thread_ids)):
+        tuples = yield from read_thread(saver, thread_id, required=thread_ids is not None)
         if tuples:  # a listed thread that vanished meanwhile (deleted, expired) is left out
             for line in thread_lines(saver.serde, thread_id, tuples):
                 out.write(line)
@@ -236,16 +154,31 @@ def _export(saver: Any, out: Writable, thread_ids: Iterable[str] | None) -> Plan
     return tally.report()
 
 
-def _import(saver: Any, lines: Iterable[str], if_exists: str) -> Plan[TransferReport]:
+def _import(saver: Any, lines: Iterable[str], if_exists: str,
+            allow_types: Iterable[TypeName]) -> Plan[TransferReport]:
     _check_if_exists(if_exists)
+    saver = raw_view(saver, allow_types)
     tally = _Tally()
-    for thread in read_threads(lines.splitlines() if isinstance(lines, str) else lines):
-        tuples = to_tuples(saver.serde, thread)
-        if (yield from _write_thread(saver, thread.thread_id, tuples, if_exists)):
-            tally.add(tuples)
-        else:
-            tally.skipped.append(thread.thread_id)
+    try:
+        for thread in read_threads(lines.splitlines() if isinstance(lines, str) else lines):
+            tuples = to_tuples(saver.serde, thread)
+            if (yield from write_thread(saver, thread.thread_id, tuples, if_exists)):
+                tally.add(tuples)
+            else:
+                tally.skipped.append(thread.thread_id)
+    except PersistKitError as exc:
+        if tally.threads or tally.skipped:
+            raise type(exc)(f"{exc} (before it, {_done(tally)})") from exc
+        raise
     return tally.report()
+
+
+def _done(tally: _Tally) -> str:
+    """What an import did before it failed, for the error message."""
+    text = f"{tally.threads} threads were imported and stay"
+    if tally.skipped:
+        text += f", {len(tally.skipped)} skipped"
+    return text
 
 
 def _copy(
@@ -254,13 +187,17 @@ def _copy(
     thread_ids: Iterable[str] | None,
     if_exists: str,
     on_thread: Callable[[ThreadCopied], Any] | None,
+    allow_types: Iterable[TypeName],
 ) -> Plan[TransferReport]:
     _check_if_exists(if_exists)
+    source, target = raw_view(source, allow_types), raw_view(target, allow_types)
     tally = _Tally()
-    ids = yield from _thread_ids(source, thread_ids)
+    ids = yield from thread_ids_of(source, thread_ids)
+    if if_exists == "fail":
+        yield from refuse_existing(target, ids)
     for done, thread_id in enumerate(ids, start=1):
-        tuples = yield from _read_thread(source, thread_id, required=thread_ids is not None)
-        written = bool(tuples) and (yield from _write_thread(target, thread_id, tuples,
+        tuples = yield from read_thread(source, thread_id, required=thread_ids is not None)
+        written = bool(tuples) and (yield from write_thread(target, thread_id, tuples,
                                                               if_exists))
         if written:
             tally.add(tuples)
@@ -276,13 +213,14 @@ def _copy(
 
 
 def export_threads(
-    saver: BaseCheckpointSaver, out: Writable, *, thread_ids: Iterable[str] | None = None
+    saver: BaseCheckpointSaver, out: Writable, *, thread_ids: Iterable[str] | None = None,
+    allow_types: Iterable[TypeName] = (),
 ) -> TransferReport:
     """Write threads to ``out`` in the JSON Lines format (README, "Export, import and copy").
 
     Each thread is read with one ``list`` call and written once read, so memory
-    holds one thread at a time. Values are written as the saver's serde
-    serialises them: an ``EncryptedSerializer`` store exports ciphertext.
+    holds one thread at a time. Values are written as the store holds them,
+    never decoded: an ``EncryptedSerializer`` store exports ciphertext.
 
     Args:
         saver: Any sync-capable ``BaseCheckpointSaver``.
@@ -290,6 +228,9 @@ def export_threads(
         thread_ids: The threads to export, in this order; ``None`` for every
             thread, sorted by id (from ``list_threads`` where the saver has it,
             else from ``list(None)``).
+        allow_types: Types the strict decoding of checkpoint bodies may rebuild
+            besides LangGraph's safe ones (``"module.Class"``, a class, or a
+            ``(module, name)`` pair); bodies written by LangGraph need none.
 
     Returns:
         What was written.
@@ -299,27 +240,31 @@ def export_threads(
             checkpoints, or a checkpoint's metadata is not JSON.
         BackendError: When the store fails.
     """
-    return run(_export(saver, out, thread_ids), execute)
+    return run(_export(saver, out, thread_ids, allow_types), execute)
 
 
 async def aexport_threads(
-    saver: BaseCheckpointSaver, out: Writable, *, thread_ids: Iterable[str] | None = None
+    saver: BaseCheckpointSaver, out: Writable, *, thread_ids: Iterable[str] | None = None,
+    allow_types: Iterable[TypeName] = (),
 ) -> TransferReport:
     """Write threads to ``out`` with the saver's async methods; see `export_threads`."""
-    return await arun(_export(saver, out, thread_ids), aexecute)
+    return await arun(_export(saver, out, thread_ids, allow_types), aexecute)
 
 
 def import_threads(
-    saver: BaseCheckpointSaver, lines: Iterable[str], *, if_exists: IfExists = "fail"
+    saver: BaseCheckpointSaver, lines: Iterable[str], *, if_exists: IfExists = "fail",
+    allow_types: Iterable[TypeName] = (),
 ) -> TransferReport:
     """Write the threads of an export file into ``saver``, keeping ids, checkpoints and writes.
 
     Threads are imported in file order, each once all its lines were read and
     checked: a truncated or damaged file stops the import at the first bad
-    thread, whose earlier threads stay imported (the error says where). Values
-    are read with ``saver.serde``, so a file from an encrypted store needs the
-    same key. Pending writes get task paths that reproduce their exported
-    order (README, "Task paths").
+    thread, whose earlier threads stay imported (the error names the line and
+    says how many threads were imported). Values are stored as the file gives
+    them, never decoded (only decrypted and encrypted again by an
+    ``EncryptedSerializer`` saver, so a file from an encrypted store needs the
+    same key); checkpoint bodies are decoded strictly. Pending writes get task
+    paths that reproduce their exported order (README, "Task paths").
 
     Args:
         saver: Any sync-capable ``BaseCheckpointSaver``.
@@ -327,6 +272,7 @@ def import_threads(
             lines, or the whole text as one string.
         if_exists: For a thread id the saver already holds: ``"fail"``
             (raise), ``"skip"`` or ``"replace"`` (delete it, then import).
+        allow_types: See `export_threads`.
 
     Returns:
         What was written, and which threads were skipped.
@@ -337,14 +283,15 @@ def import_threads(
             read, or an existing thread with ``if_exists="fail"``.
         BackendError: When the store fails.
     """
-    return run(_import(saver, lines, if_exists), execute)
+    return run(_import(saver, lines, if_exists, allow_types), execute)
 
 
 async def aimport_threads(
-    saver: BaseCheckpointSaver, lines: Iterable[str], *, if_exists: IfExists = "fail"
+    saver: BaseCheckpointSaver, lines: Iterable[str], *, if_exists: IfExists = "fail",
+    allow_types: Iterable[TypeName] = (),
 ) -> TransferReport:
     """Import threads with the saver's async methods; see `import_threads`."""
-    return await arun(_import(saver, lines, if_exists), aexecute)
+    return await arun(_import(saver, lines, if_exists, allow_types), aexecute)
 
 
 def copy_threads(
@@ -354,11 +301,14 @@ def copy_threads(
     thread_ids: Iterable[str] | None = None,
     if_exists: IfExists = "fail",
     on_thread: Callable[[ThreadCopied], Any] | None = None,
+    allow_types: Iterable[TypeName] = (),
 ) -> TransferReport:
     """Copy threads from one saver to another, as an export then an import would.
 
-    Values pass as Python objects, never through a file, so the two savers
-    may use different serdes (copying into an encrypted store encrypts).
+    Values pass as their stored bytes, never decoded and never through a
+    file; an ``EncryptedSerializer`` on either side decrypts or encrypts them,
+    so the two savers may use different keys, or one none. With
+    ``if_exists="fail"`` every thread is checked first: a conflict copies nothing.
 
     Args:
         source: The saver to read (sync-capable).
@@ -368,6 +318,7 @@ def copy_threads(
             ``"skip"`` or ``"replace"``; see `IfExists`.
         on_thread: Called after each thread with a `ThreadCopied` (for
             progress bars).
+        allow_types: See `export_threads`.
 
     Returns:
         What was copied, and which threads were skipped.
@@ -377,7 +328,7 @@ def copy_threads(
             checkpoints, or the target holds one and ``if_exists="fail"``.
         BackendError: When either store fails.
     """
-    return run(_copy(source, target, thread_ids, if_exists, on_thread), execute)
+    return run(_copy(source, target, thread_ids, if_exists, on_thread, allow_types), execute)
 
 
 async def acopy_threads(
@@ -387,6 +338,8 @@ async def acopy_threads(
     thread_ids: Iterable[str] | None = None,
     if_exists: IfExists = "fail",
     on_thread: Callable[[ThreadCopied], Any] | None = None,
+    allow_types: Iterable[TypeName] = (),
 ) -> TransferReport:
     """Copy threads with both savers' async methods; see `copy_threads`."""
-    return await arun(_copy(source, target, thread_ids, if_exists, on_thread), aexecute)
+    return await arun(_copy(source, target, thread_ids, if_exists, on_thread, allow_types),
+                      aexecute)

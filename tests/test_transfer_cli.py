@@ -168,7 +168,8 @@ def test_copy_moves_1000_threads_to_postgres_with_progress(tmp_path: Path, pg_ur
         "copied 1000 threads (2000 checkpoints, 1000 pending writes) from sqlite:///")
     assert exported(pg_url) == exported(f"sqlite:///{path}")
 
-    assert "already exists" in one_error_line(run("copy", f"sqlite:///{path}", pg_url))
+    assert "1000 of the 1000 threads already exist" in one_error_line(
+        run("copy", f"sqlite:///{path}", pg_url))
     result = run("copy", f"sqlite:///{path}", pg_url, "--if-exists", "skip", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["skipped"][:2] == ["t-0000", "t-0001"]
@@ -186,3 +187,35 @@ def test_copy_draws_a_bar_on_a_terminal(source: str, redis_url: str, tmp_path: P
     result = run("copy", source, target)
     assert result.exit_code == 0, result.output
     assert exported(target) == exported(source)
+
+
+def test_copy_checks_conflicts_first_and_says_skipped(source: str, tmp_path: Path) -> None:
+    target = f"sqlite:///{tmp_path / 'target.db'}"
+    assert run("copy", source, target, "--thread", "sub").exit_code == 0
+    before = exported(target)
+    error = one_error_line(run("copy", source, target))  # "sub" sorts fourth of five
+    assert "1 of the 5 threads already exist in the target ('sub')" in error
+    assert "nothing was copied" in error
+    assert exported(target) == before  # no thread written before the conflict
+    result = run("copy", source, target, "--if-exists", "skip")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[-1] == "5/5 threads: copied 4, skipped 1"
+    assert "copied 4 threads (" in result.stdout and "skipped 1 that" in result.stdout
+
+
+def test_a_truncated_import_says_what_it_imported(source: str, tmp_path: Path) -> None:
+    lines = run("export", source).stdout.splitlines(keepends=True)
+    starts = [n for n, line in enumerate(lines) if '"type":"thread"' in line]
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("".join(lines[: starts[3] + 2]))  # three threads, then one line of the 4th
+    target = f"sqlite:///{tmp_path / 'cut.db'}"
+    error = one_error_line(run("import", target, str(cut)))
+    assert f"(line {starts[3] + 2})" in error and "it is truncated" in error
+    assert "3 threads were imported and stay" in error
+    assert exported(target).count('"type":"thread"') == 3
+
+
+def test_export_to_a_missing_directory_names_it(source: str, tmp_path: Path) -> None:
+    output = tmp_path / "no" / "dir" / "out.jsonl"
+    error = one_error_line(run("export", source, "-o", str(output)))
+    assert error == f"error: cannot write {str(output)!r}: no directory {str(output.parent)!r}"

@@ -4,18 +4,27 @@ the new one is whole, and unreadable files are a one-line error."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import ormsgpack
 import pytest
 from click.testing import CliRunner
 from graphs import thread
+from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.jsonplus import EXT_CONSTRUCTOR_POS_ARGS, JsonPlusSerializer
 from test_sessions import answer, review_graph
-from test_transfer import export_text, import_text, side
+from test_transfer import copy, export_text, import_text, side
 
-from langgraph_persist_kit import copy_threads
+from langgraph_persist_kit import copy_threads, export_threads
 from langgraph_persist_kit.cli import cli
 from langgraph_persist_kit.errors import ConfigurationError
+from langgraph_persist_kit.sqlite import SqliteSaver
 
 KINDS = ["memory", "sqlite", "postgres", "redis"]
 
@@ -81,3 +90,118 @@ def test_unreadable_files_are_one_line_errors(tmp_path: Path) -> None:
         result = CliRunner().invoke(cli, ["import", url, str(path)])
         assert result.exit_code == 1, (name, result.output)
         assert "Traceback" not in result.output and result.output.count("\n") == 1, result.output
+
+
+# --- nothing read runs code ------------------------------------------------------------
+
+
+def payload(marker: Path) -> bytes:
+    """msgpack that LangGraph's default serializer turns into ``os.system("touch marker")``."""
+    call = ormsgpack.packb(["os", "system", [f"touch {marker}"]])
+    return ormsgpack.packb(ormsgpack.Ext(EXT_CONSTRUCTOR_POS_ARGS, call))
+
+
+class CraftingSerde(JsonPlusSerializer):
+    """Writes the string ``"EVIL"`` as `payload`: how an attacker's row looks in a store."""
+
+    def __init__(self, marker: Path) -> None:
+        super().__init__()
+        self.marker = marker
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        return ("msgpack", payload(self.marker)) if obj == "EVIL" else super().dumps_typed(obj)
+
+
+def put_crafted_thread(saver: Any) -> None:
+    """A thread ``t`` whose channel value and pending write are `payload`s."""
+    config: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"a": "EVIL", "b": "fine"}
+    checkpoint["channel_versions"] = {"a": 1, "b": 1}
+    stored = saver.put(config, checkpoint, {"source": "input", "step": -1}, {"a": 1, "b": 1})
+    saver.put_writes(stored, [("a", "EVIL")], "task-1", "~a")
+
+
+def crafted_file(marker: Path) -> str:
+    """An export file whose values and write are `payload`s (and whose body holds one)."""
+    memory = InMemorySaver(serde=CraftingSerde(marker))
+    put_crafted_thread(memory)
+    out = io.StringIO()
+    export_threads(memory, out)
+    text = out.getvalue()
+    evil = base64.b64encode(payload(marker)).decode()
+    assert text.count(evil) == 2  # the channel value and the write
+    record = json.loads(text.splitlines()[2])
+    body = JsonPlusSerializer().loads_typed(
+        (record["checkpoint"]["type"], base64.b64decode(record["checkpoint"]["data"])))
+    body_with_ext = ormsgpack.packb({**body, "evil": ormsgpack.Ext(
+        EXT_CONSTRUCTOR_POS_ARGS, ormsgpack.packb(["os", "system", [f"touch {marker}"]]))})
+    record["checkpoint"]["data"] = base64.b64encode(body_with_ext).decode()
+    lines = text.splitlines(keepends=True)
+    lines[2] = json.dumps(record, separators=(",", ":")) + "\n"
+    return "".join(lines)
+
+
+@pytest.fixture
+def marker(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "pwned"
+    JsonPlusSerializer().loads_typed(("msgpack", payload(path)))  # the payload is live
+    assert path.exists()
+    path.unlink()
+    yield path
+    assert not path.exists(), "a command ran code from what it read"
+
+
+@pytest.fixture
+def crafted_store(tmp_path: Path, marker: Path) -> str:
+    path = tmp_path / "crafted.db"
+    with SqliteSaver.from_conn_string(str(path), serde=CraftingSerde(marker)) as saver:
+        put_crafted_thread(saver)
+    return f"sqlite:///{path}"
+
+
+def test_no_command_runs_code_from_a_store_or_a_file(
+    crafted_store: str, marker: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    file = tmp_path / "crafted.jsonl"
+    file.write_text(crafted_file(marker))
+    imported = f"sqlite:///{tmp_path / 'imported.db'}"
+    commands = [
+        ["import", imported, str(file)],
+        ["history", imported, "t"],
+        ["history", crafted_store, "t", "--json"],
+        ["history", crafted_store, "t", "--format", "mermaid"],
+        ["threads", crafted_store],
+        ["export", crafted_store, "-o", str(tmp_path / "out.jsonl")],
+        ["fork", crafted_store, "t", "--new-thread", "t2"],
+        ["copy", crafted_store, f"sqlite:///{tmp_path / 'copy.db'}"],
+        ["copy", imported, f"sqlite:///{tmp_path / 'copy.db'}", "--if-exists", "replace"],
+        ["stats", crafted_store],
+    ]
+    for args in commands:
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, (args, result.output)
+        assert not marker.exists(), args
+    evil = base64.b64encode(payload(marker)).decode()
+    exported = (tmp_path / "out.jsonl").read_text()
+    assert exported.count(evil) == 2  # the crafted values moved as bytes, unchanged
+    assert runner.invoke(cli, ["export", imported]).stdout.count(evil) == 2
+
+
+@pytest.mark.parametrize(("kind", "mode"), [("memory", "sync"), ("sqlite", "async"),
+                                           ("postgres", "sync"), ("redis", "async")])
+def test_the_python_api_runs_no_code_either(
+    kind: str, mode: str, marker: Path, tmp_path: Path
+) -> None:
+    """Savers with LangGraph's default (permissive) serializer, as users open them."""
+    text = crafted_file(marker)
+    evil = base64.b64encode(payload(marker)).decode()
+    with side(kind, mode, tmp_path / "a") as a, side("memory", mode, tmp_path) as b:
+        b.loop = a.loop
+        assert import_text(a, text).threads == 1
+        assert export_text(a).count(evil) == 2
+        copy(a, b)
+        assert export_text(b).count(evil) == 2
+        copy(b, a, if_exists="replace")
+        assert not marker.exists()

@@ -1,17 +1,22 @@
 """What every ``persist-kit`` command shares.
 
 Owns: the click group class that turns package errors into one-line failures
-(exit 1), the `Failure` exception, the ``--filter key=value`` parser and
-opening an existing store; depends on: `urls`, `_urls`, `errors`, click.
+(exit 1), the `Failure` exception, the ``--filter key=value`` parser, the
+``--allow-type`` option and opening an existing store with a strict serializer;
+depends on: `urls`, `_urls`, `errors`, `strict_serde`, click.
+
+Every store a command opens reads with `strict_serde`: LangGraph's safe types
+and LangChain messages, plus the types of ``--allow-type`` and
+``PERSIST_KIT_ALLOW_TYPES``; nothing else is ever rebuilt from what is read.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, TypeVar, runtime_checkable
 
 import click
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -19,12 +24,15 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph_persist_kit._codec import ThreadInfo
 from langgraph_persist_kit._urls import backend_of, sqlite_path
 from langgraph_persist_kit.errors import PersistKitError
+from langgraph_persist_kit.strict_serde import allowed_types, strict_serde
 from langgraph_persist_kit.urls import saver_from_url
 
 __all__ = [
+    "ALLOW_TYPE",
     "Failure",
     "ListsThreads",
     "PersistKitGroup",
+    "command_allow_types",
     "one_line",
     "open_store",
     "parse_filters",
@@ -111,6 +119,45 @@ def parse_filters(
     return filters
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+_ALLOW_KEY = "persist_kit.allow_types"
+
+
+def _remember_allow_types(ctx: click.Context, param: click.Parameter,
+                          values: tuple[str, ...]) -> None:
+    try:
+        ctx.meta[_ALLOW_KEY] = allowed_types(values)
+    except PersistKitError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+
+
+def ALLOW_TYPE(command: F) -> F:
+    """Add ``--allow-type MODULE.CLASS`` (repeatable) to a command.
+
+    The types are kept in the click context, where `open_store`, `command_allow_types`
+    and the transfer commands find them; the command function gets no argument.
+    """
+    option = click.option(
+        "--allow-type", "allow_types", metavar="MODULE.CLASS", multiple=True,
+        expose_value=False, callback=_remember_allow_types,
+        help="Also rebuild this type when a value must be decoded (repeat for several; "
+        "also PERSIST_KIT_ALLOW_TYPES=a.B,c.D). Default: LangGraph's safe types and "
+        "LangChain messages only.",
+    )
+    return option(command)
+
+
+def command_allow_types() -> tuple[tuple[str, str], ...]:
+    """The running command's ``--allow-type`` values, then ``PERSIST_KIT_ALLOW_TYPES``'s.
+
+    Raises:
+        ConfigurationError: For a malformed name in ``PERSIST_KIT_ALLOW_TYPES``.
+    """
+    ctx = click.get_current_context(silent=True)
+    given = ctx.meta.get(_ALLOW_KEY, ()) if ctx is not None else ()
+    return allowed_types(given, env=True)
+
+
 @runtime_checkable
 class ListsThreads(Protocol):
     """A saver with ``list_threads`` (every saver of this package has it)."""
@@ -135,10 +182,12 @@ def require_thread_listing(saver: BaseCheckpointSaver) -> ListsThreads:
 
 @contextmanager
 def open_store(url: str) -> Iterator[BaseCheckpointSaver]:
-    """Open an existing store, close it afterwards.
+    """Open an existing store with a strict serializer, close it afterwards.
 
     Opening runs ``setup()``, so a store behind on migrations is migrated (on
-    Postgres, a current schema is only read).
+    Postgres, a current schema is only read). The saver reads with
+    `strict_serde` (the types of `command_allow_types` allowed too), so no
+    command rebuilds an arbitrary object from what the store holds.
 
     Unlike `saver_from_url`, a SQLite URL naming a file that does not exist
     fails instead of creating an empty database: a typo in a read-only
@@ -159,5 +208,5 @@ def open_store(url: str) -> Iterator[BaseCheckpointSaver]:
         path = sqlite_path(url)
         if path != ":memory:" and not os.path.exists(path):
             raise Failure(f"no SQLite database at {path!r} (from {url!r})")
-    with saver_from_url(url) as saver:
+    with saver_from_url(url, serde=strict_serde(command_allow_types())) as saver:
         yield saver

@@ -3,7 +3,11 @@
 Owns: their options, help text and the opening of a store
 to write into (created when it is a SQLite file that does not exist yet);
 depends on: `transfer` (the work), `cli.base` (errors, opening a store to
-read), `cli.progress` (the progress bar), `urls`.
+read, ``--allow-type``), `cli.progress` (the progress bar), `strict_serde`, `urls`.
+
+Values move as stored bytes (`transfer` reads and writes through raw views) and
+every store is opened with a strict serializer: no command rebuilds an arbitrary
+object from a store or a file (docs/security.md).
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph_persist_kit._threads_format import check_header
 from langgraph_persist_kit._threads_reader import numbered_lines
 from langgraph_persist_kit._urls import backend_of, redact, sqlite_path
-from langgraph_persist_kit.cli.base import Failure, open_store
+from langgraph_persist_kit.cli.base import ALLOW_TYPE, Failure, command_allow_types, open_store
 from langgraph_persist_kit.cli.progress import ProgressDisplay
+from langgraph_persist_kit.strict_serde import strict_serde
 from langgraph_persist_kit.transfer import (
     IfExists,
     ThreadCopied,
@@ -61,6 +66,8 @@ AS_JSON = click.option(
 def open_target(url: str) -> Iterator[BaseCheckpointSaver]:
     """Open a store to write threads into, creating a SQLite file that does not exist.
 
+    The saver reads with `strict_serde` (see `cli.base.open_store`).
+
     Args:
         url: A store URL, e.g. ``sqlite:///copy.db`` or ``postgresql://...?schema=x``.
 
@@ -77,7 +84,7 @@ def open_target(url: str) -> Iterator[BaseCheckpointSaver]:
         folder = os.path.dirname(os.path.abspath(path))
         if path != ":memory:" and not os.path.isdir(folder):
             raise Failure(f"cannot create the SQLite database {path!r}: no directory {folder!r}")
-    with saver_from_url(url) as saver:
+    with saver_from_url(url, serde=strict_serde(command_allow_types())) as saver:
         yield saver
 
 
@@ -87,6 +94,14 @@ def _summary(verb: str, report: TransferReport, where: str) -> str:
     if report.skipped:
         text += f"; skipped {len(report.skipped)} that the target already holds"
     return text
+
+
+def _progress_text(progress: ThreadCopied, skipped: int) -> str:
+    """``copied 3/6 threads``; with skipped threads ``3/6 threads: copied 1, skipped 2``."""
+    if not skipped:
+        return f"copied {progress.done}/{progress.total} threads"
+    return (f"{progress.done}/{progress.total} threads: copied {progress.done - skipped}, "
+            f"skipped {skipped}")
 
 
 def _echo_report(report: TransferReport, text: str, as_json: bool) -> None:
@@ -101,8 +116,13 @@ def _output_file(path: str) -> Iterator[IO[str]]:
     """``path`` opened for writing through a temporary file, renamed over it on success.
 
     A failed export leaves ``path`` as it was (no half-written file).
+
+    Raises:
+        Failure: When ``path``'s directory does not exist.
     """
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise Failure(f"cannot write {path!r}: no directory {folder!r}")
     with tempfile.NamedTemporaryFile(
         "w", encoding="ascii", newline="\n", dir=folder, prefix=".persist-kit-export-",
         delete=False,
@@ -121,6 +141,7 @@ def _output_file(path: str) -> Iterator[IO[str]]:
 @click.command("export")
 @click.argument("url", metavar="URL")
 @THREADS
+@ALLOW_TYPE
 @click.option(
     "-o", "--output", metavar="FILE", default="-", show_default=True,
     help="File to write (replaced only once the export succeeded); - for stdout.",
@@ -130,12 +151,13 @@ def export_command(url: str, thread_ids: tuple[str, ...], output: str) -> None:
 
     The format is the same whichever backend URL names (see the README,
     "Export, import and copy"); checkpoint ids are kept. Channel values are
-    written as the store's serializer holds them. A summary goes to stderr.
+    written as the store holds them, never decoded. A summary goes to stderr.
     """
     with open_store(url) as saver:
         stdout: AbstractContextManager[IO[str]] = nullcontext(sys.stdout)
         with stdout if output == "-" else _output_file(output) as out:
-            report = export_threads(saver, out, thread_ids=thread_ids or None)
+            report = export_threads(saver, out, thread_ids=thread_ids or None,
+                                    allow_types=command_allow_types())
     where = "to stdout" if output == "-" else f"to {output}"
     click.echo(_summary("exported", report, where), err=True)
 
@@ -144,6 +166,7 @@ def export_command(url: str, thread_ids: tuple[str, ...], output: str) -> None:
 @click.argument("url", metavar="URL")
 @click.argument("file", metavar="FILE", type=click.File("r", encoding="utf-8"))
 @IF_EXISTS
+@ALLOW_TYPE
 @AS_JSON
 def import_command(url: str, file: IO[str], if_exists: str, as_json: bool) -> None:
     """Write the threads of FILE (made by `persist-kit export`; - for stdin) into URL.
@@ -151,13 +174,15 @@ def import_command(url: str, file: IO[str], if_exists: str, as_json: bool) -> No
     Thread and checkpoint ids are kept. A SQLite file that does not exist is
     created. Threads are written one by one once each was read whole, so a
     truncated FILE fails at its first incomplete thread and keeps the ones
-    before it.
+    before it (the error names the line and how many were imported). Values
+    are stored as FILE gives them, never decoded.
     """
     lines = (text for _number, text in numbered_lines(file))
     first = next(lines, "")
     check_header(first)  # before opening URL: a wrong file creates no database
     with open_target(url) as saver:
-        report = import_threads(saver, chain([first], lines), if_exists=cast(IfExists, if_exists))
+        report = import_threads(saver, chain([first], lines), if_exists=cast(IfExists, if_exists),
+                                allow_types=command_allow_types())
     _echo_report(report, _summary("imported", report, f"into {redact(url)}"), as_json)
 
 
@@ -166,6 +191,7 @@ def import_command(url: str, file: IO[str], if_exists: str, as_json: bool) -> No
 @click.argument("target", metavar="DST_URL")
 @THREADS
 @IF_EXISTS
+@ALLOW_TYPE
 @AS_JSON
 def copy_command(source: str, target: str, thread_ids: tuple[str, ...], if_exists: str,
          as_json: bool) -> None:
@@ -174,16 +200,21 @@ def copy_command(source: str, target: str, thread_ids: tuple[str, ...], if_exist
     Works between any two backends (sqlite:///..., postgresql://...?schema=...,
     redis://...?key_prefix=...); ids are kept, and the result is what export
     then import would give. A SQLite DST_URL that does not exist is created.
-    Progress goes to stderr: a bar on a terminal, else a line per 5%.
+    With --if-exists fail (the default), every thread is checked first and a
+    conflict copies nothing. Progress goes to stderr: a bar on a terminal,
+    else a line per 5%.
     """
     with (open_store(source) as src, open_target(target) as dst,
           ProgressDisplay("copying threads") as display):
+        skipped = 0
 
         def show(progress: ThreadCopied) -> None:
-            display.update(progress.done, progress.total,
-                           f"copied {progress.done}/{progress.total} threads")
+            nonlocal skipped
+            skipped += progress.skipped
+            display.update(progress.done, progress.total, _progress_text(progress, skipped))
 
         report = copy_threads(src, dst, thread_ids=thread_ids or None,
-                              if_exists=cast(IfExists, if_exists), on_thread=show)
+                              if_exists=cast(IfExists, if_exists), on_thread=show,
+                              allow_types=command_allow_types())
     where = f"from {redact(source)} to {redact(target)}"
     _echo_report(report, _summary("copied", report, where), as_json)
