@@ -160,7 +160,10 @@ async def afork_session(graph: Any, config: RunnableConfig, *, new_thread_id: An
 def _replay(graph: Any, config: RunnableConfig, input: Any, update: Any, as_node: str | None,
             invoke_kwargs: dict[str, Any]) -> Plan[Any]:
     _saver_of(graph)
-    target_of(config, need_checkpoint_id=True)
+    target = target_of(config, need_checkpoint_id=True)
+    # fill in the default namespace: InMemorySaver (and others) read it unchecked
+    config = {**config, "configurable": {**config["configurable"],
+                                         "checkpoint_ns": target.checkpoint_ns}}
     start = config
     if update is not None or as_node is not None:
         kwargs = {"as_node": as_node} if as_node is not None else {}

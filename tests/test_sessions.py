@@ -231,6 +231,18 @@ def test_replay_answers_an_interrupt_again(h: Harness) -> None:
     assert ("draft:post", "ask:no", "publish:no") in logs
 
 
+def test_replay_fills_in_the_default_namespace(h: Harness) -> None:
+    graph = interrupt_graph().compile(checkpointer=h.saver)
+    h.invoke(graph, {"topic": "post"}, thread("t"))
+    paused_id = h.get_state(graph, thread("t")).config["configurable"]["checkpoint_id"]
+    bare = {"configurable": {"thread_id": "t", "checkpoint_id": paused_id}}  # as users write it
+    result = rerun(h, graph, bare, input=Command(resume="ok"))
+    assert result["log"] == ["draft:post", "ask:ok", "publish:ok"]
+    edited = rerun(h, graph, bare, update={"topic": "edited"}, as_node="draft")
+    assert edited["log"][0] == "draft:post" and "__interrupt__" in edited
+    assert bare == {"configurable": {"thread_id": "t", "checkpoint_id": paused_id}}  # untouched
+
+
 def test_checkpoint_tree_draws_every_namespace(h: Harness) -> None:
     graph = subgraph_graph().compile(checkpointer=h.saver)
     h.invoke(graph, {"log": []}, thread("t"))
