@@ -1,8 +1,9 @@
-"""What both Redis savers share: clients, options, errors, and sending requests.
+"""What both Redis savers share: clients, plans, errors, and sending requests.
 
-Owns: turning URLs and options into clients and plans, the error boundary,
-and how a `Batch` is sent (a pipeline, or one call at a time where a cluster
-pipeline cannot carry scripts); depends on: `requests`, `plans`, `errors`.
+Owns: the saver's state on a client, the error boundary, and how a `Batch` is
+sent (a pipeline, or one call at a time where a cluster pipeline cannot carry
+scripts); depends on: `options` (URLs, options and pools), `requests`, `plans`,
+`errors`.
 """
 
 from __future__ import annotations
@@ -11,17 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 import redis
-from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from redis.cluster import RedisCluster
 
-from langgraph_persist_kit._urls import backend_of, redact, take_query_param
+from langgraph_persist_kit._urls import redact
 from langgraph_persist_kit.errors import ConfigurationError, translate_errors
 from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
+from langgraph_persist_kit.redis.options import POOL_EXHAUSTED, is_cluster
 from langgraph_persist_kit.redis.plans import RedisPlans
 from langgraph_persist_kit.redis.requests import SCRIPTS, Batch, Script
-
-CONNECT_TIMEOUT = 5.0
-"""Seconds to wait for a connection before failing."""
 
 
 def make_plans(key_prefix: str, ttl: timedelta | float | None,
@@ -38,10 +35,6 @@ def make_plans(key_prefix: str, ttl: timedelta | float | None,
             raise ConfigurationError(f"ttl must be a positive timedelta or seconds, not {ttl!r}")
         ttl_ms = max(1, round(seconds * 1000))
     return RedisPlans(key_prefix or DEFAULT_PREFIX, ttl_ms, refresh_on_read)
-
-
-def is_cluster(client: Any) -> bool:
-    return isinstance(client, (RedisCluster, AsyncRedisCluster))
 
 
 def check_client(client: Any) -> None:
@@ -86,21 +79,6 @@ class RedisClientMixin:
         return pipe
 
 
-def client_options(url: str, key_prefix: str | None) -> tuple[str, str, dict[str, Any]]:
-    """``(url for redis-py, key prefix, options for from_url)`` of a saver's URL.
-
-    ``?key_prefix=NAME`` in the URL picks the prefix unless ``key_prefix`` is given.
-
-    Raises:
-        ConfigurationError: For a URL of another backend.
-    """
-    if backend_of(url) != "redis":
-        raise ConfigurationError(f"{url!r} is not a Redis URL: use redis:// or rediss://")
-    url, url_prefix = take_query_param(url, "key_prefix")
-    prefix = key_prefix or url_prefix or DEFAULT_PREFIX
-    return url, prefix, {"socket_connect_timeout": CONNECT_TIMEOUT, "decode_responses": False}
-
-
 def cluster_enabled(info: dict[str, Any]) -> bool:
     """Whether ``INFO cluster`` says the server is a cluster node."""
     return bool(int(info.get("cluster_enabled", 0)))
@@ -112,7 +90,16 @@ def redis_errors(url: str | None = None) -> Any:
         redis.RedisError,
         what="Redis" + (f" at {redact(url)}" if url else ""),
         unavailable=lambda exc: isinstance(exc, (redis.ConnectionError, redis.TimeoutError)),
+        clean=_explain,
     )
+
+
+def _explain(message: str) -> str:
+    """redis-py's message, or what to do when the pool had no free connection in time."""
+    if message == POOL_EXHAUSTED:
+        return ("no free connection within pool_timeout (every one of pool_max_size was busy); "
+                "raise pool_max_size or pool_timeout")
+    return message
 
 
 def batches_pipeline(client: Any, batch: Batch) -> bool:

@@ -23,12 +23,18 @@ from langgraph_persist_kit._saver_methods import AsyncSaverMethods
 from langgraph_persist_kit.redis._common import (
     RedisClientMixin,
     batches_pipeline,
-    client_options,
     cluster_enabled,
     redis_errors,
 )
 from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
 from langgraph_persist_kit.redis.lease import AsyncLease
+from langgraph_persist_kit.redis.options import (
+    apipeline_slot,
+    async_cluster_client,
+    async_standalone_client,
+    driver_configuration_errors,
+    read_settings,
+)
 from langgraph_persist_kit.redis.requests import Batch, Command, Script
 
 
@@ -65,24 +71,29 @@ class AsyncRedisSaver(AsyncOnly, RedisClientMixin, AsyncSaverMethods):
         serde: SerializerProtocol | None = None,
         key_prefix: str | None = None,
         ttl: timedelta | float | None = None,
-        refresh_on_read: bool = False,
+        refresh_on_read: bool | None = None,
+        pool_max_size: int | None = None,
+        pool_timeout: float | None = None,
+        **options: Any,
     ) -> AsyncIterator[AsyncRedisSaver]:
         """Connect, check the key space, yield a saver, close the client; see
-        `RedisSaver.from_conn_string`."""
-        conn, key_prefix, options = client_options(conn, key_prefix)
-        with redis_errors(conn):
-            client: Any = aredis.Redis.from_url(conn, **options)
+        `RedisSaver.from_conn_string` (the same options, URL and errors)."""
+        settings = read_settings(conn, {
+            "key_prefix": key_prefix, "ttl": ttl, "refresh_on_read": refresh_on_read,
+            "pool_max_size": pool_max_size, "pool_timeout": pool_timeout, **options})
+        with redis_errors(conn), driver_configuration_errors():
+            client: Any = async_standalone_client(settings)
             try:
                 if cluster_enabled(await client.info("cluster")):
                     await client.aclose()
-                    client = RedisCluster.from_url(conn, **options)
+                    client = async_cluster_client(settings)
                     await client.initialize()
             except BaseException:
                 await client.aclose()
                 raise
         try:
-            saver = cls(client, serde=serde, key_prefix=key_prefix, ttl=ttl,
-                        refresh_on_read=refresh_on_read)
+            saver = cls(client, serde=serde, key_prefix=settings.key_prefix or DEFAULT_PREFIX,
+                        ttl=settings.ttl, refresh_on_read=settings.refresh_on_read)
             await saver.setup()
             yield saver
         finally:
@@ -106,7 +117,8 @@ class AsyncRedisSaver(AsyncOnly, RedisClientMixin, AsyncSaverMethods):
         again: batches are reads and idempotent deletes."""
         for attempt in range(2):
             try:
-                return list(await self._fill_pipeline(batch).execute())
+                async with apipeline_slot(self.client):
+                    return list(await self._fill_pipeline(batch).execute())
             except redis.exceptions.NoScriptError:
                 if attempt:
                     raise

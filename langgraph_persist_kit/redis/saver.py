@@ -21,12 +21,18 @@ from langgraph_persist_kit._saver_methods import SaverMethods
 from langgraph_persist_kit.redis._common import (
     RedisClientMixin,
     batches_pipeline,
-    client_options,
     cluster_enabled,
     redis_errors,
 )
 from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
 from langgraph_persist_kit.redis.lease import Lease
+from langgraph_persist_kit.redis.options import (
+    cluster_client,
+    driver_configuration_errors,
+    pipeline_slot,
+    read_settings,
+    standalone_client,
+)
 from langgraph_persist_kit.redis.requests import Batch, Command, Script
 
 
@@ -87,36 +93,53 @@ class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
         serde: SerializerProtocol | None = None,
         key_prefix: str | None = None,
         ttl: timedelta | float | None = None,
-        refresh_on_read: bool = False,
+        refresh_on_read: bool | None = None,
+        pool_max_size: int | None = None,
+        pool_timeout: float | None = None,
+        **options: Any,
     ) -> Iterator[RedisSaver]:
         """Connect, check the key space, yield a saver, close the client.
 
         A server that runs in cluster mode is opened with a cluster client.
+        Every option but ``serde`` may also be given in the URL's query
+        (``?key_prefix=tenant_a&pool_max_size=20``); a keyword wins over the
+        URL. See docs/redis.md for the whole list.
 
         Args:
-            conn: A ``redis://`` or ``rediss://`` URL; ``/N`` picks a database,
-                ``?key_prefix=NAME`` the key prefix.
-            serde, ttl, refresh_on_read: See the class.
-            key_prefix: See the class; overrides the URL's; default ``"persist-kit"``.
+            conn: A ``redis://`` or ``rediss://`` URL; ``/N`` picks a database.
+            serde, ttl, refresh_on_read: See the class; ``ttl`` in a URL is seconds.
+            key_prefix: See the class; default ``"persist-kit"``.
+            pool_max_size: The most connections open at once (on a cluster: per
+                node); default 50. A call finding all busy waits for one.
+            pool_timeout: Seconds a call waits for a free connection before
+                failing; default 30.
+            **options: redis-py connection options: ``db``, ``socket_timeout``,
+                ``socket_connect_timeout``, ``socket_keepalive``, ``retry_on_timeout``,
+                ``health_check_interval``, ``client_name``, ``protocol``, and for
+                ``rediss://`` the ``ssl_*`` options.
 
         Raises:
-            ConfigurationError: For a URL that is not Redis.
-            BackendUnavailableError: When the server cannot be reached.
+            ConfigurationError: For a URL that is not Redis, an unknown option
+                (named, in the URL or as a keyword) or a bad value.
+            BackendUnavailableError: When the server cannot be reached, or no
+                connection came free within ``pool_timeout``.
             SchemaVersionError: The key space was written by a newer version.
         """
-        conn, key_prefix, options = client_options(conn, key_prefix)
-        with redis_errors(conn):
-            client: Any = redis.Redis.from_url(conn, **options)
+        settings = read_settings(conn, {
+            "key_prefix": key_prefix, "ttl": ttl, "refresh_on_read": refresh_on_read,
+            "pool_max_size": pool_max_size, "pool_timeout": pool_timeout, **options})
+        with redis_errors(conn), driver_configuration_errors():
+            client: Any = standalone_client(settings)
             try:
                 if cluster_enabled(client.info("cluster")):
                     client.close()
-                    client = RedisCluster.from_url(conn, **options)
+                    client = cluster_client(settings)
             except BaseException:
                 client.close()
                 raise
         try:
-            saver = cls(client, serde=serde, key_prefix=key_prefix, ttl=ttl,
-                        refresh_on_read=refresh_on_read)
+            saver = cls(client, serde=serde, key_prefix=settings.key_prefix or DEFAULT_PREFIX,
+                        ttl=settings.ttl, refresh_on_read=settings.refresh_on_read)
             saver.setup()
             yield saver
         finally:
@@ -140,7 +163,8 @@ class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
         again: batches are reads and idempotent deletes."""
         for attempt in range(2):
             try:
-                return list(self._fill_pipeline(batch).execute())
+                with pipeline_slot(self.client):
+                    return list(self._fill_pipeline(batch).execute())
             except redis.exceptions.NoScriptError:
                 if attempt:
                     raise

@@ -1,0 +1,317 @@
+"""The options of ``from_conn_string``, read from its URL and keywords, and the clients
+they open.
+
+Owns: which options a Redis URL or keyword may carry (each refused by name
+otherwise), their validation, and the connection pools: a standalone client
+gets redis-py's blocking pool; a cluster client, whose node pools fail at once
+when full, gets `PoolSlots`. Depends on: redis-py, `_urls`, `errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import math
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import redis
+import redis.asyncio as aredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
+
+from langgraph_persist_kit._urls import backend_of
+from langgraph_persist_kit.errors import ConfigurationError
+
+CONNECT_TIMEOUT = 5.0
+"""Seconds to wait for a connection before failing."""
+
+DEFAULT_POOL_MAX_SIZE = 50
+"""Connections a saver opens at most (on a cluster: per node)."""
+
+DEFAULT_POOL_TIMEOUT = 30.0
+"""Seconds a call waits for a free connection before failing."""
+
+POOL_EXHAUSTED = "No connection available."
+"""redis-py's message when a blocking pool has no free connection in time (ours too)."""
+
+SAVER_OPTIONS = ("key_prefix", "ttl", "refresh_on_read", "pool_max_size", "pool_timeout")
+CONNECTION_OPTIONS = ("db", "socket_timeout", "socket_connect_timeout", "socket_keepalive",
+                      "retry_on_timeout", "health_check_interval", "client_name", "protocol")
+"""redis-py's own connection options, passed on to it."""
+TLS_OPTIONS = ("ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile",
+               "ssl_check_hostname")
+"""redis-py's TLS options, for ``rediss://`` URLs only."""
+ACCEPTED = SAVER_OPTIONS + CONNECTION_OPTIONS + TLS_OPTIONS
+INSTEAD = {
+    "max_connections": "use pool_max_size",
+    "timeout": "use pool_timeout",
+    "username": "put it in the URL: rediss://user:password@host:6379/0",
+    "password": "put it in the URL: rediss://user:password@host:6379/0",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What ``from_conn_string`` opens: read by `read_settings`.
+
+    Attributes:
+        url: The URL for redis-py: the saver's own options taken out.
+        key_prefix, ttl, refresh_on_read: The saver's (see `RedisSaver`).
+        pool_max_size: The most connections open at once (on a cluster: per node).
+        pool_timeout: Seconds a call waits for a free connection, > 0.
+        connection: redis-py connection options given as keywords.
+    """
+
+    url: str
+    key_prefix: str | None
+    ttl: timedelta | float | None
+    refresh_on_read: bool
+    pool_max_size: int
+    pool_timeout: float
+    connection: dict[str, Any]
+
+    def client_options(self) -> dict[str, Any]:
+        """Keywords for redis-py's ``from_url`` (the URL's own options win)."""
+        return {"socket_connect_timeout": CONNECT_TIMEOUT, **self.connection,
+                "decode_responses": False, "max_connections": self.pool_max_size}
+
+    def pool(self, pool_class: Any) -> Any:
+        """A blocking pool (``pool_class``: sync or asyncio) for a standalone client."""
+        return pool_class.from_url(self.url, timeout=self.pool_timeout, **self.client_options())
+
+
+def read_settings(conn: str, given: dict[str, Any]) -> Settings:
+    """Check and combine the options of a URL and of keywords (a keyword wins).
+
+    Args:
+        conn: A ``redis://`` or ``rediss://`` URL; its query may hold any of
+            `ACCEPTED`.
+        given: The keywords; ``None`` values count as not given.
+
+    Raises:
+        ConfigurationError: For a URL that is not Redis, an option not in
+            `ACCEPTED` (named, with the accepted ones), a TLS option on a
+            ``redis://`` URL, or a value of the wrong type or range.
+    """
+    if not isinstance(conn, str) or backend_of(conn) != "redis":
+        raise ConfigurationError(f"{conn!r} is not a Redis URL: use redis:// or rediss://")
+    tls = conn.lower().startswith("rediss://")
+    given = {name: value for name, value in given.items() if value is not None}
+    for name in given:
+        check_name(name, "keyword", tls)
+    url, from_url = _take_saver_options(conn, tls)
+    mine = {**from_url, **{k: v for k, v in given.items() if k in SAVER_OPTIONS}}
+    size = mine.get("pool_max_size", DEFAULT_POOL_MAX_SIZE)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigurationError(f"pool_max_size must be a whole number >= 1, not {size!r}")
+    timeout = mine.get("pool_timeout", DEFAULT_POOL_TIMEOUT)
+    if (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout) or timeout <= 0):
+        raise ConfigurationError(f"pool_timeout must be seconds > 0, not {timeout!r}")
+    refresh = mine.get("refresh_on_read", False)
+    if not isinstance(refresh, bool):
+        raise ConfigurationError(f"refresh_on_read must be true or false, not {refresh!r}")
+    return Settings(url, mine.get("key_prefix"), mine.get("ttl"), refresh, size, float(timeout),
+                    {k: v for k, v in given.items() if k not in SAVER_OPTIONS})
+
+
+def check_name(name: str, where: str, tls: bool) -> None:
+    """Refuse an option name a saver cannot take, saying why and what it accepts.
+
+    Raises:
+        ConfigurationError: Naming the option (never its value: it may be secret).
+    """
+    place = "in the URL" if where == "url" else "(keyword)"
+    if name in INSTEAD:
+        raise ConfigurationError(f"Redis option {name!r} {place} is not taken: {INSTEAD[name]}")
+    if name in TLS_OPTIONS and not tls:
+        raise ConfigurationError(f"Redis option {name!r} {place} needs a rediss:// URL")
+    if name not in ACCEPTED:
+        close = difflib.get_close_matches(name, ACCEPTED, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigurationError(
+            f"unknown Redis option {name!r} {place}{hint}; accepted: {', '.join(ACCEPTED)}"
+        )
+
+
+def _take_saver_options(url: str, tls: bool) -> tuple[str, dict[str, Any]]:
+    """``(url without the saver's options, those options as values)``; checks every name."""
+    parts = urlsplit(url)
+    kept, ours = [], {}
+    for item in filter(None, parts.query.split("&")):
+        raw_name, _, raw_value = item.partition("=")
+        name = unquote(raw_name)
+        check_name(name, "url", tls)
+        if name in SAVER_OPTIONS:
+            ours[name] = _url_value(name, unquote(raw_value))
+        else:
+            kept.append(item)  # redis-py reads it; other items keep their exact encoding
+    return urlunsplit(parts._replace(query="&".join(kept))), ours
+
+
+def _url_value(name: str, text: str) -> Any:
+    """The value of one of the saver's options written in a URL.
+
+    Raises:
+        ConfigurationError: When ``text`` is not of the option's type.
+    """
+    try:
+        if name == "key_prefix":
+            return text
+        if name == "pool_max_size":
+            return int(text)
+        if name in ("ttl", "pool_timeout"):
+            return float(text)
+        return {"true": True, "1": True, "yes": True,
+                "false": False, "0": False, "no": False}[text.lower()]
+    except (KeyError, ValueError):
+        kind = {"pool_max_size": "a whole number", "refresh_on_read": "true or false"}
+        raise ConfigurationError(
+            f"{name} in the URL must be {kind.get(name, 'seconds')}, not {text!r}"
+        ) from None
+
+
+@contextmanager
+def driver_configuration_errors() -> Iterator[None]:
+    """redis-py's refusal of an option value (``?db=x``) as a `ConfigurationError`."""
+    try:
+        yield
+    except ConfigurationError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"bad Redis option: {exc}") from exc
+
+
+_holding: ContextVar[bool] = ContextVar("persist_kit_redis_slot", default=False)
+
+
+class PoolSlots:
+    """At most ``size`` calls in flight on one cluster client, a caller waiting up to
+    ``timeout`` seconds for a slot.
+
+    redis-py's cluster clients fail at once (``MaxConnectionsError``) when a node's
+    pool is full; with a slot per call (one connection per node at most) and
+    ``size`` connections per node, a node's pool is never full. A call made while
+    holding a slot (redis-py retrying inside a pipeline) takes no second one.
+    """
+
+    def __init__(self, size: int, timeout: float) -> None:
+        self.timeout = timeout
+        self._threads = threading.BoundedSemaphore(size)
+        self._size = size
+        self._tasks: asyncio.Semaphore | None = None
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold a slot for a sync call.
+
+        Raises:
+            redis.ConnectionError: No slot came free within ``timeout``.
+        """
+        if _holding.get():
+            yield
+            return
+        if not self._threads.acquire(timeout=self.timeout):
+            raise redis.ConnectionError(POOL_EXHAUSTED)
+        token = _holding.set(True)
+        try:
+            yield
+        finally:
+            _holding.reset(token)
+            self._threads.release()
+
+    @asynccontextmanager
+    async def ahold(self) -> AsyncIterator[None]:
+        """Hold a slot for an async call; see `hold`."""
+        if _holding.get():
+            yield
+            return
+        if self._tasks is None:
+            self._tasks = asyncio.Semaphore(self._size)
+        try:
+            await asyncio.wait_for(self._tasks.acquire(), self.timeout)
+        except asyncio.TimeoutError:
+            raise redis.ConnectionError(POOL_EXHAUSTED) from None
+        token = _holding.set(True)
+        try:
+            yield
+        finally:
+            _holding.reset(token)
+            self._tasks.release()
+
+
+class BoundedRedisCluster(RedisCluster):
+    """A sync cluster client whose commands wait for a `PoolSlots` slot."""
+
+    slots: PoolSlots
+
+    def __init__(self, *args: Any, pool_slots: PoolSlots, **kwargs: Any) -> None:
+        self.slots = pool_slots  # before redis-py's __init__, which sends commands
+        super().__init__(*args, **kwargs)
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        with self.slots.hold():
+            return super().execute_command(*args, **kwargs)
+
+
+class AsyncBoundedRedisCluster(AsyncRedisCluster):
+    """An asyncio cluster client whose commands wait for a `PoolSlots` slot."""
+
+    slots: PoolSlots
+
+    def __init__(self, *args: Any, pool_slots: PoolSlots, **kwargs: Any) -> None:
+        self.slots = pool_slots  # before redis-py's __init__, which sends commands
+        super().__init__(*args, **kwargs)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.slots.ahold():
+            return await super().execute_command(*args, **kwargs)
+
+
+def is_cluster(client: Any) -> bool:
+    return isinstance(client, (RedisCluster, AsyncRedisCluster))
+
+
+def pipeline_slot(client: Any) -> AbstractContextManager[None]:
+    """The slot a sync pipeline holds on a bounded cluster client (else nothing)."""
+    return client.slots.hold() if isinstance(client, BoundedRedisCluster) else nullcontext()
+
+
+def apipeline_slot(client: Any) -> Any:
+    """The slot an async pipeline holds; see `pipeline_slot`."""
+    if isinstance(client, AsyncBoundedRedisCluster):
+        return client.slots.ahold()
+    return nullcontext()
+
+
+def standalone_client(settings: Settings) -> redis.Redis:
+    """A sync client on a blocking pool of ``pool_max_size`` connections."""
+    return redis.Redis.from_pool(settings.pool(redis.BlockingConnectionPool))
+
+
+def cluster_client(settings: Settings) -> BoundedRedisCluster:
+    """A sync cluster client: ``pool_max_size`` connections per node, calls waiting."""
+    slots = PoolSlots(settings.pool_max_size, settings.pool_timeout)
+    client: Any = BoundedRedisCluster.from_url(settings.url, pool_slots=slots,
+                                               **settings.client_options())
+    return client
+
+
+def async_standalone_client(settings: Settings) -> aredis.Redis:
+    """An asyncio client on a blocking pool; see `standalone_client`."""
+    return aredis.Redis.from_pool(settings.pool(aredis.BlockingConnectionPool))
+
+
+def async_cluster_client(settings: Settings) -> AsyncBoundedRedisCluster:
+    """An asyncio cluster client; see `cluster_client`."""
+    slots = PoolSlots(settings.pool_max_size, settings.pool_timeout)
+    client: Any = AsyncBoundedRedisCluster.from_url(settings.url, pool_slots=slots,
+                                                    **settings.client_options())
+    return client
