@@ -6,28 +6,40 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
+
+import pytest
+from backends import Space, store_url
+
+from langgraph_persist_kit import saver_from_url
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCRIPT = EXAMPLES / "fork_and_replay.py"
 NOTEBOOK = EXAMPLES / "fork_and_replay.ipynb"
 
 
-def test_fork_and_replay_script(tmp_path: Path) -> None:
-    db = tmp_path / "x.db"
+def run_fork_and_replay(tmp: Path, *args: str) -> str:
+    """Run the script with ``tmp`` as its temp dir; check that it leaves nothing there."""
+    tmp.mkdir()
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "TMPDIR": str(tmp), "TEMP": str(tmp),
+           "TMP": str(tmp)}
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--db", f"sqlite:///{db}"],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-        timeout=120,
-        check=False,
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True, text=True, encoding="utf-8", env=env, timeout=120, check=False,
     )
     assert done.returncode == 0, done.stderr
-    out = done.stdout
-    assert db.exists()
+    assert list(tmp.iterdir()) == []  # no temporary directory left behind
+    return done.stdout
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres", "redis"])
+def test_fork_and_replay_script(tmp_path: Path, backend: str) -> None:
+    with store_url(backend, Space(tmp_path, __name__)) as url:
+        out = run_fork_and_replay(tmp_path / "tmp", "--db", url)
+        with saver_from_url(url) as saver:  # the threads are in the store named
+            assert len(list(saver.list_threads())) == 2
     assert "paused: Refund $120? (approve/reject)" in out
     # the fork and the original end differently, and the fork is not changed afterwards
     fork = out.split("fork (approve):", 1)[1].split("original (reject):", 1)[0]
@@ -46,19 +58,10 @@ def test_fork_and_replay_script(tmp_path: Path) -> None:
 
 
 def test_fork_and_replay_script_default_db(tmp_path: Path) -> None:
-    # without --db the script makes a temp dir: TMPDIR puts it under pytest's
-    env = {**os.environ, "TMPDIR": str(tmp_path), "TEMP": str(tmp_path), "TMP": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "branches: 2 (fork: 1)" in done.stdout
-    assert list(tmp_path.glob("*/fork_and_replay.db"))
+    # without --db: a SQLite file in a temp dir (under pytest's, through TMPDIR), removed
+    out = run_fork_and_replay(tmp_path / "tmp")
+    assert "branches: 2 (fork: 1)" in out
+    assert out.startswith(f"database: sqlite:///{tmp_path / 'tmp'}")
 
 
 def _code_cells(notebook: dict[str, Any]) -> list[str]:
@@ -75,18 +78,18 @@ def test_fork_and_replay_notebook_is_nbformat_4() -> None:
             assert cell["outputs"] == [] and cell["execution_count"] is None
 
 
-def test_fork_and_replay_notebook_runs(tmp_path: Path) -> None:
+def test_fork_and_replay_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     notebook = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
     cells = _code_cells(notebook)
-    # keep the database in pytest's temp dir instead of a fresh mkdtemp()
-    assert sum(cell.count("tempfile.mkdtemp()") for cell in cells) == 1
-    cells = [cell.replace("tempfile.mkdtemp()", repr(str(tmp_path))) for cell in cells]
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # its temp dir under pytest's
     namespace: dict[str, Any] = {"__name__": "__main__"}
     for number, source in enumerate(cells):
+        if number == len(cells) - 1:  # before the last cell closes everything
+            assert [p.name for p in tmp_path.glob("*/*.db")] == ["fork_and_replay.db"]
         # dont_inherit: this module's `from __future__ import annotations` must not leak in
         code = compile(source, f"{NOTEBOOK.name}[cell {number}]", "exec", dont_inherit=True)
         exec(code, namespace)
-    assert (tmp_path / "fork_and_replay.db").exists()
+    assert list(tmp_path.iterdir()) == []  # the last cell removed the temporary directory
     assert namespace["fork_result"]["approved"] is True
     assert namespace["original_result"]["approved"] is False
     assert namespace["replayed"]["log"][-1] == "tool: refunded $30"
