@@ -21,7 +21,8 @@ from langgraph.checkpoint.serde.jsonplus import EXT_CONSTRUCTOR_POS_ARGS, JsonPl
 from test_sessions import answer, review_graph
 from test_transfer import copy, export_text, import_text, side
 
-from langgraph_persist_kit import copy_threads, export_threads
+from langgraph_persist_kit import copy_threads, export_threads, fork_session
+from langgraph_persist_kit._raw_values import raw_view
 from langgraph_persist_kit.cli import cli
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.sqlite import SqliteSaver
@@ -205,3 +206,12 @@ def test_the_python_api_runs_no_code_either(
         assert export_text(b).count(evil) == 2
         copy(b, a, if_exists="replace")
         assert not marker.exists()
+
+
+def test_fork_through_a_raw_view_runs_no_code(crafted_store: str, marker: Path) -> None:
+    """How `fork_session` reads safely (sessions.py is to use `raw_view` the same way)."""
+    with SqliteSaver.from_conn_string(crafted_store) as saver:  # LangGraph's default serde
+        assert fork_session(raw_view(saver), thread("t"), new_thread_id="t2") == "t2"
+        assert not marker.exists()
+        assert raw_view(saver).get_tuple(thread("t2")).checkpoint["channel_values"] == \
+            raw_view(saver).get_tuple(thread("t")).checkpoint["channel_values"]
