@@ -37,6 +37,7 @@ OVERRIDE = """
 
 # --- langgraph-persist-kit: the checkpointer fixtures run on our savers ---
 from tests.persist_kit_fixtures import (  # noqa: E402,F401
+    _persist_kit_postgres_url,
     async_checkpointer,
     pytest_collection_modifyitems,
     sync_checkpointer,
@@ -90,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         # LangGraph's own stores and caches stay in memory; only checkpointers are ours.
         "NO_DOCKER": "true",
     }
-    command = [sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider",
-               "-q", "-o", "addopts=", "--timeout=300", *args.pytest_args]
+    command = [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider",
+               # LangGraph's addopts want plugins we do not need (--snapshot-warn-unused)
+               "-o", "addopts=", "-o", "asyncio_default_fixture_loop_scope=function",
+               "--timeout=300", *args.pytest_args]
     return subprocess.run(command, cwd=root, env=env).returncode
 
 

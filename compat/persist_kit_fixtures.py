@@ -10,9 +10,9 @@ afterwards). ``PERSIST_KIT_SUITE_BACKENDS`` picks the backends; strict msgpack
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,12 @@ REDIS_URL = os.environ.get("PERSIST_KIT_TEST_REDIS_URL", "redis://127.0.0.1:6379
 DATABASE = f"pk_langgraph_suite_{os.getpid()}"
 STRICT = os.getenv("LANGGRAPH_STRICT_MSGPACK", "false").lower() in ("1", "true", "yes")
 FIXTURES = ("sync_checkpointer", "async_checkpointer")
+
+
+def _token() -> str:
+    # not uuid.uuid4(): tests patch it for deterministic ids, and a fixture that ran
+    # after that patch would take one of theirs
+    return secrets.token_hex(6)
 
 
 def _options() -> dict[str, Any]:
@@ -69,8 +75,8 @@ def _store(backend: str, request: pytest.FixtureRequest) -> tuple[str, dict[str,
         return str(Path(directory) / "store.db"), options
     if backend == "postgres":
         url = request.getfixturevalue("_persist_kit_postgres_url")
-        return url, {**options, "schema": "t_" + uuid.uuid4().hex[:12]}
-    prefix = "pk-suite-" + uuid.uuid4().hex[:12]
+        return url, {**options, "schema": "t_" + _token()}
+    prefix = "pk-suite-" + _token()
     request.addfinalizer(lambda: _drop_prefix(prefix))
     return REDIS_URL, {**options, "key_prefix": prefix}
 
