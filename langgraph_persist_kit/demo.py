@@ -33,7 +33,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
-from langgraph_persist_kit._urls import backend_of, sqlite_path
+from langgraph_persist_kit._urls import backend_of, redact, sqlite_path
 from langgraph_persist_kit.errors import ConfigurationError, PersistKitError
 from langgraph_persist_kit.urls import saver_from_url
 
@@ -44,6 +44,10 @@ DEFAULT_DB = "sqlite:///persist-kit-demo.db"
 
 SURVIVED = "The conversation survived the restart"
 """The line the second process prints once the resumed thread has its old messages."""
+
+DB_VARIABLE = "PERSIST_KIT_DEMO_DB"
+"""How the first process hands the store URL to the second: in its environment, not
+its command line, which every user of the machine can read (``ps``)."""
 
 CHILD_TIMEOUT = 120.0
 """Seconds the second process may take before the demo gives up."""
@@ -190,8 +194,8 @@ def _resume_elsewhere(url: str, thread_id: str) -> list[str]:
         PersistKitError: When it fails or takes longer than `CHILD_TIMEOUT`.
     """
     command = [sys.executable, "-m", "langgraph_persist_kit.demo", "resume"]
-    command += ["--db", url, "--thread", thread_id, "--parent-pid", str(os.getpid())]
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    command += ["--thread", thread_id, "--parent-pid", str(os.getpid())]
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", DB_VARIABLE: url}
     try:
         done = subprocess.run(
             command,
@@ -207,8 +211,33 @@ def _resume_elsewhere(url: str, thread_id: str) -> list[str]:
         raise PersistKitError(f"the resuming process took over {CHILD_TIMEOUT:g}s") from exc
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise PersistKitError(f"the resuming process failed (exit {done.returncode}): {last}")
+        raise PersistKitError(
+            f"the resuming process failed (exit {done.returncode}): {redact(last)}"
+        )
     return done.stdout.rstrip().splitlines()
+
+
+def _check_store(url: str) -> None:
+    """Refuse a store the demo cannot use, before it prints anything.
+
+    Raises:
+        ConfigurationError: For an in-memory SQLite database (the second process
+            could not see it) or a SQLite file in a directory that does not exist.
+    """
+    if backend_of(url) != "sqlite":
+        return
+    path = sqlite_path(url)
+    if path == ":memory:":
+        raise ConfigurationError(
+            "the demo resumes its thread in a second process, which cannot see an in-memory "
+            "database: give --db a file, e.g. sqlite:///persist-kit-demo.db"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigurationError(
+            f"cannot create the SQLite database {path!r}: the directory {folder!r} does not "
+            "exist (create it, or give --db a path in an existing directory)"
+        )
 
 
 def run_demo(url: str = DEFAULT_DB, console: Console | None = None) -> str:
@@ -229,25 +258,23 @@ def run_demo(url: str = DEFAULT_DB, console: Console | None = None) -> str:
         The demo thread's id.
 
     Raises:
-        ConfigurationError: For a URL of no usable backend.
-        PersistKitError: When the store or the second process fails.
+        ConfigurationError: For a URL of no usable backend, an in-memory database
+            or a SQLite file in a missing directory.
+        PersistKitError: When the store or the second process fails (before
+            anything is printed when the store cannot be opened).
     """
-    if backend_of(url) == "sqlite" and sqlite_path(url) == ":memory:":
-        raise ConfigurationError(
-            "the demo resumes its thread in a second process, which cannot see an in-memory "
-            "database: give --db a file, e.g. sqlite:///persist-kit-demo.db"
-        )
+    _check_store(url)
     console = console or Console(highlight=False)
     thread_id = f"demo-{uuid.uuid4().hex[:8]}"
     config = _config(thread_id)
-    console.rule("[bold]persist-kit demo")
-    console.print(
-        "A small LangGraph agent (planner -> human approval -> tool -> responder) with "
-        "scripted replies: no LLM, no network. LangGraph saves a checkpoint after every "
-        f"step in [bold]{escape(url)}[/], under thread [bold]{escape(thread_id)}[/]."
-    )
 
-    with saver_from_url(url) as saver:
+    with saver_from_url(url) as saver:  # opened before the banner: a bad store prints nothing
+        console.rule("[bold]persist-kit demo")
+        console.print(
+            "A small LangGraph agent (planner -> human approval -> tool -> responder) with "
+            "scripted replies: no LLM, no network. LangGraph saves a checkpoint after every "
+            f"step in [bold]{escape(redact(url))}[/], under thread [bold]{escape(thread_id)}[/]."
+        )
         graph = build_graph(saver)
         for number, text in enumerate(TURNS, start=1):
             console.print(f"\n[bold]Turn {number}[/]")
@@ -292,14 +319,14 @@ def resume_in_this_process(url: str, thread_id: str, *, answer: str, parent_pid:
     Raises:
         PersistKitError: When the thread is missing or not paused.
     """
-    print(f"Process {os.getpid()} (the first one was {parent_pid}) reopened {url}.")
+    print(f"Process {os.getpid()} (the first one was {parent_pid}) reopened {redact(url)}.")
     with saver_from_url(url) as saver:
         graph = build_graph(saver)
         config = _config(thread_id)
         earlier = graph.get_state(config).values.get("messages", [])
         question = _pending_question(graph, thread_id)
         if not earlier or question is None:
-            raise PersistKitError(f"thread {thread_id!r} is not paused in {url}")
+            raise PersistKitError(f"thread {thread_id!r} is not paused in {redact(url)}")
         print(f"Thread {thread_id} is paused at: {question}")
         print(f"{len(earlier)} messages written by process {parent_pid} are still here:")
         for message in earlier:
@@ -326,7 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     resume = commands.add_parser("resume", help="reopen the database and resume a paused thread")
-    resume.add_argument("--db", default=DEFAULT_DB, help=f"store URL (default {DEFAULT_DB})")
+    resume.add_argument("--db", default=os.environ.get(DB_VARIABLE, DEFAULT_DB),
+                        help=f"store URL (default: ${DB_VARIABLE}, else {DEFAULT_DB})")
     resume.add_argument("--thread", required=True, help="the paused demo thread")
     resume.add_argument("--answer", default="approve", help="the human's answer")
     resume.add_argument("--parent-pid", type=int, default=0, help="pid of the first process")
@@ -334,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         resume_in_this_process(args.db, args.thread, answer=args.answer, parent_pid=args.parent_pid)
     except (PersistKitError, OSError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"error: {redact(' '.join(str(exc).split()))}", file=sys.stderr)
         return 1
     return 0
 

@@ -263,6 +263,21 @@ def test_demo_refuses_in_memory_database() -> None:
     assert_one_line_failure(run("demo", "--db", "sqlite:///:memory:"), "in-memory")
 
 
+def test_demo_names_a_missing_directory_before_printing_anything(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such"
+    result = run("demo", "--db", f"sqlite:///{missing}/demo.db")
+    assert_one_line_failure(result, f"the directory '{missing}' does not exist")
+    assert result.stdout == ""  # no banner first
+    assert not missing.exists()
+
+
+def test_demo_opens_the_store_before_printing_anything(tmp_path: Path) -> None:
+    url = "postgresql://postgres@127.0.0.1:1/nowhere"
+    result = run("demo", "--db", url)
+    assert_one_line_failure(result, "unavailable")
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -12,6 +12,7 @@ import click
 from langchain_core.runnables import RunnableConfig
 from rich.markup import escape
 
+from langgraph_persist_kit._urls import redact
 from langgraph_persist_kit.cli.base import (
     Failure,
     open_store,
@@ -46,7 +47,7 @@ def _history_records(url: str, thread_id: str) -> list[dict[str, Any]]:
             for checkpoint in saver.list({"configurable": {"thread_id": thread_id}})
         ]
     if not records:
-        raise Failure(f"thread {thread_id!r} has no checkpoints in {url}")
+        raise Failure(f"thread {thread_id!r} has no checkpoints in {redact(url)}")
     return records
 
 
@@ -76,8 +77,8 @@ def demo(url: str) -> None:
     console.print(history_table(records, title=f"History of {thread_id}, newest first"))
     console.print(
         "\n[bold]Next[/], try:\n"
-        f"  persist-kit threads {escape(url)}\n"
-        f"  persist-kit history {escape(url)} {escape(thread_id)} --format mermaid"
+        f"  persist-kit threads {escape(redact(url))}\n"
+        f"  persist-kit history {escape(redact(url))} {escape(thread_id)} --format mermaid"
     )
 
 
@@ -117,7 +118,8 @@ def threads(url: str, filters: dict[str, Any], limit: int | None, as_json: bool)
         return
     console = make_console()
     if not records:
-        console.print(f"No threads in {escape(url)}" + (" match the filter." if filters else "."))
+        console.print(f"No threads in {escape(redact(url))}"
+                      + (" match the filter." if filters else "."))
         return
     console.print(threads_table(records))
 
