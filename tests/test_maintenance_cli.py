@@ -276,6 +276,20 @@ def test_every_maintenance_command_has_help() -> None:
     assert "3 another cleanup" in ok(run("--help")).stdout
 
 
+def test_every_command_is_documented() -> None:
+    """docs/cli.md has a section for each command of ``persist-kit --help``, with its options."""
+    reference = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert cli.commands, "no commands registered"
+    for name, command in cli.commands.items():
+        heading = next((line for line in reference.splitlines()
+                        if line.startswith(f"### `persist-kit {name} ")), None)
+        assert heading is not None, f"docs/cli.md has no section for {name}"
+        for option in command.params:
+            if isinstance(option, click.Option):
+                assert any(o in heading for o in option.opts), (name, option.opts)
+        assert command.help, f"{name} has no help text"
+
+
 # --- the maintenance lock ------------------------------------------------------------
 
 
