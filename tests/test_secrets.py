@@ -207,3 +207,16 @@ def test_demo_on_postgres_hides_the_password(store_url: str) -> None:
     assert "postgresql://postgres:***@" in result.output
     assert_hidden(result.output)
 
+
+
+def test_reprs_hide_the_password(store_url: str) -> None:
+    with PostgresSaver.from_conn_string(store_url) as saver:
+        lock = saver.thread_lock_handle("t", lease=30)
+        assert lock.try_acquire()  # opens the lock pool beside the saver's
+        try:
+            with saver.conn.connection() as conn:
+                shown = [repr(saver), repr(saver.conn), repr(conn), str(conn.info.dsn),
+                         repr(lock.pool), repr(lock.conn)]
+        finally:
+            lock.release()
+    assert_hidden(" ".join(shown))
