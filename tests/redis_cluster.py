@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import shutil
 import socket
 import subprocess
 import time
@@ -16,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import redis
 
 
@@ -38,11 +36,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def local_cluster(workdir: Path, masters: int = 3) -> Iterator[str]:
-    """Start a cluster; yield the URL of its first node."""
-    for tool in ("redis-server", "redis-cli"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is not installed: the Redis Cluster tests need it", pytrace=False)
+def local_cluster(workdir: Path, server: str = "redis-server", cli: str = "redis-cli",
+                  masters: int = 3) -> Iterator[str]:
+    """Start a cluster; yield the URL of its first node.
+
+    Args:
+        workdir: A directory for the nodes' files.
+        server, cli: The ``redis-server`` and ``redis-cli`` to run (callers check
+            they exist: `backends.require_tool`).
+        masters: How many master nodes (no replicas).
+    """
     ports = [free_port() for _ in range(masters)]
     started = []
     try:
@@ -50,7 +53,7 @@ def local_cluster(workdir: Path, masters: int = 3) -> Iterator[str]:
             node_dir = workdir / str(port)
             node_dir.mkdir(parents=True)
             subprocess.run(
-                ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                [server, "--port", str(port), "--bind", "127.0.0.1",
                  "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                  "--dir", str(node_dir), "--save", "", "--appendonly", "no",
                  "--daemonize", "yes", "--pidfile", str(node_dir / "redis.pid")],
@@ -59,7 +62,7 @@ def local_cluster(workdir: Path, masters: int = 3) -> Iterator[str]:
             started.append(port)
             _wait(lambda p=port: redis.Redis(host="127.0.0.1", port=p).ping())
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
+            [cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
              "--cluster-replicas", "0", "--cluster-yes"],
             check=True, capture_output=True,
         )

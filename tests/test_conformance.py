@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from backends import Space, async_saver, sync_saver
-from conftest import COMBINATIONS
+from conftest import combination_ids, combinations
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES
 from sync_adapter import SyncSaverAdapter
@@ -18,7 +18,7 @@ EXPECTED_TESTS = 81
 
 
 @pytest.mark.parametrize(
-    ("backend", "mode"), COMBINATIONS, ids=[f"{b}-{m}" for b, m in COMBINATIONS]
+    ("backend", "mode"), combinations(__name__), ids=combination_ids(combinations(__name__))
 )
 async def test_conformance_all_capabilities(backend: str, mode: str, tmp_path: Path) -> None:
     counter = iter(range(1000))

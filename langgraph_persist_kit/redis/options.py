@@ -26,7 +26,7 @@ import redis.asyncio as aredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
-from langgraph_persist_kit._urls import backend_of
+from langgraph_persist_kit._urls import backend_of, redact
 from langgraph_persist_kit.errors import ConfigurationError
 
 CONNECT_TIMEOUT = 5.0
@@ -100,8 +100,10 @@ def read_settings(conn: str, given: dict[str, Any]) -> Settings:
             `ACCEPTED` (named, with the accepted ones), a TLS option on a
             ``redis://`` URL, or a value of the wrong type or range.
     """
-    if not isinstance(conn, str) or backend_of(conn) != "redis":
-        raise ConfigurationError(f"{conn!r} is not a Redis URL: use redis:// or rediss://")
+    if not isinstance(conn, str):
+        raise ConfigurationError(f"a Redis conn must be a URL string, not {type(conn).__name__}")
+    if backend_of(conn) != "redis":
+        raise ConfigurationError(f"{redact(conn)!r} is not a Redis URL: use redis:// or rediss://")
     tls = conn.lower().startswith("rediss://")
     given = {name: value for name, value in given.items() if value is not None}
     for name in given:
