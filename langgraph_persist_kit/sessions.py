@@ -22,6 +22,7 @@ from langgraph.types import Command
 from langgraph_persist_kit._calls import Call, aexecute, execute, same
 from langgraph_persist_kit._codec import Target, check_id, kept_when_paused, target_of
 from langgraph_persist_kit._plan import Plan, arun, run
+from langgraph_persist_kit._raw_values import raw_view
 from langgraph_persist_kit._threads_format import with_task_paths, write_groups
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.tree import CheckpointTree, ancestor_chain, checkpoint_record
@@ -46,7 +47,7 @@ def _root(thread_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
 
 
 def _fork(graph: Any, config: RunnableConfig, new_thread_id: Any) -> Plan[str]:
-    saver = _saver_of(graph)
+    saver = raw_view(_saver_of(graph))  # values move as stored bytes: nothing is decoded
     source = target_of(config)
     if source.checkpoint_ns:
         raise ConfigurationError("fork a thread at a root checkpoint: leave checkpoint_ns empty")

@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from backends import REDIS_URL
 from rich.console import Console
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +82,7 @@ def test_redis_suite_runs_in_quick_mode(tmp_path: Path, capsys: pytest.CaptureFi
 
     from benchmarks import redis_bench
 
-    url = os.environ.get(redis_bench.URL_VAR, redis_bench.DEFAULT_URL)
+    url = REDIS_URL  # the tests' own database, not the benchmarks' default db 0
     down = None
     try:
         redis_bench.server_info(url)
@@ -136,7 +137,7 @@ def test_retention_suite_runs_on_every_backend_at_a_tiny_size(tmp_path: Path) ->
     from benchmarks.retention.config import TINY
 
     urls = {"postgres": os.environ.get(rb.PG_URL_VAR, rb.PG_DEFAULT),
-            "redis": os.environ.get(rb.REDIS_URL_VAR, rb.REDIS_DEFAULT), "sqlite": str(tmp_path)}
+            "redis": REDIS_URL, "sqlite": str(tmp_path)}
     out = io.StringIO()
     results = rb.run(TINY, rb.BACKENDS, urls, console=Console(file=out, width=160))
 
@@ -172,7 +173,7 @@ def test_locks_suite_runs_in_quick_mode(tmp_path: Path, capsys: pytest.CaptureFi
     from benchmarks.locks import config
 
     pg = os.environ.get(config.PG_URL_VAR, config.PG_DEFAULT)
-    rd = os.environ.get(config.REDIS_URL_VAR, config.REDIS_DEFAULT)
+    rd = REDIS_URL
     out = tmp_path / "locks.json"
     assert locks_bench.main(["--quick", "--postgres-url", pg, "--redis-url", rd,
                              "--json", str(out)]) == 0

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from backends import fresh_schema, postgres_url
+from backends import fresh_schema, postgres_url, require_tool
 from graphs import interrupt_graph
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.types import Command
@@ -43,11 +43,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def bouncer_url() -> Iterator[str]:
-    exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-    if not os.path.exists(exe):
-        pytest.fail(
-            "pgbouncer is not installed: apt-get install pgbouncer (.ci/run does)", pytrace=False
-        )
+    installed = "/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None
+    exe = require_tool("pgbouncer", shutil.which("pgbouncer") or installed,
+                       purpose="the PgBouncer tests (apt-get install pgbouncer; .ci/run does)")
     server = urlsplit(module_url())
     port = _free_port()
     workdir = tempfile.mkdtemp(prefix="pk-pgbouncer-")

@@ -208,10 +208,17 @@ def test_the_python_api_runs_no_code_either(
         assert not marker.exists()
 
 
-def test_fork_through_a_raw_view_runs_no_code(crafted_store: str, marker: Path) -> None:
-    """How `fork_session` reads safely (sessions.py is to use `raw_view` the same way)."""
+def test_fork_session_runs_no_code(crafted_store: str, marker: Path) -> None:
+    """`fork_session` reads through `raw_view`: in the store (ours) or put by put (others)."""
     with SqliteSaver.from_conn_string(crafted_store) as saver:  # LangGraph's default serde
-        assert fork_session(raw_view(saver), thread("t"), new_thread_id="t2") == "t2"
+        assert fork_session(saver, thread("t"), new_thread_id="t2") == "t2"
         assert not marker.exists()
         assert raw_view(saver).get_tuple(thread("t2")).checkpoint["channel_values"] == \
             raw_view(saver).get_tuple(thread("t")).checkpoint["channel_values"]
+    memory = InMemorySaver(serde=CraftingSerde(marker))  # no fork_thread: list and put
+    put_crafted_thread(memory)
+    memory.serde = JsonPlusSerializer()  # LangGraph's default (permissive) serde
+    assert fork_session(memory, thread("t"), new_thread_id="t2") == "t2"
+    assert not marker.exists()
+    assert raw_view(memory).get_tuple(thread("t2")).checkpoint["channel_values"] == \
+        raw_view(memory).get_tuple(thread("t")).checkpoint["channel_values"]
