@@ -298,12 +298,14 @@ def standalone_client(settings: Settings) -> redis.Redis:
     return redis.Redis.from_pool(settings.pool(redis.BlockingConnectionPool))
 
 
+def _bounded_cluster(cls: Any, settings: Settings) -> Any:
+    slots = PoolSlots(settings.pool_max_size, settings.pool_timeout)
+    return cls.from_url(settings.url, pool_slots=slots, **settings.client_options())
+
+
 def cluster_client(settings: Settings) -> BoundedRedisCluster:
     """A sync cluster client: ``pool_max_size`` connections per node, calls waiting."""
-    slots = PoolSlots(settings.pool_max_size, settings.pool_timeout)
-    client: Any = BoundedRedisCluster.from_url(settings.url, pool_slots=slots,
-                                               **settings.client_options())
-    return client
+    return _bounded_cluster(BoundedRedisCluster, settings)
 
 
 def async_standalone_client(settings: Settings) -> aredis.Redis:
@@ -313,7 +315,4 @@ def async_standalone_client(settings: Settings) -> aredis.Redis:
 
 def async_cluster_client(settings: Settings) -> AsyncBoundedRedisCluster:
     """An asyncio cluster client; see `cluster_client`."""
-    slots = PoolSlots(settings.pool_max_size, settings.pool_timeout)
-    client: Any = AsyncBoundedRedisCluster.from_url(settings.url, pool_slots=slots,
-                                                    **settings.client_options())
-    return client
+    return _bounded_cluster(AsyncBoundedRedisCluster, settings)
