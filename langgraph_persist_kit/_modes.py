@@ -70,9 +70,10 @@ class AsyncOnly:
         except RuntimeError:
             self.loop = None
 
-    def _bind_loop(self) -> None:
-        """Record the running loop as the saver's (called by ``setup()``)."""
+    def _setup_done(self) -> None:
+        """Mark the saver set up, and the running loop as its own (end of ``setup()``)."""
         self.loop = asyncio.get_running_loop()
+        self.is_setup = True
 
     def _loop_for(self, name: str) -> asyncio.AbstractEventLoop:
         """The loop a sync ``name()`` call runs on, or `ConfigurationError`."""
@@ -83,21 +84,28 @@ class AsyncOnly:
                 "from, and none is running: use the a-prefixed method instead, or the sync "
                 "saver class with graph.invoke()"
             )
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            raise ConfigurationError(
-                f"{type(self).__name__} is asynchronous: {name}() called on its event "
-                f"loop's own thread would block that loop. Use await a{name}() (or "
-                "graph.ainvoke / aget_state) instead, or call it from another thread."
-            )
+        _refuse_on_loop_thread(loop, f"{type(self).__name__}.{name}()")
         return loop
 
     @staticmethod
     def _call(coroutine: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+
+
+def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _refuse_on_loop_thread(loop: asyncio.AbstractEventLoop, what: str) -> None:
+    if _on_loop_thread(loop):
+        raise ConfigurationError(
+            f"{what} is a sync call on the async saver's own event loop thread, where it "
+            "would block that loop: use the a-prefixed method (or graph.ainvoke / "
+            "aget_state) instead, or call it from another thread."
+        )
 
 
 def _bridge(name: str) -> Any:
@@ -111,23 +119,35 @@ def _bridge(name: str) -> Any:
     return method
 
 
-def _drain(aiterator: AsyncIterator[T], loop: asyncio.AbstractEventLoop) -> Iterator[T]:
+def _drain(aiterator: AsyncIterator[T], loop: asyncio.AbstractEventLoop,
+           what: str) -> Iterator[T]:
+    """Each item of ``aiterator``, fetched on ``loop`` from the calling thread.
+
+    Every step checks the thread again: an iterator made in a worker thread can
+    be advanced, or dropped, on the loop's own thread, where waiting would hang.
+    """
     try:
         while True:
+            _refuse_on_loop_thread(loop, what)
             try:
                 yield AsyncOnly._call(aiterator.__anext__(), loop)  # type: ignore[arg-type]
             except StopAsyncIteration:
                 return
     finally:
         close = getattr(aiterator, "aclose", None)
-        if close is not None and not loop.is_closed():
+        if close is None or loop.is_closed():
+            pass
+        elif _on_loop_thread(loop):  # dropped on the loop's thread: close it there, later
+            loop.create_task(close())
+        elif loop.is_running():
             AsyncOnly._call(close(), loop)
 
 
 def _bridge_iterator(name: str) -> Any:
     def method(self: AsyncOnly, *args: Any, **kwargs: Any) -> Iterator[Any]:
         loop = self._loop_for(name)  # checked now, not at the first next()
-        return _drain(getattr(self, "a" + name)(*args, **kwargs), loop)
+        return _drain(getattr(self, "a" + name)(*args, **kwargs), loop,
+                      f"{type(self).__name__}.{name}()")
 
     method.__name__ = name
     method.__doc__ = (f"Sync form of ``a{name}`` for other threads: each item is fetched "

@@ -128,15 +128,44 @@ def test_sync_call_on_the_loop_thread_is_refused(async_harness: Harness) -> None
     saver: Any = async_harness.saver
 
     async def on_loop() -> None:
-        with pytest.raises(ConfigurationError, match="own thread"):
+        with pytest.raises(ConfigurationError, match="own event loop thread"):
             saver.get_tuple(thread("t"))
-        with pytest.raises(ConfigurationError, match="own thread"):
+        with pytest.raises(ConfigurationError, match="own event loop thread"):
             saver.list(thread("t"))
 
     async_harness.wait(asyncio.wait_for(on_loop(), timeout=30))
     # with no loop running at all, the call says what to use instead
     with pytest.raises(ConfigurationError, match="instead"):
         saver.get_tuple(thread("t"))
+
+
+@pytest.mark.timeout(60, method="thread")  # a regression hangs the loop thread: fail loudly
+def test_an_iterator_made_in_a_worker_never_blocks_the_loop_thread(
+    async_harness: Harness,
+) -> None:
+    h = async_harness
+    graph = interrupt_graph().compile(checkpointer=h.saver)
+    h.invoke(graph, {"topic": "a"}, thread("a"))
+    saver: Any = h.saver
+
+    async def advanced_on_the_loop() -> None:
+        iterator = await asyncio.to_thread(saver.list, thread("a"))
+        with pytest.raises(ConfigurationError, match="own event loop thread"):
+            next(iterator)
+
+    async def dropped_on_the_loop() -> int:
+        def first_then_hand_back() -> Any:
+            iterator = iter(saver.list(thread("a")))
+            next(iterator)
+            return iterator
+
+        iterator = await asyncio.to_thread(first_then_hand_back)
+        del iterator  # closed here, on the loop's thread: must not wait for the loop
+        await asyncio.sleep(0)
+        return len([t async for t in saver.alist(thread("a"))])
+
+    h.wait(advanced_on_the_loop())
+    assert h.wait(dropped_on_the_loop()) >= 2  # the saver still works afterwards
 
 
 async def _collect(aiterator: Any) -> list:

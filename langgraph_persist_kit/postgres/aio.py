@@ -152,8 +152,7 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
     async def setup(self) -> None:
         """Create the schema and apply pending migrations; see `PostgresSaver.setup`."""
         await self._drive(self.plans.setup, transaction=True)
-        self._bind_loop()
-        self.is_setup = True
+        self._setup_done()
 
     async def athread_lock_handle(self, thread_id: str, *,
                                   lease: float) -> AsyncPostgresThreadLock:

@@ -146,8 +146,7 @@ class AsyncRedisSaver(AsyncOnly, RedisClientMixin, AsyncSaverMethods):
         """Record the key layout's version; see `RedisSaver.setup`."""
         with redis_errors():
             await arun(self.plans.setup(), self._execute)
-        self._bind_loop()
-        self.is_setup = True
+        self._setup_done()
 
     async def athread_lock_handle(self, thread_id: str, *, lease: float) -> AsyncLease:
         """The cross-process lock of one thread; see `RedisSaver.thread_lock_handle`."""

@@ -153,8 +153,7 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
                         raise
                     await asyncio.sleep(delay)
         await self._drive(self.plans.setup(), transaction=True)
-        self._bind_loop()
-        self.is_setup = True
+        self._setup_done()
 
     async def athread_lock_handle(self, thread_id: str, *, lease: float) -> SqliteThreadLock:
         """The cross-process lock of one thread; see `SqliteSaver.thread_lock_handle`."""
