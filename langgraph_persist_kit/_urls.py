@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from langgraph_persist_kit.errors import ConfigurationError
 
@@ -83,6 +83,7 @@ SECRET_KEYS = ("password", "passwd", "pwd", "sslpassword", "token", "secret", "a
 """Option names whose values are secrets, in URL queries and libpq ``key=value`` strings."""
 
 MASK = "***"
+_USERINFO_SAFE = ":%!$&'()*+,;=~"  # RFC 3986 sub-delims, ":" and existing escapes
 
 _KEYS = "|".join(SECRET_KEYS)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -147,11 +148,14 @@ def _redact_url(url: str) -> str:
 
 
 def quote_userinfo(url: str) -> str:
-    """``url`` with raw ``@`` in its userinfo written ``%40``, as URLs require: libpq
-    would split ``postgresql://me:p@ss@db/app`` at the first ``@`` and look for host
-    ``ss@db``."""
+    """``url`` with the characters a URL's userinfo may not hold raw (``@``, ``?``, ``#``,
+    ``/``) percent-encoded, as URLs require: libpq would split
+    ``postgresql://me:p@ss@db/app`` at the first ``@`` and look for host ``ss@db``, and
+    ``urlsplit`` would start the query at a ``?`` in a password. Existing ``%XX`` stay."""
     start, at = _userinfo(url)
-    return f"{url[:start]}{url[start:at].replace('@', '%40')}{url[at:]}" if at >= 0 else url
+    if at < 0:
+        return url
+    return f"{url[:start]}{quote(url[start:at], safe=_USERINFO_SAFE)}{url[at:]}"
 
 
 def secrets_of(conn: str) -> list[str]:

@@ -18,6 +18,7 @@ from langgraph_persist_kit.cli import cli
 from langgraph_persist_kit.errors import ConfigurationError, PersistKitError
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
 from langgraph_persist_kit.redis import AsyncRedisSaver, RedisSaver
+from langgraph_persist_kit.redis.options import read_settings
 from langgraph_persist_kit.sqlite import SqliteSaver
 from langgraph_persist_kit.urls import saver_from_url
 
@@ -156,6 +157,22 @@ async def test_failed_async_redis_connections_hide_the_password() -> None:
             async with AsyncRedisSaver.from_conn_string(conn):
                 pass
         assert_hidden(shown_to_user(caught.value))
+
+
+@pytest.mark.parametrize("password", ["pa?sswordX", "p&key_prefix=x", "a#b/cd"])
+def test_redis_passwords_holding_url_delimiters_stay_secret(password: str) -> None:
+    """A raw ``?``, ``&``, ``#`` or ``/`` in a password is part of it: never read as the
+    query (an "unknown option" echoing it, or a saver option taken from it)."""
+    conn = f"redis://:{password}@127.0.0.1:1/0"
+    with pytest.raises(PersistKitError) as caught, RedisSaver.from_conn_string(conn):
+        pass
+    assert not isinstance(caught.value, ConfigurationError), caught.value  # connecting failed
+    text = shown_to_user(caught.value)
+    for piece in {password, *password.replace("?", "@").replace("&", "@").split("@")}:
+        if len(piece) >= 3:
+            assert piece not in text, text
+    settings = read_settings(conn, {})
+    assert password not in repr(settings) and settings.key_prefix is None
 
 
 # --- the command line ----------------------------------------------------------------

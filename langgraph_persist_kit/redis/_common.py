@@ -2,8 +2,7 @@
 
 Owns: the saver's state on a client, the error boundary, and how a `Batch` is
 sent (a pipeline, or one call at a time where a cluster pipeline cannot carry
-scripts); depends on: `options` (URLs, options and pools), `requests`, `plans`,
-`errors`.
+scripts); depends on: `options`, `pools`, `requests`, `plans`, `errors`.
 """
 
 from __future__ import annotations
@@ -13,11 +12,12 @@ from typing import Any
 
 import redis
 
-from langgraph_persist_kit._urls import redact
+from langgraph_persist_kit._urls import redact, scrub
 from langgraph_persist_kit.errors import ConfigurationError, translate_errors
 from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
-from langgraph_persist_kit.redis.options import POOL_EXHAUSTED, is_cluster
+from langgraph_persist_kit.redis.options import POOL_EXHAUSTED
 from langgraph_persist_kit.redis.plans import RedisPlans
+from langgraph_persist_kit.redis.pools import is_cluster
 from langgraph_persist_kit.redis.requests import SCRIPTS, Batch, Script
 
 
@@ -90,7 +90,7 @@ def redis_errors(url: str | None = None) -> Any:
         redis.RedisError,
         what="Redis" + (f" at {redact(url)}" if url else ""),
         unavailable=lambda exc: isinstance(exc, (redis.ConnectionError, redis.TimeoutError)),
-        clean=_explain,
+        clean=lambda message: _explain(scrub(message, url)),
     )
 
 

@@ -28,12 +28,11 @@ from langgraph_persist_kit.redis._common import (
 )
 from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
 from langgraph_persist_kit.redis.lease import AsyncLease
-from langgraph_persist_kit.redis.options import (
+from langgraph_persist_kit.redis.options import driver_configuration_errors, read_settings
+from langgraph_persist_kit.redis.pools import (
     apipeline_slot,
     async_cluster_client,
     async_standalone_client,
-    driver_configuration_errors,
-    read_settings,
 )
 from langgraph_persist_kit.redis.requests import Batch, Command, Script
 

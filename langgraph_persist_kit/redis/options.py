@@ -1,32 +1,22 @@
-"""The options of ``from_conn_string``, read from its URL and keywords, and the clients
-they open.
+"""The options of ``from_conn_string``, read from its URL and keywords.
 
 Owns: which options a Redis URL or keyword may carry (each refused by name
-otherwise), their validation, and the connection pools: a standalone client
-gets redis-py's blocking pool; a cluster client, whose node pools fail at once
-when full, gets `PoolSlots`. Depends on: redis-py, `_urls`, `errors`.
+otherwise) and their validation; the pools they open are `pools`'.
+Depends on: `_urls`, `errors`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import math
-import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import redis
-import redis.asyncio as aredis
-from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from redis.cluster import RedisCluster
-
-from langgraph_persist_kit._urls import backend_of, redact
+from langgraph_persist_kit._urls import backend_of, quote_userinfo, redact
 from langgraph_persist_kit.errors import ConfigurationError
 
 CONNECT_TIMEOUT = 5.0
@@ -69,7 +59,7 @@ class Settings:
         connection: redis-py connection options given as keywords.
     """
 
-    url: str
+    url: str = field(repr=False)  # may hold a password
     key_prefix: str | None
     ttl: timedelta | float | None
     refresh_on_read: bool
@@ -104,6 +94,7 @@ def read_settings(conn: str, given: dict[str, Any]) -> Settings:
         raise ConfigurationError(f"a Redis conn must be a URL string, not {type(conn).__name__}")
     if backend_of(conn) != "redis":
         raise ConfigurationError(f"{redact(conn)!r} is not a Redis URL: use redis:// or rediss://")
+    conn = quote_userinfo(conn)  # a raw "?" or "@" in a password is not a query
     tls = conn.lower().startswith("rediss://")
     given = {name: value for name, value in given.items() if value is not None}
     for name in given:
@@ -189,130 +180,3 @@ def driver_configuration_errors() -> Iterator[None]:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"bad Redis option: {exc}") from exc
-
-
-_holding: ContextVar[bool] = ContextVar("persist_kit_redis_slot", default=False)
-
-
-class PoolSlots:
-    """At most ``size`` calls in flight on one cluster client, a caller waiting up to
-    ``timeout`` seconds for a slot.
-
-    redis-py's cluster clients fail at once (``MaxConnectionsError``) when a node's
-    pool is full; with a slot per call (one connection per node at most) and
-    ``size`` connections per node, a node's pool is never full. A call made while
-    holding a slot (redis-py retrying inside a pipeline) takes no second one.
-    """
-
-    def __init__(self, size: int, timeout: float) -> None:
-        self.timeout = timeout
-        self._threads = threading.BoundedSemaphore(size)
-        self._size = size
-        self._tasks: asyncio.Semaphore | None = None
-
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        """Hold a slot for a sync call.
-
-        Raises:
-            redis.ConnectionError: No slot came free within ``timeout``.
-        """
-        if _holding.get():
-            yield
-            return
-        if not self._threads.acquire(timeout=self.timeout):
-            raise redis.ConnectionError(POOL_EXHAUSTED)
-        token = _holding.set(True)
-        try:
-            yield
-        finally:
-            _holding.reset(token)
-            self._threads.release()
-
-    @asynccontextmanager
-    async def ahold(self) -> AsyncIterator[None]:
-        """Hold a slot for an async call; see `hold`."""
-        if _holding.get():
-            yield
-            return
-        if self._tasks is None:
-            self._tasks = asyncio.Semaphore(self._size)
-        try:
-            await asyncio.wait_for(self._tasks.acquire(), self.timeout)
-        except asyncio.TimeoutError:
-            raise redis.ConnectionError(POOL_EXHAUSTED) from None
-        token = _holding.set(True)
-        try:
-            yield
-        finally:
-            _holding.reset(token)
-            self._tasks.release()
-
-
-class BoundedRedisCluster(RedisCluster):
-    """A sync cluster client whose commands wait for a `PoolSlots` slot."""
-
-    slots: PoolSlots
-
-    def __init__(self, *args: Any, pool_slots: PoolSlots, **kwargs: Any) -> None:
-        self.slots = pool_slots  # before redis-py's __init__, which sends commands
-        super().__init__(*args, **kwargs)
-
-    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        with self.slots.hold():
-            return super().execute_command(*args, **kwargs)
-
-
-class AsyncBoundedRedisCluster(AsyncRedisCluster):
-    """An asyncio cluster client whose commands wait for a `PoolSlots` slot."""
-
-    slots: PoolSlots
-
-    def __init__(self, *args: Any, pool_slots: PoolSlots, **kwargs: Any) -> None:
-        self.slots = pool_slots  # before redis-py's __init__, which sends commands
-        super().__init__(*args, **kwargs)
-
-    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        async with self.slots.ahold():
-            return await super().execute_command(*args, **kwargs)
-
-
-def is_cluster(client: Any) -> bool:
-    return isinstance(client, (RedisCluster, AsyncRedisCluster))
-
-
-def pipeline_slot(client: Any) -> AbstractContextManager[None]:
-    """The slot a sync pipeline holds on a bounded cluster client (else nothing)."""
-    return client.slots.hold() if isinstance(client, BoundedRedisCluster) else nullcontext()
-
-
-def apipeline_slot(client: Any) -> Any:
-    """The slot an async pipeline holds; see `pipeline_slot`."""
-    if isinstance(client, AsyncBoundedRedisCluster):
-        return client.slots.ahold()
-    return nullcontext()
-
-
-def standalone_client(settings: Settings) -> redis.Redis:
-    """A sync client on a blocking pool of ``pool_max_size`` connections."""
-    return redis.Redis.from_pool(settings.pool(redis.BlockingConnectionPool))
-
-
-def _bounded_cluster(cls: Any, settings: Settings) -> Any:
-    slots = PoolSlots(settings.pool_max_size, settings.pool_timeout)
-    return cls.from_url(settings.url, pool_slots=slots, **settings.client_options())
-
-
-def cluster_client(settings: Settings) -> BoundedRedisCluster:
-    """A sync cluster client: ``pool_max_size`` connections per node, calls waiting."""
-    return _bounded_cluster(BoundedRedisCluster, settings)
-
-
-def async_standalone_client(settings: Settings) -> aredis.Redis:
-    """An asyncio client on a blocking pool; see `standalone_client`."""
-    return aredis.Redis.from_pool(settings.pool(aredis.BlockingConnectionPool))
-
-
-def async_cluster_client(settings: Settings) -> AsyncBoundedRedisCluster:
-    """An asyncio cluster client; see `cluster_client`."""
-    return _bounded_cluster(AsyncBoundedRedisCluster, settings)

@@ -26,13 +26,8 @@ from langgraph_persist_kit.redis._common import (
 )
 from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
 from langgraph_persist_kit.redis.lease import Lease
-from langgraph_persist_kit.redis.options import (
-    cluster_client,
-    driver_configuration_errors,
-    pipeline_slot,
-    read_settings,
-    standalone_client,
-)
+from langgraph_persist_kit.redis.options import driver_configuration_errors, read_settings
+from langgraph_persist_kit.redis.pools import cluster_client, pipeline_slot, standalone_client
 from langgraph_persist_kit.redis.requests import Batch, Command, Script
 
 
