@@ -35,6 +35,7 @@ from rich.text import Text
 
 from langgraph_persist_kit._urls import backend_of, redact, sqlite_path
 from langgraph_persist_kit.errors import ConfigurationError, PersistKitError
+from langgraph_persist_kit.strict_serde import strict_serde
 from langgraph_persist_kit.urls import saver_from_url
 
 __all__ = ["DEFAULT_DB", "build_graph", "main", "resume_in_this_process", "run_demo"]
@@ -67,6 +68,12 @@ class DemoState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     approved: bool | None
 
+
+
+def _open(url: str) -> Any:
+    """The store at ``url``, read strictly: it may be anyone's, and the demo's state
+    holds only LangGraph's safe types (LangChain messages among them)."""
+    return saver_from_url(url, serde=strict_serde())
 
 def _user_name(messages: Sequence[AnyMessage]) -> str:
     """The name the user gave earlier in the conversation ("friend" if none)."""
@@ -268,7 +275,7 @@ def run_demo(url: str = DEFAULT_DB, console: Console | None = None) -> str:
     thread_id = f"demo-{uuid.uuid4().hex[:8]}"
     config = _config(thread_id)
 
-    with saver_from_url(url) as saver:  # opened before the banner: a bad store prints nothing
+    with _open(url) as saver:  # opened before the banner: a bad store prints nothing
         console.rule("[bold]persist-kit demo")
         console.print(
             "A small LangGraph agent (planner -> human approval -> tool -> responder) with "
@@ -299,7 +306,7 @@ def run_demo(url: str = DEFAULT_DB, console: Console | None = None) -> str:
         "\n[bold]Time travel[/]: back in the first process, branch from the checkpoint where "
         'the agent was paused and answer "reject" this time.'
     )
-    with saver_from_url(url) as saver:
+    with _open(url) as saver:
         graph = build_graph(saver)
         branch = graph.update_state(paused_at, None)
         result = graph.invoke(Command(resume="reject"), branch)
@@ -320,7 +327,7 @@ def resume_in_this_process(url: str, thread_id: str, *, answer: str, parent_pid:
         PersistKitError: When the thread is missing or not paused.
     """
     print(f"Process {os.getpid()} (the first one was {parent_pid}) reopened {redact(url)}.")
-    with saver_from_url(url) as saver:
+    with _open(url) as saver:
         graph = build_graph(saver)
         config = _config(thread_id)
         earlier = graph.get_state(config).values.get("messages", [])
