@@ -29,8 +29,8 @@ import yaml
 from backends import Space, fresh_schema, postgres_url, redis_prefix, store_url
 from click.testing import CliRunner, Result
 from langgraph.checkpoint.base import empty_checkpoint
+from test_maintenance import cutoff_after_a_gap
 
-import langgraph_persist_kit.maintenance as maintenance
 from langgraph_persist_kit import saver_from_url
 from langgraph_persist_kit.cli import cli, progress
 from langgraph_persist_kit.cli.maintenance import DURATION, Duration
@@ -94,15 +94,6 @@ def error_line(result: Result, code: int) -> str:
 
 
 # --- cleanup, prune, stats, migrate --------------------------------------------------
-
-
-def cutoff_after_a_gap(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``--older-than 1d`` cut a second after every write so far and a second
-    before any write from now on (the cleanup's clock is set, not read)."""
-    time.sleep(1.0)
-    middle = time.time()
-    time.sleep(1.0)
-    monkeypatch.setattr(maintenance, "CLOCK", lambda: middle + timedelta(days=1).total_seconds())
 
 
 def test_cleanup_deletes_idle_threads_only(url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -181,32 +181,29 @@ def require_thread_listing(saver: BaseCheckpointSaver) -> ListsThreads:
 
 
 @contextmanager
-def open_store(url: str) -> Iterator[BaseCheckpointSaver]:
-    """Open an existing store with a strict serializer, close it afterwards.
-
-    Opening runs ``setup()``, so a store behind on migrations is migrated (on
-    Postgres, a current schema is only read). The saver reads with
-    `strict_serde` (the types of `command_allow_types` allowed too), so no
-    command rebuilds an arbitrary object from what the store holds.
-
-    Unlike `saver_from_url`, a SQLite URL naming a file that does not exist
-    fails instead of creating an empty database: a typo in a read-only
-    command should not leave a new file behind.
+def open_store(url: str, *, create: bool = False) -> Iterator[BaseCheckpointSaver]:
+    """Open a store with a strict serializer, close it afterwards.
 
     Args:
         url: A store URL, e.g. ``sqlite:///agents.db``.
+        create: Whether a SQLite file that does not exist is created (to write
+            threads into, or migrate); otherwise it is refused, so a typo never
+            leaves an empty file behind.
 
     Yields:
-        A ready saver.
+        A ready saver (schema set up).
 
     Raises:
-        Failure: For a SQLite file that does not exist.
+        Failure: For a SQLite file that does not exist (with ``create``: whose
+            directory does not exist).
         ConfigurationError: For a URL of no known backend.
         BackendError: When the store cannot be opened.
     """
-    if backend_of(url) == "sqlite":
-        path = sqlite_path(url)
-        if path != ":memory:" and not os.path.exists(path):
+    if backend_of(url) == "sqlite" and (path := sqlite_path(url)) != ":memory:":
+        folder = os.path.dirname(os.path.abspath(path))
+        if create and not os.path.isdir(folder):
+            raise Failure(f"cannot create the SQLite database {path!r}: no directory {folder!r}")
+        if not create and not os.path.exists(path):
             raise Failure(f"no SQLite database at {path!r} (from {url!r})")
     with saver_from_url(url, serde=strict_serde(command_allow_types())) as saver:
         yield saver

@@ -24,7 +24,6 @@ from langgraph_persist_kit._urls import redact
 from langgraph_persist_kit.cli.base import Failure, one_line, open_store
 from langgraph_persist_kit.cli.output import echo_json, make_console
 from langgraph_persist_kit.cli.progress import ProgressDisplay
-from langgraph_persist_kit.cli.transfer import open_target
 from langgraph_persist_kit.maintenance import (
     BatchDone,
     CleanupReport,
@@ -304,7 +303,7 @@ def migrate_command(url: str, as_json: bool) -> None:
     command is for doing it ahead of a deploy, or with a database role that
     may change the schema while the application's role only reads it.
     """
-    with open_target(url) as saver:  # opening runs setup(): the migrations
+    with open_store(url, create=True) as saver:  # opening runs setup(): the migrations
         version = _schema_version(saver)
     if as_json:
         echo_json({"url": redact(url), "schema_version": version, "current": True})

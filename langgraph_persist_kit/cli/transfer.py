@@ -22,14 +22,12 @@ from itertools import chain
 from typing import IO, cast
 
 import click
-from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from langgraph_persist_kit._threads_format import check_header
 from langgraph_persist_kit._threads_reader import numbered_lines
-from langgraph_persist_kit._urls import backend_of, redact, sqlite_path
+from langgraph_persist_kit._urls import redact
 from langgraph_persist_kit.cli.base import ALLOW_TYPE, Failure, command_allow_types, open_store
 from langgraph_persist_kit.cli.progress import ProgressDisplay
-from langgraph_persist_kit.strict_serde import strict_serde
 from langgraph_persist_kit.transfer import (
     IfExists,
     ThreadCopied,
@@ -38,9 +36,8 @@ from langgraph_persist_kit.transfer import (
     export_threads,
     import_threads,
 )
-from langgraph_persist_kit.urls import saver_from_url
 
-__all__ = ["copy_command", "export_command", "import_command", "open_target"]
+__all__ = ["copy_command", "export_command", "import_command"]
 
 THREADS = click.option(
     "--thread",
@@ -60,32 +57,6 @@ IF_EXISTS = click.option(
 AS_JSON = click.option(
     "--json", "as_json", is_flag=True, help="Print the report as a JSON object."
 )
-
-
-@contextmanager
-def open_target(url: str) -> Iterator[BaseCheckpointSaver]:
-    """Open a store to write threads into, creating a SQLite file that does not exist.
-
-    The saver reads with `strict_serde` (see `cli.base.open_store`).
-
-    Args:
-        url: A store URL, e.g. ``sqlite:///copy.db`` or ``postgresql://...?schema=x``.
-
-    Yields:
-        A ready saver (schema set up).
-
-    Raises:
-        Failure: For a SQLite path whose directory does not exist.
-        ConfigurationError: For a URL of no known backend.
-        BackendError: When the store cannot be opened.
-    """
-    if backend_of(url) == "sqlite":
-        path = sqlite_path(url)
-        folder = os.path.dirname(os.path.abspath(path))
-        if path != ":memory:" and not os.path.isdir(folder):
-            raise Failure(f"cannot create the SQLite database {path!r}: no directory {folder!r}")
-    with saver_from_url(url, serde=strict_serde(command_allow_types())) as saver:
-        yield saver
 
 
 def _summary(verb: str, report: TransferReport, where: str) -> str:
@@ -180,7 +151,7 @@ def import_command(url: str, file: IO[str], if_exists: str, as_json: bool) -> No
     lines = (text for _number, text in numbered_lines(file))
     first = next(lines, "")
     check_header(first)  # before opening URL: a wrong file creates no database
-    with open_target(url) as saver:
+    with open_store(url, create=True) as saver:
         report = import_threads(saver, chain([first], lines), if_exists=cast(IfExists, if_exists),
                                 allow_types=command_allow_types())
     _echo_report(report, _summary("imported", report, f"into {redact(url)}"), as_json)
@@ -204,7 +175,7 @@ def copy_command(source: str, target: str, thread_ids: tuple[str, ...], if_exist
     conflict copies nothing. Progress goes to stderr: a bar on a terminal,
     else a line per 5%.
     """
-    with (open_store(source) as src, open_target(target) as dst,
+    with (open_store(source) as src, open_store(target, create=True) as dst,
           ProgressDisplay("copying threads") as display):
         skipped = 0
 
