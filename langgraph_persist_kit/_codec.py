@@ -23,7 +23,6 @@ filter on it; it is never encrypted.
 from __future__ import annotations
 
 import json
-import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from langgraph_persist_kit._checks import check_id, dump_json
 from langgraph_persist_kit.errors import ConfigurationError
 
 EMPTY = "empty"
@@ -126,38 +126,6 @@ def target_of(config: RunnableConfig | None, *, need_checkpoint_id: bool = False
     )
 
 
-def check_id(value: Any, what: str) -> str:
-    """``value`` as a string id; NUL characters and lone surrogates are refused (stores
-    cannot all hold them).
-
-    Raises:
-        ConfigurationError: For an id containing a NUL character or a lone surrogate.
-    """
-    text = str(value)
-    if "\x00" in text:
-        raise ConfigurationError(f"{what} must not contain NUL characters: {text!r}")
-    check_text(text, what)
-    return text
-
-
-def check_text(text: str, what: str) -> str:
-    """``text`` if UTF-8 can encode it (no lone surrogate such as ``"\\udcff"``, which
-    ``os.fsdecode`` and ``errors="surrogateescape"`` produce from undecodable bytes).
-
-    Raises:
-        ConfigurationError: Otherwise, naming where the first one is.
-    """
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ConfigurationError(
-                f"{what} must be valid Unicode: lone surrogate {text[exc.start]!r} at "
-                f"position {exc.start} of {text[:80]!r}"
-            ) from None
-    return text
-
-
 def next_version(current: Version | None) -> str:
     """A channel version greater than ``current``: ``"<32-digit counter>.<random>"``.
 
@@ -171,144 +139,6 @@ def next_version(current: Version | None) -> str:
     else:
         number = int(current.split(".")[0])
     return f"{number + 1:032}.{random.random():016}"
-
-
-# --- metadata -----------------------------------------------------------------
-
-
-MAX_JSON_DEPTH = 100
-"""How deep metadata and filter values may nest (dicts and lists): far beyond any real
-metadata, and well inside what Python's JSON encoder (recursion limit), orjson (1024),
-SQLite's JSON functions (1000) and PostgreSQL's JSONB accept."""
-
-
-def check_json(value: Any, what: str = "metadata") -> None:
-    """Refuse a JSON value nested deeper than `MAX_JSON_DEPTH`, or holding a key or string
-    with a lone surrogate; walks without recursion, so any depth gets this error.
-
-    Raises:
-        ConfigurationError: Naming the problem and the path to it.
-    """
-    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
-    while stack:
-        item, depth, path = stack.pop()
-        if isinstance(item, str):
-            check_text(item, f"{what}{path}")
-        elif isinstance(item, (dict, list, tuple)):
-            if depth >= MAX_JSON_DEPTH:
-                raise ConfigurationError(
-                    f"{what} nests deeper than {MAX_JSON_DEPTH} levels (at {what}{path[:80]})"
-                )
-            if isinstance(item, dict):
-                for key, child in item.items():
-                    if isinstance(key, str):
-                        check_text(key, f"a key of {what}{path}")
-                    stack.append((child, depth + 1, f"{path}[{key!r}]"))
-            else:
-                stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
-
-
-def dump_json(value: Any, what: str = "metadata") -> str:
-    """Canonical JSON: sorted keys, compact, UTF-8 kept as is.
-
-    Raises:
-        ConfigurationError: When ``value`` holds something JSON cannot represent, nests
-            too deep or holds a lone surrogate (`check_json`).
-    """
-    check_json(value, what)
-    try:
-        return json.dumps(
-            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"{what} must be JSON-serialisable: {exc}") from exc
-
-
-def refuse_nul(value: Any, what: str) -> None:
-    """Refuse NUL characters anywhere in a JSON value (keys included).
-
-    PostgreSQL's JSONB cannot hold them; a clear error beats the server's
-    "unsupported Unicode escape sequence".
-
-    Raises:
-        ConfigurationError: When a string or key of ``value`` holds ``"\\x00"``.
-    """
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ConfigurationError(f"{what} must not contain NUL characters: {value!r}")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            refuse_nul(key, what)
-            refuse_nul(item, what)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            refuse_nul(item, what)
-
-
-class FilterTerm(NamedTuple):
-    """One ``key == value`` condition of a metadata filter, ready for a store."""
-
-    key: str
-    kind: str  # "scalar", "null", "json" or "never"
-    value: Any  # the scalar itself, None, or canonical JSON text
-
-
-def filter_terms(filter: Mapping[str, Any] | None) -> list[FilterTerm]:
-    """Validate a ``list(filter=...)`` / ``list_threads(filter=...)`` mapping.
-
-    Keys are never spliced into queries: stores bind them as parameters, so a
-    key such as ``"a') OR 1=1 --"`` simply matches nothing. ``None`` matches a
-    missing key too, as ``InMemorySaver`` does.
-
-    Raises:
-        ConfigurationError: When the filter is not a mapping of string keys to
-            JSON values.
-    """
-    if not filter:
-        return []
-    if not isinstance(filter, Mapping):
-        raise ConfigurationError(f"filter must be a dict, not {type(filter).__name__}")
-    terms = []
-    for key, value in filter.items():
-        if not isinstance(key, str):
-            raise ConfigurationError(f"filter keys must be strings, not {key!r}")
-        check_text(key, "a filter key")
-        if isinstance(value, str):
-            check_text(value, f"the filter value for {key!r}")
-        if value is None:
-            terms.append(FilterTerm(key, "null", None))
-        elif isinstance(value, float) and not math.isfinite(value):
-            terms.append(FilterTerm(key, "never", value))  # stored metadata holds no NaN/inf
-        elif isinstance(value, (str, int, float, bool)):
-            terms.append(FilterTerm(key, "scalar", value))
-        elif isinstance(value, (dict, list, tuple)):
-            terms.append(FilterTerm(key, "json", dump_json(value, f"the filter value for {key!r}")))
-        else:
-            raise ConfigurationError(
-                f"filter value for {key!r} must be a JSON value, not {type(value).__name__}"
-            )
-    return terms
-
-
-def metadata_matches(metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
-    """Whether decoded ``metadata`` passes ``filter``, as the SQL stores' filters decide.
-
-    For stores that match in Python (Redis): same terms as `filter_terms`, so a
-    filter selects the same checkpoints on every backend.
-    """
-    for term in filter_terms(filter):
-        stored = metadata.get(term.key)
-        if term.kind == "null":
-            ok = stored is None
-        elif term.kind == "json":
-            ok = isinstance(stored, (dict, list)) and dump_json(stored) == term.value
-        elif term.kind == "scalar":
-            ok = not isinstance(stored, (dict, list)) and stored == term.value
-        else:
-            ok = False
-        if not ok:
-            return False
-    return True
 
 
 # --- writing ------------------------------------------------------------------

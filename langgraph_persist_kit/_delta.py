@@ -20,7 +20,8 @@ from typing import Any
 from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite, writes_sort_key
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._codec import EMPTY, Target, Version, check_id
+from langgraph_persist_kit._checks import check_id
+from langgraph_persist_kit._codec import EMPTY, Target, Version
 from langgraph_persist_kit._plan import Plan
 from langgraph_persist_kit.errors import BackendError, ConfigurationError
 

@@ -32,15 +32,13 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from langgraph_persist_kit._checks import FilterTerm, check_id, filter_terms
 from langgraph_persist_kit._codec import (
-    FilterTerm,
     StoredCheckpoint,
     StoredWrite,
     Target,
     ThreadInfo,
     Version,
-    check_id,
-    filter_terms,
     target_of,
 )
 from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans

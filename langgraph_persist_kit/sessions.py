@@ -20,7 +20,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.types import Command
 
 from langgraph_persist_kit._calls import Call, aexecute, execute, same
-from langgraph_persist_kit._codec import Target, check_id, kept_when_paused, target_of
+from langgraph_persist_kit._checks import check_id
+from langgraph_persist_kit._codec import Target, kept_when_paused, target_of
 from langgraph_persist_kit._plan import Plan, arun, run
 from langgraph_persist_kit._raw_values import raw_view
 from langgraph_persist_kit._threads_format import with_task_paths, write_groups

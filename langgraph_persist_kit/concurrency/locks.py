@@ -27,7 +27,7 @@ from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langgraph_persist_kit._codec import check_id
+from langgraph_persist_kit._checks import check_id
 from langgraph_persist_kit._local_locks import LOCAL
 from langgraph_persist_kit._modes import AsyncOnly, SyncOnly
 from langgraph_persist_kit._plan import Plan, arun, run

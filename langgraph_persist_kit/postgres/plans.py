@@ -19,14 +19,12 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from langgraph_persist_kit._checks import FilterTerm, dump_json, refuse_nul
 from langgraph_persist_kit._codec import (
-    FilterTerm,
     ThreadInfo,
     Version,
-    dump_json,
     encode_checkpoint,
     encode_writes,
-    refuse_nul,
     target_of,
 )
 from langgraph_persist_kit._migrations import Migration, load_migrations, migrate, refuse_newer

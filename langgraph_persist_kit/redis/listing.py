@@ -15,15 +15,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._codec import (
-    Target,
-    ThreadInfo,
-    check_id,
-    filter_terms,
-    metadata_matches,
-    target_of,
-    thread_info,
-)
+from langgraph_persist_kit._checks import check_id, filter_terms, metadata_matches
+from langgraph_persist_kit._codec import Target, ThreadInfo, target_of, thread_info
 from langgraph_persist_kit._plan import Plan, paged
 from langgraph_persist_kit.redis import keys as k
 from langgraph_persist_kit.redis.buckets import BucketMerge, LexCursor, ScoreCursor, bucket_range

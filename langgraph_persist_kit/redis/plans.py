@@ -27,15 +27,14 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from langgraph_persist_kit._checks import check_id, metadata_matches
 from langgraph_persist_kit._codec import (
     EMPTY,
     StoredCheckpoint,
     StoredWrite,
     Target,
-    check_id,
     encode_checkpoint,
     encode_writes,
-    metadata_matches,
     target_of,
 )
 from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans

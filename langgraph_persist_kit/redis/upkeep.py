@@ -12,7 +12,8 @@ from typing import Any
 
 import orjson
 
-from langgraph_persist_kit._codec import check_id, kept_when_paused
+from langgraph_persist_kit._checks import check_id
+from langgraph_persist_kit._codec import kept_when_paused
 from langgraph_persist_kit._plan import Plan
 from langgraph_persist_kit.redis import keys as k
 from langgraph_persist_kit.redis.buckets import bucket_range

@@ -17,8 +17,8 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from langgraph_persist_kit._checks import FilterTerm
 from langgraph_persist_kit._codec import (
-    FilterTerm,
     ThreadInfo,
     Version,
     encode_checkpoint,
