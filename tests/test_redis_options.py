@@ -22,6 +22,7 @@ from langgraph.checkpoint.conformance.test_utils import (
     generate_config,
     generate_metadata,
 )
+from redis.cluster import RedisCluster
 
 from langgraph_persist_kit import async_saver_from_url, saver_from_url
 from langgraph_persist_kit.cli import cli
@@ -114,16 +115,39 @@ def test_no_free_connection_within_pool_timeout_is_unavailable(backend: str) -> 
     with redis_prefix(backend, options) as url, \
             RedisSaver.from_conn_string(url, **options) as saver:
         key = options["key_prefix"] + ":{x}:nothing"
-        blocker = threading.Thread(target=saver.client.blpop, args=([key],), kwargs={"timeout": 3})
+        blocker = threading.Thread(target=saver.client.blpop, args=([key],),
+                                   kwargs={"timeout": 30})
         blocker.start()
-        time.sleep(0.5)  # BLPOP now holds the only connection for 3 s
+        wait_for_a_blocked_client(backend, url)  # BLPOP now holds the only connection
         started = time.monotonic()
         with pytest.raises(BackendUnavailableError, match="pool_timeout") as info:
             saver.get_tuple(generate_config("t"))
-        assert 1.0 <= time.monotonic() - started < 2.5
+        assert 1.0 <= time.monotonic() - started < 10
         assert "pool_max_size" in str(info.value)
-        blocker.join()
+        with open_client(backend, url) as other:
+            other.lpush(key, "go")  # BLPOP returns: the connection is free again
+        blocker.join(30)
         assert saver.get_tuple(generate_config("t")) is None  # free again
+
+
+def open_client(backend: str, url: str) -> Any:
+    """A client of its own on the test server (a cluster client on the cluster)."""
+    cls: Any = RedisCluster if backend == "redis-cluster" else redis.Redis
+    return cls.from_url(url)
+
+
+def wait_for_a_blocked_client(backend: str, url: str, *, within: float = 30.0) -> None:
+    """Wait until the server reports a client blocked (in BLPOP), as it sees it."""
+    deadline = time.monotonic() + within
+    with open_client(backend, url) as client:
+        while time.monotonic() < deadline:
+            info = client.info("clients", **({"target_nodes": RedisCluster.ALL_NODES}
+                                             if backend == "redis-cluster" else {}))
+            nodes = info.values() if backend == "redis-cluster" else [info]
+            if sum(node["blocked_clients"] for node in nodes) > 0:
+                return
+            time.sleep(0.05)
+    pytest.fail(f"no client blocked in BLPOP within {within} s")
 
 
 def test_saver_options_in_the_url(prefix_url: str) -> None:
