@@ -68,8 +68,8 @@ def write_thread(
     Each ``put`` passes every channel version as ``new_versions``, so every
     value is stored; pending writes get the task paths of `write_groups`. A
     write that fails part-way deletes what it wrote, so no half thread is left.
-    ``"replace"`` writes the thread under a staging id first and swaps it in
-    only once it is complete: a failed import leaves the old thread as it was.
+    ``"replace"`` writes the thread under a staging id first, then deletes the
+    old thread and writes it again under its own id (see `IfExists`).
 
     Raises:
         ConfigurationError: When the target holds the thread and ``if_exists``

@@ -62,9 +62,12 @@ IfExists = Literal["fail", "skip", "replace"]
 
 ``"fail"`` (the default) raises `ConfigurationError` before writing anything of
 that thread; ``"skip"`` leaves the target's thread as it is and goes on;
-``"replace"`` writes the imported thread under a staging id, then deletes the
-target's thread and writes it again under its own id: a failed import leaves the
-old thread as it was.
+``"replace"`` first writes the imported thread whole under a staging id (a
+failure there leaves the target's thread as it was), then deletes the target's
+thread and writes it again under its own id. Should that second write fail, the
+error names the staging id the imported thread is kept under; a process killed
+in between leaves a ``<id>.persist-kit-import-<hex>`` thread, which
+``persist-kit threads`` lists. It is not one transaction.
 """
 
 _IF_EXISTS = ("fail", "skip", "replace")
@@ -271,7 +274,7 @@ def import_threads(
         lines: The file's lines, header first: an open text file, a list of
             lines, or the whole text as one string.
         if_exists: For a thread id the saver already holds: ``"fail"``
-            (raise), ``"skip"`` or ``"replace"`` (delete it, then import).
+            (raise), ``"skip"`` or ``"replace"`` (see `IfExists`).
         allow_types: See `export_threads`.
 
     Returns:
