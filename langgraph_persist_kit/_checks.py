@@ -8,12 +8,37 @@ filter matches metadata; depends on: `errors`.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from langgraph_persist_kit.errors import ConfigurationError
+
+# --- options ------------------------------------------------------------------
+
+
+def refuse_unknown(options: Mapping[str, object], accepted: Sequence[str], where: str) -> None:
+    """Refuse the first option not in ``accepted``, by name (never its value: it may be
+    secret), with the closest accepted name and the whole list.
+
+    Args:
+        options: The options given, e.g. a ``from_conn_string`` call's extra keywords.
+        accepted: The names that are taken.
+        where: Where they were given, for the message: ``"SQLite URL"``, ...
+
+    Raises:
+        ConfigurationError: For an option ``accepted`` lacks.
+    """
+    for name in options:
+        if name not in accepted:
+            close = difflib.get_close_matches(name, accepted, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigurationError(
+                f"unknown {where} option {name!r}{hint}; accepted: {', '.join(accepted)}"
+            )
+
 
 # --- ids ----------------------------------------------------------------------
 

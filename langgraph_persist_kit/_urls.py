@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from langgraph_persist_kit.errors import ConfigurationError
 
@@ -37,10 +37,17 @@ def backend_of(url: str) -> str:
 
 
 def sqlite_path(conn: str | os.PathLike[str]) -> str:
-    """The file path (or ``":memory:"``) that a SQLite ``conn`` names.
+    """The file path (or ``":memory:"``) that a SQLite ``conn`` names; see `sqlite_target`."""
+    return sqlite_target(conn)[0]
+
+
+def sqlite_target(conn: str | os.PathLike[str]) -> tuple[str, dict[str, str]]:
+    """``(path, options)``: the file (or ``":memory:"``) a SQLite ``conn`` names, and
+    the options in a URL's query (``sqlite:///agents.db?synchronous=normal``).
 
     Accepts a ``pathlib.Path``, ``"agents.db"``, ``":memory:"``, ``"sqlite:///relative.db"``,
-    ``"sqlite:////absolute.db"`` and ``"sqlite:///:memory:"``.
+    ``"sqlite:////absolute.db"`` and ``"sqlite:///:memory:"``. A plain path has no
+    query: every character is part of the file name.
 
     Raises:
         ConfigurationError: For another scheme or an empty path.
@@ -51,15 +58,17 @@ def sqlite_path(conn: str | os.PathLike[str]) -> str:
         raise ConfigurationError(
             f"a SQLite conn must be a path or URL string, not {type(conn).__name__}"
         )
+    options: dict[str, str] = {}
     if "://" in conn:
         if not conn.lower().startswith(SQLITE_SCHEME + "/"):
             raise ConfigurationError(
                 f"{redact(conn)!r} is not a SQLite URL: use sqlite:///relative.db or sqlite:////abs.db"
             )
-        conn = conn[len(SQLITE_SCHEME) + 1 :]
+        conn, _, query = conn[len(SQLITE_SCHEME) + 1 :].partition("?")
+        options = dict(parse_qsl(query, keep_blank_values=True))
     if not conn:
         raise ConfigurationError("the SQLite URL names no file: use sqlite:///agents.db")
-    return conn
+    return conn, options
 
 
 def take_query_param(url: str, name: str) -> tuple[str, str | None]:

@@ -5,9 +5,12 @@ names, metadata and filters, and malformed PostgreSQL schema names."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import fresh_schema, postgres_url, redis_url
 from harness import Harness
 from langgraph.checkpoint.conformance.test_utils import (
     generate_checkpoint,
@@ -15,6 +18,7 @@ from langgraph.checkpoint.conformance.test_utils import (
     generate_metadata,
 )
 
+from langgraph_persist_kit import async_saver_from_url, saver_from_url
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.postgres import PostgresSaver
 from langgraph_persist_kit.postgres.plans import PostgresPlans
@@ -120,3 +124,45 @@ def test_schema_names_must_be_plain_identifiers(bad: str) -> None:
     with pytest.raises(ConfigurationError, match="schema"), \
             PostgresSaver.from_conn_string(url, schema=bad):
         pass
+
+
+# --- options no saver takes --------------------------------------------------------
+
+OPENERS = {
+    "sqlite": lambda tmp: ["sqlite:///" + str(tmp / "store.db")],
+    "postgres": lambda tmp: [postgres_url(__name__) + f"?schema={fresh_schema()}"],
+    "redis": lambda tmp: [redis_url()],
+}
+
+
+@pytest.mark.parametrize("backend", list(OPENERS))
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_unknown_keyword_options_are_named(backend: str, mode: str, tmp_path: Path) -> None:
+    (url,) = OPENERS[backend](tmp_path)
+    with pytest.raises(ConfigurationError, match=r"'busy_timout'.*did you mean"):
+        if mode == "sync":
+            with saver_from_url(url, busy_timout=5):
+                pass
+        else:
+            async def open_async() -> None:
+                async with async_saver_from_url(url, busy_timout=5):
+                    pass
+
+            asyncio.run(open_async())
+    assert not (tmp_path / "store.db").exists()  # refused before anything was opened
+
+
+def test_sqlite_url_options_are_read_and_unknown_ones_named(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with pytest.raises(ConfigurationError, match=r"unknown SQLite URL option 'bogus'"), \
+            saver_from_url(url + "?bogus=1"):
+        pass
+    assert list(tmp_path.iterdir()) == []  # no file named "store.db?bogus=1"
+    with pytest.raises(ConfigurationError, match="synchronous"), \
+            saver_from_url(url + "?synchronous=sometimes"):
+        pass
+    with saver_from_url(url + "?synchronous=normal&busy_timeout=7.5") as saver:
+        assert saver.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert saver.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 7500
+    with saver_from_url(url + "?synchronous=normal", synchronous="full") as saver:
+        assert saver.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # the keyword wins

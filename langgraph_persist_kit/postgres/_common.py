@@ -16,6 +16,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
+from langgraph_persist_kit._checks import refuse_unknown
 from langgraph_persist_kit._urls import quote_userinfo, redact, scrub, take_query_param
 from langgraph_persist_kit.errors import (
     BackendUnavailableError,
@@ -97,6 +98,10 @@ def connection_kwargs(pgbouncer: bool) -> dict[str, Any]:
     return kwargs
 
 
+KEYWORDS = ("serde", "schema", "pool_min_size", "pool_max_size", "pool_timeout", "pgbouncer")
+"""What ``from_conn_string`` takes besides the conninfo."""
+
+
 def pool_settings(
     conn: str,
     schema: str | None,
@@ -104,6 +109,7 @@ def pool_settings(
     max_size: int,
     timeout: float,
     pgbouncer: bool,
+    unknown: dict[str, Any],
 ) -> tuple[str, str, dict[str, Any]]:
     """What ``from_conn_string`` opens: ``(url, schema, options)``.
 
@@ -112,8 +118,10 @@ def pool_settings(
     (the pool's arguments; the pool is opened by the caller).
 
     Raises:
-        ConfigurationError: For a conninfo that is not PostgreSQL, or a bad schema.
+        ConfigurationError: For a conninfo that is not PostgreSQL, a bad schema, or
+            ``unknown`` keywords (named).
     """
+    refuse_unknown(unknown, KEYWORDS, "PostgreSQL keyword")
     url, url_schema = check_conninfo(conn)
     kwargs = connection_kwargs(pgbouncer)
     pool = {"min_size": min_size, "max_size": max_size, "timeout": timeout, "kwargs": kwargs,

@@ -70,13 +70,14 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
         pool_max_size: int = 10,
         pool_timeout: float = 30.0,
         pgbouncer: bool = False,
+        **unknown: Any,
     ) -> AsyncIterator[AsyncPostgresSaver]:
         """Open a pool, set the schema up, yield a saver, close the pool.
 
         Arguments and errors as `PostgresSaver.from_conn_string`.
         """
         url, schema, options = pool_settings(
-            conn, schema, pool_min_size, pool_max_size, pool_timeout, pgbouncer
+            conn, schema, pool_min_size, pool_max_size, pool_timeout, pgbouncer, unknown
         )
         with postgres_errors(url):
             first = await psycopg.AsyncConnection.connect(

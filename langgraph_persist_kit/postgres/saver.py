@@ -84,6 +84,7 @@ class PostgresSaver(SyncOnly, SaverMethods):
         pool_max_size: int = 10,
         pool_timeout: float = 30.0,
         pgbouncer: bool = False,
+        **unknown: Any,
     ) -> Iterator[PostgresSaver]:
         """Open a connection pool, set the schema up, yield a saver, close the pool.
 
@@ -97,6 +98,7 @@ class PostgresSaver(SyncOnly, SaverMethods):
                 pool for its first one) before failing.
             pgbouncer: ``True`` behind PgBouncer in transaction pooling mode:
                 no server-side prepared statements.
+            **unknown: Refused: any other option is a `ConfigurationError` naming it.
 
         Raises:
             ConfigurationError: For a URL that is not PostgreSQL or a bad schema.
@@ -104,7 +106,7 @@ class PostgresSaver(SyncOnly, SaverMethods):
             SchemaVersionError: The schema was migrated by a newer version.
         """
         url, schema, options = pool_settings(
-            conn, schema, pool_min_size, pool_max_size, pool_timeout, pgbouncer
+            conn, schema, pool_min_size, pool_max_size, pool_timeout, pgbouncer, unknown
         )
         with postgres_errors(url):
             # one plain connection first: a wrong URL fails at once, with libpq's reason

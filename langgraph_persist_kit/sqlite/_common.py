@@ -1,14 +1,18 @@
 """What the sync and async SQLite savers share: options, pragmas, error translation.
 
-Owns: SQLite connection settings and error translation; depends on: `errors`.
+Owns: SQLite connection settings (keywords and URL options) and error translation;
+depends on: `_checks`, `_urls`, `errors`.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
+from langgraph_persist_kit._checks import refuse_unknown
+from langgraph_persist_kit._urls import sqlite_target
 from langgraph_persist_kit.errors import ConfigurationError, translate_errors
 
 Synchronous = Literal["full", "normal"]
@@ -27,6 +31,35 @@ def connect_kwargs(busy_timeout: float) -> dict[str, Any]:
     if busy_timeout < 0:
         raise ConfigurationError(f"busy_timeout must be >= 0 seconds, not {busy_timeout}")
     return {"timeout": busy_timeout, "isolation_level": None, "check_same_thread": False}
+
+
+OPTIONS = ("busy_timeout", "synchronous")
+"""What ``from_conn_string`` takes besides ``serde``, as keywords or in a URL's query."""
+
+
+def open_settings(conn: str | os.PathLike[str], busy_timeout: float | None,
+                  synchronous: Synchronous | None,
+                  unknown: dict[str, Any]) -> tuple[str, dict[str, Any], list[str]]:
+    """``(path, connect keywords, pragmas)`` for ``from_conn_string``: its keywords win
+    over the URL's options (``sqlite:///a.db?synchronous=normal&busy_timeout=5``).
+
+    Raises:
+        ConfigurationError: For an option no SQLite saver takes (``unknown`` keywords,
+            or in the URL), a bad value, or a conn that is not SQLite.
+    """
+    refuse_unknown(unknown, ("serde", *OPTIONS), "SQLite keyword")
+    path, query = sqlite_target(conn)
+    refuse_unknown(query, OPTIONS, "SQLite URL")
+    if busy_timeout is None:
+        text = query.get("busy_timeout", str(DEFAULT_BUSY_TIMEOUT))
+        try:
+            busy_timeout = float(text)
+        except ValueError:
+            raise ConfigurationError(f"busy_timeout must be seconds, not {text!r}") from None
+    if not busy_timeout >= 0:
+        raise ConfigurationError(f"busy_timeout must be seconds >= 0, not {busy_timeout!r}")
+    chosen = synchronous or query.get("synchronous", "full")
+    return path, connect_kwargs(busy_timeout), connection_pragmas(chosen)  # type: ignore[arg-type]
 
 
 def connection_pragmas(synchronous: Synchronous) -> list[str]:

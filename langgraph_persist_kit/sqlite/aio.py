@@ -19,18 +19,15 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph_persist_kit._modes import AsyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, aiterate, arun
 from langgraph_persist_kit._saver_methods import AsyncSaverMethods
-from langgraph_persist_kit._urls import sqlite_path
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
     DATABASE_LIST,
-    DEFAULT_BUSY_TIMEOUT,
     JOURNAL_MODE,
     Synchronous,
-    connect_kwargs,
-    connection_pragmas,
     is_busy,
     journal_mode_retries,
     main_file,
+    open_settings,
     refuse_open_transaction,
     sqlite_errors,
 )
@@ -73,17 +70,17 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
         conn: str | os.PathLike[str],
         *,
         serde: SerializerProtocol | None = None,
-        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-        synchronous: Synchronous = "full",
+        busy_timeout: float | None = None,
+        synchronous: Synchronous | None = None,
+        **unknown: Any,
     ) -> AsyncIterator[AsyncSqliteSaver]:
         """Open a database, set its schema up, yield a saver, close the database.
 
         Arguments and errors as `SqliteSaver.from_conn_string`.
         """
-        path = sqlite_path(conn)
-        pragmas = connection_pragmas(synchronous)
+        path, connect, pragmas = open_settings(conn, busy_timeout, synchronous, unknown)
         with sqlite_errors():
-            connection = await aiosqlite.connect(path, **connect_kwargs(busy_timeout))
+            connection = await aiosqlite.connect(path, **connect)
         try:
             with sqlite_errors():
                 for pragma in pragmas:

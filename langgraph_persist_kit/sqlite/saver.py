@@ -20,18 +20,15 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph_persist_kit._modes import SyncOnly
 from langgraph_persist_kit._plan import Plan, Query, R, Rows, iterate, run
 from langgraph_persist_kit._saver_methods import SaverMethods
-from langgraph_persist_kit._urls import sqlite_path
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
     DATABASE_LIST,
-    DEFAULT_BUSY_TIMEOUT,
     JOURNAL_MODE,
     Synchronous,
-    connect_kwargs,
-    connection_pragmas,
     is_busy,
     journal_mode_retries,
     main_file,
+    open_settings,
     refuse_open_transaction,
     sqlite_errors,
 )
@@ -80,28 +77,31 @@ class SqliteSaver(SyncOnly, SaverMethods):
         conn: str | os.PathLike[str],
         *,
         serde: SerializerProtocol | None = None,
-        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-        synchronous: Synchronous = "full",
+        busy_timeout: float | None = None,
+        synchronous: Synchronous | None = None,
+        **unknown: Any,
     ) -> Iterator[SqliteSaver]:
         """Open a database, set its schema up, yield a saver, close the database.
 
         Args:
             conn: A file path, ``":memory:"``, ``"sqlite:///relative.db"`` or
-                ``"sqlite:////absolute.db"``.
+                ``"sqlite:////absolute.db"``; a URL's query may set the two options
+                below (``?synchronous=normal&busy_timeout=5``).
             serde: See the class.
             busy_timeout: Seconds a write waits for another process's write
-                transaction before failing.
-            synchronous: ``"full"`` (default) or ``"normal"``; see the README's
-                durability notes.
+                transaction before failing (default 30; overrides the URL's).
+            synchronous: ``"full"`` (default) or ``"normal"`` (overrides the URL's);
+                see the README's durability notes.
+            **unknown: Refused: any other option is a `ConfigurationError` naming it.
 
         Raises:
-            ConfigurationError: For a URL that is not SQLite, or a bad option.
+            ConfigurationError: For a URL that is not SQLite, or an unknown or bad
+                option.
             BackendError: When the file cannot be opened or migrated.
         """
-        path = sqlite_path(conn)
-        pragmas = connection_pragmas(synchronous)
+        path, connect, pragmas = open_settings(conn, busy_timeout, synchronous, unknown)
         with sqlite_errors():
-            connection = sqlite3.connect(path, **connect_kwargs(busy_timeout))
+            connection = sqlite3.connect(path, **connect)
         try:
             with sqlite_errors():
                 for pragma in pragmas:
