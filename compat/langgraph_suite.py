@@ -92,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         "NO_DOCKER": "true",
     }
     command = [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider",
-               # LangGraph's addopts want plugins we do not need (--snapshot-warn-unused)
-               "-o", "addopts=", "-o", "asyncio_default_fixture_loop_scope=function",
+               # LangGraph's own addopts, less --strict-config (our pytest plugins add
+               # settings it does not know) and --full-trace; syrupy must only warn of
+               # the snapshots of the tests we deselect
+               "-o", "addopts=", "--strict-markers", "--snapshot-warn-unused",
+               "-o", "asyncio_default_fixture_loop_scope=function",
                # a RemoteGraph client against a server in Docker: no checkpointer
                "--ignore=tests/test_remote_graph.py",
                "--timeout=300", *args.pytest_args]
