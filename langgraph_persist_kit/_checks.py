@@ -113,17 +113,32 @@ def check_json(value: Any, what: str = "metadata") -> None:
 def dump_json(value: Any, what: str = "metadata") -> str:
     """Canonical JSON: sorted keys, compact, UTF-8 kept as is.
 
+    On the hot path (every ``put``), so the encoder runs first and `check_json`'s walk
+    only when the text could hide a problem: it is not valid UTF-8 (a lone surrogate),
+    or it holds more brackets than `MAX_JSON_DEPTH` (it might nest too deep).
+
     Raises:
         ConfigurationError: When ``value`` holds something JSON cannot represent, nests
             too deep or holds a lone surrogate (`check_json`).
     """
-    check_json(value, what)
     try:
-        return json.dumps(
+        text = json.dumps(
             value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
         )
+    except RecursionError:
+        check_json(value, what)  # raises, naming where
+        raise ConfigurationError(f"{what} nests too deep") from None
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"{what} must be JSON-serialisable: {exc}") from exc
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            check_json(value, what)  # raises, naming where
+            raise
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+        check_json(value, what)
+    return text
 
 
 def refuse_nul(value: Any, what: str) -> None:
