@@ -6,6 +6,8 @@ depends on: `_codec`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
@@ -18,6 +20,13 @@ class PersistSaverBase(BaseCheckpointSaver[str]):
     def __init__(self, *, serde: SerializerProtocol | None = None) -> None:
         super().__init__(serde=serde)
         self.is_setup = False
+
+    plans: Any  # the store's plans (`_saver_methods.StorePlans`)
+
+    def latest_schema_version(self) -> int:
+        """The newest schema version this release knows for the saver's store: what
+        ``setup()`` migrates to (``persist-kit migrate`` reports it)."""
+        return int(self.plans.schema_version)
 
     def get_next_version(self, current: Version | None, channel: None = None) -> str:
         """A version greater than ``current``: ``"<32-digit counter>.<random>"``."""

@@ -42,6 +42,7 @@ from langgraph_persist_kit._codec import (
     target_of,
 )
 from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
+from langgraph_persist_kit._migrations import Migration
 from langgraph_persist_kit._plan import Plan, Query, Rows, paged
 from langgraph_persist_kit._sql_upkeep import SqlUpkeep
 
@@ -70,6 +71,12 @@ class SqlPlans(SqlUpkeep, PrunePlans):
     COPY_THREAD: ClassVar[tuple[str, ...]]  # statements of copy_thread, in order
     ATOMIC_PUT: ClassVar[bool]  # put is one statement (no explicit transaction needed)
     WRITES_PER_STATEMENT: ClassVar[int | None]  # put_writes rows per statement; None: any
+    migrations: list[Migration]  # the store's migrations, oldest first
+
+    @property
+    def schema_version(self) -> int:
+        """The newest schema version this release knows: its last migration's."""
+        return int(self.migrations[-1].version)
 
     # --- dialect hooks ---------------------------------------------------------------
 

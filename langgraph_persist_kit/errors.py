@@ -12,6 +12,7 @@ translated; depends on: nothing but the standard library.
      |    +-- BackendUnavailableError            the server / file could not be reached
      +-- ThreadBusyError                         another writer holds the thread's lock
      +-- StaleThreadError                        the thread moved past the expected checkpoint
+ +-- MaintenanceLockedError                  another maintenance run holds the store
 
 Each class's docstring is its default message, so ``raise ThreadBusyError()``
 still says something useful.
@@ -26,6 +27,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "ConfigurationError",
+    "MaintenanceLockedError",
     "PersistKitError",
     "SchemaVersionError",
     "StaleThreadError",
@@ -65,6 +67,18 @@ class StaleThreadError(PersistKitError):
     """The thread has moved past the checkpoint the caller expected."""
 
 
+class MaintenanceLockedError(PersistKitError):
+    """Another maintenance run holds this store's maintenance lock; try again later."""
+
+    @classmethod
+    def of(cls, store: str, holder: str | None) -> MaintenanceLockedError:
+        """The error for ``store`` (e.g. ``"SQLite database /data/a.db"``) held by
+        ``holder`` (who, if the store can say)."""
+        held_by = f" ({holder})" if holder else ""
+        return cls(f"another maintenance run holds the maintenance lock of {store}{held_by}; "
+                   "this run did nothing")
+
+
 for _cls in (
     PersistKitError,
     ConfigurationError,
@@ -75,6 +89,8 @@ for _cls in (
     StaleThreadError,
 ):
     _cls.__module__ = "langgraph_persist_kit.errors"
+# defined here so that each backend can raise it; public (and imported) from there
+MaintenanceLockedError.__module__ = "langgraph_persist_kit.maintenance_lock"
 
 
 @contextmanager

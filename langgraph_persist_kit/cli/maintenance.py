@@ -278,16 +278,10 @@ def stats_command(url: str, as_json: bool) -> None:
 
 
 def _schema_version(saver: BaseCheckpointSaver) -> int | None:
-    """The newest schema version this release knows for ``saver``'s backend."""
-    plans = getattr(saver, "plans", None)
-    migrations = getattr(plans, "migrations", None)
-    if migrations:
-        return int(migrations[-1].version)
-    if hasattr(plans, "keys"):  # Redis: a key layout version, no migrations yet
-        from langgraph_persist_kit.redis.keys import SCHEMA_VERSION
-
-        return SCHEMA_VERSION
-    return None
+    """The newest schema version this release knows for ``saver``'s backend (``None``
+    for a store of another package)."""
+    hook = getattr(saver, "latest_schema_version", None)
+    return None if hook is None else int(hook())
 
 
 @click.command("migrate")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from typing import Any
 
@@ -28,6 +28,7 @@ from langgraph_persist_kit.postgres._common import (
     require_autocommit,
     retryable,
 )
+from langgraph_persist_kit.postgres.maintenance_lock import postgres_maintenance_lock
 from langgraph_persist_kit.postgres.plans import plans_for
 from langgraph_persist_kit.postgres.thread_lock import PostgresThreadLock, close_lock_pool
 
@@ -196,3 +197,10 @@ class PostgresSaver(SyncOnly, SaverMethods):
         """The cross-process lock of one thread (see `concurrency.thread_lock`); no I/O.
         ``lease`` is unused: the lock dies with its holder's session."""
         return PostgresThreadLock(self, thread_id)
+
+    def maintenance_lock_handle(self, name: str, *, lease: float) -> AbstractContextManager[None]:
+        """The store-wide maintenance lock ``name`` of the saver's schema (see
+        `maintenance_lock`): a session advisory lock on a connection of its own. ``lease``
+        is unused: the lock dies with that session."""
+        schema: str = self.plans.schema  # type: ignore[attr-defined]  # PostgresPlans
+        return postgres_maintenance_lock(self.conn, schema, name)

@@ -66,6 +66,9 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
     ATOMIC_PUT = True
     WRITES_PER_STATEMENT = None
 
+    schema_version = k.SCHEMA_VERSION
+    """The key layout's version this release writes (no migrations yet)."""
+
     def __init__(self, prefix: str, ttl_ms: int = 0, refresh_on_read: bool = False) -> None:
         self.keys = k.KeySpace(prefix)
         self.ttl = str(ttl_ms) if ttl_ms else "persist"  # writes without a TTL remove one

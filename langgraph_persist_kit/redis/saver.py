@@ -7,7 +7,7 @@ depends on: `plans`, `_common`, `_plan`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from langgraph_persist_kit.redis._common import (
 )
 from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
 from langgraph_persist_kit.redis.lease import Lease
+from langgraph_persist_kit.redis.maintenance_lock import redis_maintenance_lock
 from langgraph_persist_kit.redis.options import driver_configuration_errors, read_settings
 from langgraph_persist_kit.redis.pools import cluster_client, pipeline_slot, standalone_client
 from langgraph_persist_kit.redis.requests import Batch, Command, Script
@@ -201,3 +202,8 @@ class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
         """The cross-process lock of one thread (see `concurrency.thread_lock`): a key in
         the thread's hash slot, held for ``lease`` seconds and renewed; no I/O yet."""
         return Lease(self.client, self.plans.keys.lock_key(thread_id), lease)
+
+    def maintenance_lock_handle(self, name: str, *, lease: float) -> AbstractContextManager[None]:
+        """The store-wide maintenance lock ``name`` under the saver's key prefix (see
+        `maintenance_lock`): a key held for ``lease`` seconds and renewed."""
+        return redis_maintenance_lock(self.client, self.plans.keys.prefix, name, lease)

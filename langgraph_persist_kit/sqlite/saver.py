@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -32,6 +32,7 @@ from langgraph_persist_kit.sqlite._common import (
     refuse_open_transaction,
     sqlite_errors,
 )
+from langgraph_persist_kit.sqlite.maintenance_lock import sqlite_maintenance_lock
 from langgraph_persist_kit.sqlite.plans import PLANS
 from langgraph_persist_kit.sqlite.thread_lock import SqliteThreadLock
 
@@ -179,3 +180,8 @@ class SqliteSaver(SyncOnly, SaverMethods):
             with self.lock, sqlite_errors():
                 self._database_file = main_file(self.conn.execute(DATABASE_LIST))
         return SqliteThreadLock(self._database_file, thread_id, id(self.conn))
+
+    def maintenance_lock_handle(self, name: str, *, lease: float) -> AbstractContextManager[None]:
+        """The store-wide maintenance lock ``name`` (see `maintenance_lock`): ``flock`` on
+        ``<database>.<name>.lock``. ``lease`` is unused: the lock dies with its holder."""
+        return sqlite_maintenance_lock(self.conn, name)
