@@ -162,9 +162,11 @@ def quote_userinfo(url: str) -> str:
     ``postgresql://me:p@ss@db/app`` at the first ``@`` and look for host ``ss@db``, and
     ``urlsplit`` would start the query at a ``?`` in a password. Existing ``%XX`` stay."""
     start, at = _userinfo(url)
-    if at < 0:
-        return url
-    return f"{url[:start]}{quote(url[start:at], safe=_USERINFO_SAFE)}{url[at:]}"
+    userinfo = url[start:at] if at >= 0 else ""
+    query = userinfo.find("?")
+    if not userinfo or (query >= 0 and "/" in userinfo[:query]):
+        return url  # no userinfo: that "@" is in the query of a path (``/db?name=a@b``)
+    return f"{url[:start]}{quote(userinfo, safe=_USERINFO_SAFE)}{url[at:]}"
 
 
 def secrets_of(conn: str) -> list[str]:

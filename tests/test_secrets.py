@@ -13,7 +13,7 @@ from backends import fresh_schema, postgres_url, redis_url
 from click.testing import CliRunner, Result
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from langgraph_persist_kit._urls import redact, scrub
+from langgraph_persist_kit._urls import quote_userinfo, redact, scrub
 from langgraph_persist_kit.cli import cli
 from langgraph_persist_kit.errors import ConfigurationError, PersistKitError
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
@@ -157,6 +157,21 @@ async def test_failed_async_redis_connections_hide_the_password() -> None:
             async with AsyncRedisSaver.from_conn_string(conn):
                 pass
         assert_hidden(shown_to_user(caught.value))
+
+
+@pytest.mark.parametrize(
+    ("given", "quoted"),
+    [
+        ("postgresql://me:p@ss@db/app", "postgresql://me:p%40ss@db/app"),
+        ("redis://:pa?ss#w/d@cache:6379/0", "redis://:pa%3Fss%23w%2Fd@cache:6379/0"),
+        ("postgresql://me:p%40ss@db/app", "postgresql://me:p%40ss@db/app"),
+        ("postgresql://db/app?application_name=me@x", "postgresql://db/app?application_name=me@x"),
+        ("redis://cache:6379/0?client_name=a@b", "redis://cache:6379/0?client_name=a@b"),
+        ("redis://cache:6379/0", "redis://cache:6379/0"),
+    ],
+)
+def test_quote_userinfo_encodes_only_a_password(given: str, quoted: str) -> None:
+    assert quote_userinfo(given) == quoted
 
 
 @pytest.mark.parametrize("password", ["pa?sswordX", "p&key_prefix=x", "a#b/cd"])
