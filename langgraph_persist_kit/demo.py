@@ -227,23 +227,17 @@ def _resume_elsewhere(url: str, thread_id: str) -> list[str]:
 def _check_store(url: str) -> None:
     """Refuse a store the demo cannot use, before it prints anything.
 
+    A SQLite file in a directory that does not exist is refused by the saver itself,
+    which the demo opens before its banner.
+
     Raises:
         ConfigurationError: For an in-memory SQLite database (the second process
-            could not see it) or a SQLite file in a directory that does not exist.
+            could not see it).
     """
-    if backend_of(url) != "sqlite":
-        return
-    path = sqlite_path(url)
-    if path == ":memory:":
+    if backend_of(url) == "sqlite" and sqlite_path(url) == ":memory:":
         raise ConfigurationError(
             "the demo resumes its thread in a second process, which cannot see an in-memory "
             "database: give --db a file, e.g. sqlite:///persist-kit-demo.db"
-        )
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ConfigurationError(
-            f"cannot create the SQLite database {path!r}: the directory {folder!r} does not "
-            "exist (create it, or give --db a path in an existing directory)"
         )
 
 

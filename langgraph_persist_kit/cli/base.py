@@ -194,16 +194,13 @@ def open_store(url: str, *, create: bool = False) -> Iterator[BaseCheckpointSave
         A ready saver (schema set up).
 
     Raises:
-        Failure: For a SQLite file that does not exist (with ``create``: whose
-            directory does not exist).
-        ConfigurationError: For a URL of no known backend.
+        Failure: For a SQLite file that does not exist (unless ``create``).
+        ConfigurationError: For a URL of no known backend, or (``create``) a SQLite
+            file whose directory does not exist.
         BackendError: When the store cannot be opened.
     """
-    if backend_of(url) == "sqlite" and (path := sqlite_path(url)) != ":memory:":
-        folder = os.path.dirname(os.path.abspath(path))
-        if create and not os.path.isdir(folder):
-            raise Failure(f"cannot create the SQLite database {path!r}: no directory {folder!r}")
-        if not create and not os.path.exists(path):
-            raise Failure(f"no SQLite database at {path!r} (from {url!r})")
+    if (not create and backend_of(url) == "sqlite"
+            and (path := sqlite_path(url)) != ":memory:" and not os.path.exists(path)):
+        raise Failure(f"no SQLite database at {path!r} (from {url!r})")
     with saver_from_url(url, serde=strict_serde(command_allow_types())) as saver:
         yield saver

@@ -118,9 +118,21 @@ def refuse_open_transaction(in_transaction: bool) -> None:
         )
 
 
-def sqlite_errors() -> AbstractContextManager[None]:
-    """Translate ``sqlite3`` errors into `BackendError` (original as ``__cause__``)."""
-    return translate_errors(sqlite3.Error, what="SQLite")
+def sqlite_errors(path: str | None = None) -> AbstractContextManager[None]:
+    """Translate ``sqlite3`` errors into `BackendError` (original as ``__cause__``).
+
+    With the ``path`` being opened: where its directory does not exist, the message
+    says so (sqlite3 itself only says "unable to open database file").
+    """
+    def explain(message: str) -> str:
+        folder = os.path.dirname(os.path.abspath(path)) if path and path != ":memory:" else ""
+        if folder and not os.path.isdir(folder):
+            return (f"{message}: cannot create the SQLite database {path!r}: the directory "
+                    f"{folder!r} does not exist (no directory to create the file in: create "
+                    "it first)")
+        return message
+
+    return translate_errors(sqlite3.Error, what="SQLite", clean=explain)
 
 
 DATABASE_LIST = "PRAGMA database_list"

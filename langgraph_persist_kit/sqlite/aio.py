@@ -79,7 +79,7 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
         Arguments and errors as `SqliteSaver.from_conn_string`.
         """
         path, connect, pragmas = open_settings(conn, busy_timeout, synchronous, unknown)
-        with sqlite_errors():
+        with sqlite_errors(path):
             connection = await aiosqlite.connect(path, **connect)
         try:
             with sqlite_errors():

@@ -101,7 +101,7 @@ class SqliteSaver(SyncOnly, SaverMethods):
             BackendError: When the file cannot be opened or migrated.
         """
         path, connect, pragmas = open_settings(conn, busy_timeout, synchronous, unknown)
-        with sqlite_errors():
+        with sqlite_errors(path):
             connection = sqlite3.connect(path, **connect)
         try:
             with sqlite_errors():
