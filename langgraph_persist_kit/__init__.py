@@ -7,7 +7,6 @@ Moving threads between any savers: `export_threads`, `import_threads` and
 `copy_threads` (and their async twins).
 """
 
-from langgraph_persist_kit._codec import ThreadInfo
 from langgraph_persist_kit.sessions import (
     acheckpoint_tree,
     afork_session,
@@ -28,6 +27,7 @@ from langgraph_persist_kit.transfer import (
     import_threads,
 )
 from langgraph_persist_kit.tree import CheckpointTree
+from langgraph_persist_kit.types import ThreadInfo
 from langgraph_persist_kit.urls import async_saver_from_url, saver_from_url
 
 __version__ = "0.1.0"

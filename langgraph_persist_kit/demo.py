@@ -33,7 +33,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
-from langgraph_persist_kit._urls import backend_of, redact, sqlite_path
+from langgraph_persist_kit._core.urls import backend_of, redact, sqlite_path
 from langgraph_persist_kit.errors import ConfigurationError, PersistKitError
 from langgraph_persist_kit.strict_serde import strict_serde
 from langgraph_persist_kit.urls import saver_from_url

@@ -19,14 +19,15 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.types import Command
 
-from langgraph_persist_kit._calls import Call, aexecute, execute, same
-from langgraph_persist_kit._checks import check_id
-from langgraph_persist_kit._codec import Target, kept_when_paused, target_of
-from langgraph_persist_kit._plan import Plan, arun, run
-from langgraph_persist_kit._raw_values import raw_view
-from langgraph_persist_kit._threads_format import with_task_paths, write_groups
+from langgraph_persist_kit._core.calls import Call, aexecute, execute, same
+from langgraph_persist_kit._core.checks import check_id
+from langgraph_persist_kit._core.codec import Target, kept_when_paused, target_of
+from langgraph_persist_kit._core.lineage import ancestor_chain
+from langgraph_persist_kit._core.plan import Plan, arun, run
+from langgraph_persist_kit._core.raw_values import raw_view
 from langgraph_persist_kit.errors import ConfigurationError
-from langgraph_persist_kit.tree import CheckpointTree, ancestor_chain, checkpoint_record
+from langgraph_persist_kit.transfer._format import with_task_paths, write_groups
+from langgraph_persist_kit.tree import CheckpointTree, checkpoint_record
 
 
 def _saver_of(graph: Any) -> BaseCheckpointSaver:

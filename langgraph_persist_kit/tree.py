@@ -45,23 +45,6 @@ def checkpoint_record(checkpoint: CheckpointTuple) -> dict[str, Any]:
     }
 
 
-def ancestor_chain(parent_of: dict[str, str | None], tip: str) -> list[str]:
-    """``tip`` and its ancestors, nearest first, following ``parent_of`` links.
-
-    Args:
-        parent_of: checkpoint id -> its parent's id (``None`` or ``""`` at the root).
-        tip: Where to start; an id missing from ``parent_of`` gives ``[]``.
-    """
-    chain: list[str] = []
-    seen = set()
-    current: str | None = tip
-    while current and current in parent_of and current not in seen:  # a loop ends the walk
-        seen.add(current)
-        chain.append(current)
-        current = parent_of[current]
-    return chain
-
-
 @dataclass
 class CheckpointTree:
     """The checkpoints of one thread, every namespace, linked parent to child.

@@ -11,7 +11,7 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from langgraph_persist_kit._urls import backend_of
+from langgraph_persist_kit._core.urls import backend_of
 
 
 def saver_from_url(url: str, **options: Any) -> AbstractContextManager[BaseCheckpointSaver]:

@@ -21,7 +21,7 @@ from langgraph.checkpoint.conformance.test_utils import (
 from langgraph_persist_kit import async_saver_from_url, saver_from_url
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.postgres import PostgresSaver
-from langgraph_persist_kit.postgres.plans import PostgresPlans
+from langgraph_persist_kit.postgres._plans import PostgresPlans
 
 LONE = "\udcff"
 

@@ -406,7 +406,7 @@ def test_a_versioned_put_retried_after_a_lost_reply_passes(harness: Harness) -> 
     the head then, and that is no conflict."""
     from langgraph.checkpoint.base import empty_checkpoint
 
-    from langgraph_persist_kit._versioning import EXPECTED_KEY
+    from langgraph_persist_kit._core.versioning import EXPECTED_KEY
 
     config = {"configurable": {"thread_id": "retried", "checkpoint_ns": "", EXPECTED_KEY: ""}}
     first = empty_checkpoint()

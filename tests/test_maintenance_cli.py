@@ -34,7 +34,7 @@ from test_maintenance import cutoff_after_a_gap
 from langgraph_persist_kit import saver_from_url
 from langgraph_persist_kit.cli import cli, progress
 from langgraph_persist_kit.cli.maintenance import DURATION, Duration
-from langgraph_persist_kit.maintenance_lock import MaintenanceLockedError, maintenance_lock
+from langgraph_persist_kit.maintenance.lock import MaintenanceLockedError, maintenance_lock
 
 BACKENDS = ["sqlite", "postgres", "redis"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -310,13 +310,13 @@ def test_lock_on_an_in_memory_sqlite_database() -> None:
             pass
         with maintenance_lock(saver):
             pass
-    assert MaintenanceLockedError.__module__ == "langgraph_persist_kit.maintenance_lock"
+    assert MaintenanceLockedError.__module__ == "langgraph_persist_kit.maintenance.lock"
 
 
 HOLDER = """
 import sys, time
 from langgraph_persist_kit import saver_from_url
-from langgraph_persist_kit.maintenance_lock import maintenance_lock
+from langgraph_persist_kit.maintenance.lock import maintenance_lock
 with saver_from_url(sys.argv[1]) as saver, maintenance_lock(saver, lease=1.0):
     print("locked", flush=True)
     time.sleep(60)

@@ -36,9 +36,9 @@ from langgraph_persist_kit.errors import (
     ConfigurationError,
     SchemaVersionError,
 )
-from langgraph_persist_kit.maintenance_lock import maintenance_lock
+from langgraph_persist_kit.maintenance.lock import maintenance_lock
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
-from langgraph_persist_kit.postgres.thread_lock import aclose_lock_pool, close_lock_pool
+from langgraph_persist_kit.postgres._thread_lock import aclose_lock_pool, close_lock_pool
 
 
 def module_url() -> str:

@@ -34,7 +34,7 @@ from langgraph_persist_kit.errors import (
     SchemaVersionError,
 )
 from langgraph_persist_kit.redis import AsyncRedisSaver, RedisSaver
-from langgraph_persist_kit.redis.keys import BUCKETS, KeySpace
+from langgraph_persist_kit.redis._keys import BUCKETS, KeySpace
 
 
 @pytest.fixture
@@ -416,7 +416,7 @@ def test_delete_for_runs_clears_run_entries_of_expired_threads(prefix: str) -> N
 
 
 def test_list_threads_with_tied_update_times(prefix: str) -> None:
-    from langgraph_persist_kit.redis.keys import bucket_of
+    from langgraph_persist_kit.redis._keys import bucket_of
 
     client = redis.Redis.from_url(redis_url())
     with RedisSaver.from_conn_string(redis_url(), key_prefix=prefix) as saver:

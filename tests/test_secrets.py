@@ -13,12 +13,12 @@ from backends import fresh_schema, postgres_url, redis_url
 from click.testing import CliRunner, Result
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from langgraph_persist_kit._urls import quote_userinfo, redact, scrub
+from langgraph_persist_kit._core.urls import quote_userinfo, redact, scrub
 from langgraph_persist_kit.cli import cli
 from langgraph_persist_kit.errors import ConfigurationError, PersistKitError
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
 from langgraph_persist_kit.redis import AsyncRedisSaver, RedisSaver
-from langgraph_persist_kit.redis.options import read_settings
+from langgraph_persist_kit.redis._options import read_settings
 from langgraph_persist_kit.sqlite import SqliteSaver
 from langgraph_persist_kit.urls import saver_from_url
 

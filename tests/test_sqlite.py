@@ -14,14 +14,14 @@ from langgraph.checkpoint.conformance.test_utils import (
     generate_metadata,
 )
 
-from langgraph_persist_kit._urls import sqlite_path
+from langgraph_persist_kit._core.urls import sqlite_path
 from langgraph_persist_kit.errors import (
     BackendError,
     ConfigurationError,
     SchemaVersionError,
 )
 from langgraph_persist_kit.sqlite import AsyncSqliteSaver, SqliteSaver
-from langgraph_persist_kit.sqlite.plans import PLANS
+from langgraph_persist_kit.sqlite._plans import PLANS
 
 BIG = "x" * 100_000
 

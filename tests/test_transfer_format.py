@@ -17,9 +17,9 @@ from langgraph.checkpoint.base import CheckpointTuple, empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langgraph_persist_kit import export_threads, import_threads
-from langgraph_persist_kit._threads_format import end_line, header_line, thread_lines
-from langgraph_persist_kit._threads_reader import read_threads, to_tuples
 from langgraph_persist_kit.errors import ConfigurationError
+from langgraph_persist_kit.transfer._format import end_line, header_line, thread_lines
+from langgraph_persist_kit.transfer._reader import read_threads, to_tuples
 
 # --- bad input ----------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from test_sessions import answer, review_graph
 from test_transfer import copy, export_text, import_text, side
 
 from langgraph_persist_kit import copy_threads, export_threads, fork_session
-from langgraph_persist_kit._raw_values import raw_view
+from langgraph_persist_kit._core.raw_values import raw_view
 from langgraph_persist_kit.cli import cli
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.sqlite import SqliteSaver

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks import common
-from langgraph_persist_kit.redis.lease import RELEASE
+from langgraph_persist_kit.redis._lease import RELEASE
 
 
 class ServerDown(RuntimeError):

@@ -277,7 +277,7 @@ class RedisStore(Store):
         return RedisSaver.from_conn_string(self.url, key_prefix=self.tpl_prefix)
 
     def load(self, threads: int, chunk: int) -> None:
-        from langgraph_persist_kit.redis import keys as k
+        from langgraph_persist_kit.redis import _keys as k
         with self.saver():  # the key space's schema marker
             pass
         tpl = k.KeySpace(self.tpl_prefix).thread_keys("template")

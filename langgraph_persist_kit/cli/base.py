@@ -21,10 +21,10 @@ from typing import IO, Any, Protocol, TypeVar, runtime_checkable
 import click
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from langgraph_persist_kit._codec import ThreadInfo
-from langgraph_persist_kit._urls import backend_of, sqlite_path
+from langgraph_persist_kit._core.urls import backend_of, sqlite_path
 from langgraph_persist_kit.errors import PersistKitError
 from langgraph_persist_kit.strict_serde import allowed_types, strict_serde
+from langgraph_persist_kit.types import ThreadInfo
 from langgraph_persist_kit.urls import saver_from_url
 
 __all__ = [

@@ -12,7 +12,7 @@ import click
 from langchain_core.runnables import RunnableConfig
 from rich.markup import escape
 
-from langgraph_persist_kit._urls import redact
+from langgraph_persist_kit._core.urls import redact
 from langgraph_persist_kit.cli.base import (
     Failure,
     open_store,

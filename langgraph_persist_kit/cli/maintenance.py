@@ -20,7 +20,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from rich.table import Table
 from rich.text import Text
 
-from langgraph_persist_kit._urls import redact
+from langgraph_persist_kit._core.urls import redact
 from langgraph_persist_kit.cli.base import Failure, one_line, open_store
 from langgraph_persist_kit.cli.output import echo_json, make_console
 from langgraph_persist_kit.cli.progress import ProgressDisplay
@@ -31,7 +31,7 @@ from langgraph_persist_kit.maintenance import (
     cleanup_expired,
     prune_threads,
 )
-from langgraph_persist_kit.maintenance_lock import MaintenanceLockedError, maintenance_lock
+from langgraph_persist_kit.maintenance.lock import MaintenanceLockedError, maintenance_lock
 
 __all__ = [
     "DURATION",

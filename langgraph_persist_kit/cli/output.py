@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from langgraph_persist_kit._codec import ThreadInfo
 from langgraph_persist_kit.tree import checkpoint_record, short_id
+from langgraph_persist_kit.types import ThreadInfo
 
 __all__ = [
     "checkpoint_record",

@@ -23,9 +23,7 @@ from typing import IO, cast
 
 import click
 
-from langgraph_persist_kit._threads_format import check_header
-from langgraph_persist_kit._threads_reader import numbered_lines
-from langgraph_persist_kit._urls import redact
+from langgraph_persist_kit._core.urls import redact
 from langgraph_persist_kit.cli.base import ALLOW_TYPE, Failure, command_allow_types, open_store
 from langgraph_persist_kit.cli.progress import ProgressDisplay
 from langgraph_persist_kit.transfer import (
@@ -36,6 +34,8 @@ from langgraph_persist_kit.transfer import (
     export_threads,
     import_threads,
 )
+from langgraph_persist_kit.transfer._format import check_header
+from langgraph_persist_kit.transfer._reader import numbered_lines
 
 __all__ = ["copy_command", "export_command", "import_command"]
 

@@ -27,10 +27,10 @@ from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langgraph_persist_kit._checks import check_id
-from langgraph_persist_kit._local_locks import LOCAL
-from langgraph_persist_kit._modes import AsyncOnly, SyncOnly
-from langgraph_persist_kit._plan import Plan, arun, run
+from langgraph_persist_kit._core.checks import check_id
+from langgraph_persist_kit._core.local_locks import LOCAL
+from langgraph_persist_kit._core.modes import AsyncOnly, SyncOnly
+from langgraph_persist_kit._core.plan import Plan, arun, run
 from langgraph_persist_kit.errors import ConfigurationError, ThreadBusyError
 
 __all__ = ["DEFAULT_LEASE", "MAX_POLL", "athread_lock", "thread_lock"]

@@ -16,8 +16,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
-from langgraph_persist_kit._checks import refuse_unknown
-from langgraph_persist_kit._urls import quote_userinfo, redact, scrub, take_query_param
+from langgraph_persist_kit._core.checks import refuse_unknown
+from langgraph_persist_kit._core.urls import quote_userinfo, redact, scrub, take_query_param
 from langgraph_persist_kit.errors import (
     BackendUnavailableError,
     ConfigurationError,

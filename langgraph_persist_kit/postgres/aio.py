@@ -17,9 +17,9 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
-from langgraph_persist_kit._modes import AsyncOnly
-from langgraph_persist_kit._plan import Plan, Query, R, Rows, aiterate, arun, single
-from langgraph_persist_kit._saver_methods import AsyncSaverMethods
+from langgraph_persist_kit._core.modes import AsyncOnly
+from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, aiterate, arun, single
+from langgraph_persist_kit._core.saver import AsyncSaverMethods
 from langgraph_persist_kit.errors import BackendUnavailableError
 from langgraph_persist_kit.postgres._common import (
     DEFAULT_SCHEMA,
@@ -28,8 +28,8 @@ from langgraph_persist_kit.postgres._common import (
     require_autocommit,
     retryable,
 )
-from langgraph_persist_kit.postgres.plans import plans_for
-from langgraph_persist_kit.postgres.thread_lock import AsyncPostgresThreadLock, aclose_lock_pool
+from langgraph_persist_kit.postgres._plans import plans_for
+from langgraph_persist_kit.postgres._thread_lock import AsyncPostgresThreadLock, aclose_lock_pool
 
 
 class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):

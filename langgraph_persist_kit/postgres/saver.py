@@ -17,9 +17,9 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
-from langgraph_persist_kit._modes import SyncOnly
-from langgraph_persist_kit._plan import Plan, Query, R, Rows, iterate, run, single
-from langgraph_persist_kit._saver_methods import SaverMethods
+from langgraph_persist_kit._core.modes import SyncOnly
+from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, iterate, run, single
+from langgraph_persist_kit._core.saver import SaverMethods
 from langgraph_persist_kit.errors import BackendUnavailableError
 from langgraph_persist_kit.postgres._common import (
     DEFAULT_SCHEMA,
@@ -28,9 +28,9 @@ from langgraph_persist_kit.postgres._common import (
     require_autocommit,
     retryable,
 )
-from langgraph_persist_kit.postgres.maintenance_lock import postgres_maintenance_lock
-from langgraph_persist_kit.postgres.plans import plans_for
-from langgraph_persist_kit.postgres.thread_lock import PostgresThreadLock, close_lock_pool
+from langgraph_persist_kit.postgres._maintenance_lock import postgres_maintenance_lock
+from langgraph_persist_kit.postgres._plans import plans_for
+from langgraph_persist_kit.postgres._thread_lock import PostgresThreadLock, close_lock_pool
 
 
 class PostgresSaver(SyncOnly, SaverMethods):

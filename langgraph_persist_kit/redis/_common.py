@@ -12,13 +12,13 @@ from typing import Any
 
 import redis
 
-from langgraph_persist_kit._urls import redact, scrub
+from langgraph_persist_kit._core.urls import redact, scrub
 from langgraph_persist_kit.errors import ConfigurationError, translate_errors
-from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
-from langgraph_persist_kit.redis.options import POOL_EXHAUSTED
-from langgraph_persist_kit.redis.plans import RedisPlans
-from langgraph_persist_kit.redis.pools import is_cluster
-from langgraph_persist_kit.redis.requests import SCRIPTS, Batch, Script
+from langgraph_persist_kit.redis._keys import DEFAULT_PREFIX
+from langgraph_persist_kit.redis._options import POOL_EXHAUSTED
+from langgraph_persist_kit.redis._plans import RedisPlans
+from langgraph_persist_kit.redis._pools import is_cluster
+from langgraph_persist_kit.redis._protocol import SCRIPTS, Batch, Script
 
 
 def make_plans(key_prefix: str, ttl: timedelta | float | None,

@@ -17,24 +17,24 @@ import redis.asyncio as aredis
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.asyncio.cluster import RedisCluster
 
-from langgraph_persist_kit._modes import AsyncOnly
-from langgraph_persist_kit._plan import Plan, R, aiterate, arun
-from langgraph_persist_kit._saver_methods import AsyncSaverMethods
+from langgraph_persist_kit._core.modes import AsyncOnly
+from langgraph_persist_kit._core.plan import Plan, R, aiterate, arun
+from langgraph_persist_kit._core.saver import AsyncSaverMethods
 from langgraph_persist_kit.redis._common import (
     RedisClientMixin,
     batches_pipeline,
     cluster_enabled,
     redis_errors,
 )
-from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
-from langgraph_persist_kit.redis.lease import AsyncLease
-from langgraph_persist_kit.redis.options import driver_configuration_errors, read_settings
-from langgraph_persist_kit.redis.pools import (
+from langgraph_persist_kit.redis._keys import DEFAULT_PREFIX
+from langgraph_persist_kit.redis._lease import AsyncLease
+from langgraph_persist_kit.redis._options import driver_configuration_errors, read_settings
+from langgraph_persist_kit.redis._pools import (
     apipeline_slot,
     async_cluster_client,
     async_standalone_client,
 )
-from langgraph_persist_kit.redis.requests import Batch, Command, Script
+from langgraph_persist_kit.redis._protocol import Batch, Command, Script
 
 
 class AsyncRedisSaver(AsyncOnly, RedisClientMixin, AsyncSaverMethods):

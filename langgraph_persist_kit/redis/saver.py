@@ -15,21 +15,21 @@ import redis
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.cluster import RedisCluster
 
-from langgraph_persist_kit._modes import SyncOnly
-from langgraph_persist_kit._plan import Plan, R, iterate, run
-from langgraph_persist_kit._saver_methods import SaverMethods
+from langgraph_persist_kit._core.modes import SyncOnly
+from langgraph_persist_kit._core.plan import Plan, R, iterate, run
+from langgraph_persist_kit._core.saver import SaverMethods
 from langgraph_persist_kit.redis._common import (
     RedisClientMixin,
     batches_pipeline,
     cluster_enabled,
     redis_errors,
 )
-from langgraph_persist_kit.redis.keys import DEFAULT_PREFIX
-from langgraph_persist_kit.redis.lease import Lease
-from langgraph_persist_kit.redis.maintenance_lock import redis_maintenance_lock
-from langgraph_persist_kit.redis.options import driver_configuration_errors, read_settings
-from langgraph_persist_kit.redis.pools import cluster_client, pipeline_slot, standalone_client
-from langgraph_persist_kit.redis.requests import Batch, Command, Script
+from langgraph_persist_kit.redis._keys import DEFAULT_PREFIX
+from langgraph_persist_kit.redis._lease import Lease
+from langgraph_persist_kit.redis._maintenance_lock import redis_maintenance_lock
+from langgraph_persist_kit.redis._options import driver_configuration_errors, read_settings
+from langgraph_persist_kit.redis._pools import cluster_client, pipeline_slot, standalone_client
+from langgraph_persist_kit.redis._protocol import Batch, Command, Script
 
 
 class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):

@@ -11,8 +11,8 @@ import sqlite3
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
-from langgraph_persist_kit._checks import refuse_unknown
-from langgraph_persist_kit._urls import sqlite_target
+from langgraph_persist_kit._core.checks import refuse_unknown
+from langgraph_persist_kit._core.urls import sqlite_target
 from langgraph_persist_kit.errors import ConfigurationError, translate_errors
 
 Synchronous = Literal["full", "normal"]

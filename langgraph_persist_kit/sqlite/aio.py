@@ -16,9 +16,9 @@ from typing import Any
 import aiosqlite
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._modes import AsyncOnly
-from langgraph_persist_kit._plan import Plan, Query, R, Rows, aiterate, arun
-from langgraph_persist_kit._saver_methods import AsyncSaverMethods
+from langgraph_persist_kit._core.modes import AsyncOnly
+from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, aiterate, arun
+from langgraph_persist_kit._core.saver import AsyncSaverMethods
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
     DATABASE_LIST,
@@ -31,8 +31,8 @@ from langgraph_persist_kit.sqlite._common import (
     refuse_open_transaction,
     sqlite_errors,
 )
-from langgraph_persist_kit.sqlite.plans import PLANS
-from langgraph_persist_kit.sqlite.thread_lock import SqliteThreadLock
+from langgraph_persist_kit.sqlite._plans import PLANS
+from langgraph_persist_kit.sqlite._thread_lock import SqliteThreadLock
 
 
 class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):

@@ -17,9 +17,9 @@ from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._modes import SyncOnly
-from langgraph_persist_kit._plan import Plan, Query, R, Rows, iterate, run
-from langgraph_persist_kit._saver_methods import SaverMethods
+from langgraph_persist_kit._core.modes import SyncOnly
+from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, iterate, run
+from langgraph_persist_kit._core.saver import SaverMethods
 from langgraph_persist_kit.sqlite._common import (
     BEGIN,
     DATABASE_LIST,
@@ -32,9 +32,9 @@ from langgraph_persist_kit.sqlite._common import (
     refuse_open_transaction,
     sqlite_errors,
 )
-from langgraph_persist_kit.sqlite.maintenance_lock import sqlite_maintenance_lock
-from langgraph_persist_kit.sqlite.plans import PLANS
-from langgraph_persist_kit.sqlite.thread_lock import SqliteThreadLock
+from langgraph_persist_kit.sqlite._maintenance_lock import sqlite_maintenance_lock
+from langgraph_persist_kit.sqlite._plans import PLANS
+from langgraph_persist_kit.sqlite._thread_lock import SqliteThreadLock
 
 
 class SqliteSaver(SyncOnly, SaverMethods):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from langgraph_persist_kit._checks import (
+from langgraph_persist_kit._core.checks import (
     MAX_JSON_DEPTH,
     check_id,
     check_json,

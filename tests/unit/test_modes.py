@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from langgraph_persist_kit._modes import AsyncOnly, SyncOnly
+from langgraph_persist_kit._core.modes import AsyncOnly, SyncOnly
 from langgraph_persist_kit.errors import ConfigurationError
 
 

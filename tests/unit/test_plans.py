@@ -14,9 +14,9 @@ from langgraph.checkpoint.conformance.test_utils import (
 )
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from langgraph_persist_kit._plan import Query, arun, run
+from langgraph_persist_kit._core.plan import Query, arun, run
 from langgraph_persist_kit.errors import ConfigurationError
-from langgraph_persist_kit.sqlite.plans import PLANS
+from langgraph_persist_kit.sqlite._plans import PLANS
 
 SERDE = JsonPlusSerializer()
 

@@ -20,7 +20,7 @@ import redis.asyncio as aredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
-from langgraph_persist_kit.redis.options import POOL_EXHAUSTED, Settings
+from langgraph_persist_kit.redis._options import POOL_EXHAUSTED, Settings
 
 _holding: ContextVar[bool] = ContextVar("persist_kit_redis_slot", default=False)
 

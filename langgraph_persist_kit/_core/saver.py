@@ -24,10 +24,10 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._codec import ThreadInfo
-from langgraph_persist_kit._plan import Plan, R
-from langgraph_persist_kit._saver_base import PersistSaverBase
-from langgraph_persist_kit._versioning import check_loaded
+from langgraph_persist_kit._core.base import PersistSaverBase
+from langgraph_persist_kit._core.plan import Plan, R
+from langgraph_persist_kit._core.versioning import check_loaded
+from langgraph_persist_kit.types import ThreadInfo
 
 
 class StorePlans(Protocol):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 
-from langgraph_persist_kit._plan import Plan, Query
+from langgraph_persist_kit._core.plan import Plan, Query
 from langgraph_persist_kit.errors import SchemaVersionError
 
 _FILENAME = re.compile(r"^(\d{4})_(\w+)\.sql$")

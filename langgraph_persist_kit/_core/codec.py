@@ -43,8 +43,9 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._checks import check_id, dump_json
+from langgraph_persist_kit._core.checks import check_id, dump_json
 from langgraph_persist_kit.errors import ConfigurationError
+from langgraph_persist_kit.types import ThreadInfo
 
 EMPTY = "empty"
 """Type tag of a channel value row that holds no value."""
@@ -63,23 +64,6 @@ def kept_when_paused(task_id: str, channel: str) -> bool:
     has moved on from: its interrupts, errors and task-less writes, not the task
     results and answers (``__resume__``) written there later."""
     return channel in PAUSE_CHANNELS or (task_id == NULL_TASK_ID and channel != "__resume__")
-
-
-class ThreadInfo(NamedTuple):
-    """One thread of a store, as `list_threads` yields it.
-
-    Attributes:
-        thread_id: The thread's id.
-        created_at: When the thread's first checkpoint or write was stored (UTC).
-        updated_at: When its newest checkpoint or pending write was stored (UTC).
-        metadata: The metadata of the thread's latest root (``checkpoint_ns=""``)
-            checkpoint; ``{}`` when it has none.
-    """
-
-    thread_id: str
-    created_at: datetime
-    updated_at: datetime
-    metadata: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
-from langgraph_persist_kit._local_locks import holder_name
+from langgraph_persist_kit._core.local_locks import holder_name
 from langgraph_persist_kit.errors import ConfigurationError, MaintenanceLockedError
 from langgraph_persist_kit.postgres._common import advisory_key, connection_args, postgres_errors
 

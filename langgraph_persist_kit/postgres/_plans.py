@@ -19,20 +19,20 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._checks import FilterTerm, dump_json, refuse_nul
-from langgraph_persist_kit._codec import (
-    ThreadInfo,
+from langgraph_persist_kit._core.checks import FilterTerm, dump_json, refuse_nul
+from langgraph_persist_kit._core.codec import (
     Version,
     encode_checkpoint,
     encode_writes,
     target_of,
 )
-from langgraph_persist_kit._migrations import Migration, load_migrations, migrate, refuse_newer
-from langgraph_persist_kit._plan import Plan, Query
-from langgraph_persist_kit._queries import load_queries
-from langgraph_persist_kit._sql_plans import SqlPlans
-from langgraph_persist_kit._versioning import put_head, stale
+from langgraph_persist_kit._core.plan import Plan, Query
+from langgraph_persist_kit._core.versioning import put_head, stale
+from langgraph_persist_kit._sql.migrations import Migration, load_migrations, migrate, refuse_newer
+from langgraph_persist_kit._sql.plans import SqlPlans
+from langgraph_persist_kit._sql.queries import load_queries
 from langgraph_persist_kit.postgres._common import advisory_key, check_schema
+from langgraph_persist_kit.types import ThreadInfo
 
 _STATEMENT_END = re.compile(r";[ \t]*(?:--[^\n]*)?(?:\n|$)")
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from langgraph_persist_kit._local_locks import holder_name
+from langgraph_persist_kit._core.local_locks import holder_name
 from langgraph_persist_kit.redis._common import redis_errors
 
 log = logging.getLogger(__name__)

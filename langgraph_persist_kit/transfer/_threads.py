@@ -15,11 +15,11 @@ from typing import Any
 
 from langgraph.checkpoint.base import CheckpointTuple
 
-from langgraph_persist_kit._calls import Call, same
-from langgraph_persist_kit._plan import Plan
-from langgraph_persist_kit._raw_values import RawValue
-from langgraph_persist_kit._threads_format import order_checkpoints, with_task_paths, write_groups
+from langgraph_persist_kit._core.calls import Call, same
+from langgraph_persist_kit._core.plan import Plan
+from langgraph_persist_kit._core.raw_values import RawValue
 from langgraph_persist_kit.errors import BackendError, ConfigurationError
+from langgraph_persist_kit.transfer._format import order_checkpoints, with_task_paths, write_groups
 
 __all__ = ["read_thread", "refuse_existing", "thread_ids_of", "write_thread"]
 

@@ -41,7 +41,7 @@ import psycopg
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from langgraph_persist_kit._local_locks import holder_name
+from langgraph_persist_kit._core.local_locks import holder_name
 from langgraph_persist_kit.postgres._common import advisory_key, connection_args, postgres_errors
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from langgraph_persist_kit._calls import Call, aexecute, execute
-from langgraph_persist_kit._plan import Plan, arun, run
+from langgraph_persist_kit._core.calls import Call, aexecute, execute
+from langgraph_persist_kit._core.plan import Plan, arun, run
 from langgraph_persist_kit.errors import ConfigurationError
 
 __all__ = [

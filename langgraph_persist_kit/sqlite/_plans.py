@@ -17,20 +17,20 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._checks import FilterTerm
-from langgraph_persist_kit._codec import (
-    ThreadInfo,
+from langgraph_persist_kit._core.checks import FilterTerm
+from langgraph_persist_kit._core.codec import (
     Version,
     encode_checkpoint,
     encode_writes,
     target_of,
     thread_info,
 )
-from langgraph_persist_kit._migrations import load_migrations, migrate
-from langgraph_persist_kit._plan import Plan, Query
-from langgraph_persist_kit._queries import load_queries
-from langgraph_persist_kit._sql_plans import SqlPlans
-from langgraph_persist_kit._versioning import put_head, stale
+from langgraph_persist_kit._core.plan import Plan, Query
+from langgraph_persist_kit._core.versioning import put_head, stale
+from langgraph_persist_kit._sql.migrations import load_migrations, migrate
+from langgraph_persist_kit._sql.plans import SqlPlans
+from langgraph_persist_kit._sql.queries import load_queries
+from langgraph_persist_kit.types import ThreadInfo
 
 ROWS_PER_STATEMENT = 500
 """Rows per multi-row INSERT; far below SQLite's 32,766 bound parameters."""

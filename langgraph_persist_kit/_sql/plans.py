@@ -32,19 +32,19 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._checks import FilterTerm, check_id, filter_terms
-from langgraph_persist_kit._codec import (
+from langgraph_persist_kit._core.checks import FilterTerm, check_id, filter_terms
+from langgraph_persist_kit._core.codec import (
     StoredCheckpoint,
     StoredWrite,
     Target,
-    ThreadInfo,
     Version,
     target_of,
 )
-from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
-from langgraph_persist_kit._migrations import Migration
-from langgraph_persist_kit._plan import Plan, Query, Rows, paged
-from langgraph_persist_kit._sql_upkeep import SqlUpkeep
+from langgraph_persist_kit._core.lineage import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
+from langgraph_persist_kit._core.plan import Plan, Query, Rows, paged
+from langgraph_persist_kit._sql.migrations import Migration
+from langgraph_persist_kit._sql.upkeep import SqlUpkeep
+from langgraph_persist_kit.types import ThreadInfo
 
 PAGE_SIZE = 100
 """Checkpoints fetched per round trip by ``list``."""

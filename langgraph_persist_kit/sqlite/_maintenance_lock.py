@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 
-from langgraph_persist_kit._local_locks import LOCAL, holder_name
+from langgraph_persist_kit._core.local_locks import LOCAL, holder_name
 from langgraph_persist_kit.errors import ConfigurationError, MaintenanceLockedError
 from langgraph_persist_kit.sqlite._common import DATABASE_LIST, main_file, sqlite_errors
 

@@ -22,10 +22,10 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._codec import PathedWrite
-from langgraph_persist_kit._raw_values import RawValue
-from langgraph_persist_kit._threads_format import check_header
+from langgraph_persist_kit._core.codec import PathedWrite
+from langgraph_persist_kit._core.raw_values import RawValue
 from langgraph_persist_kit.errors import ConfigurationError
+from langgraph_persist_kit.transfer._format import check_header
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from langgraph_persist_kit._plan import Plan
-from langgraph_persist_kit.redis.keys import BUCKETS
-from langgraph_persist_kit.redis.requests import Batch, Command
+from langgraph_persist_kit._core.plan import Plan
+from langgraph_persist_kit.redis._keys import BUCKETS
+from langgraph_persist_kit.redis._protocol import Batch, Command
 
 BUCKET_PAGE = 32
 """Entries read from one bucket per round trip."""

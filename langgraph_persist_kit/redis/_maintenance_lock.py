@@ -15,7 +15,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from langgraph_persist_kit.errors import ConfigurationError, MaintenanceLockedError
-from langgraph_persist_kit.redis.lease import Lease
+from langgraph_persist_kit.redis._lease import Lease
 
 
 @contextmanager

@@ -36,8 +36,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from langgraph_persist_kit._codec import PathedWrite
-from langgraph_persist_kit._raw_values import RawValue
+from langgraph_persist_kit._core.codec import PathedWrite
+from langgraph_persist_kit._core.raw_values import RawValue
 from langgraph_persist_kit.errors import ConfigurationError
 
 FORMAT = "langgraph-persist-kit/threads"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from langgraph_persist_kit._queries import load_queries
+from langgraph_persist_kit._sql.queries import load_queries
 
 
 @dataclass(frozen=True)

@@ -27,23 +27,23 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 
-from langgraph_persist_kit._calls import aexecute, execute
-from langgraph_persist_kit._plan import Plan, arun, run
-from langgraph_persist_kit._raw_values import raw_view
-from langgraph_persist_kit._thread_transfer import (
+from langgraph_persist_kit._core.calls import aexecute, execute
+from langgraph_persist_kit._core.plan import Plan, arun, run
+from langgraph_persist_kit._core.raw_values import raw_view
+from langgraph_persist_kit.errors import ConfigurationError, PersistKitError
+from langgraph_persist_kit.strict_serde import TypeName
+from langgraph_persist_kit.transfer._format import (
+    end_line,
+    header_line,
+    thread_lines,
+)
+from langgraph_persist_kit.transfer._reader import read_threads, to_tuples
+from langgraph_persist_kit.transfer._threads import (
     read_thread,
     refuse_existing,
     thread_ids_of,
     write_thread,
 )
-from langgraph_persist_kit._threads_format import (
-    end_line,
-    header_line,
-    thread_lines,
-)
-from langgraph_persist_kit._threads_reader import read_threads, to_tuples
-from langgraph_persist_kit.errors import ConfigurationError, PersistKitError
-from langgraph_persist_kit.strict_serde import TypeName
 
 __all__ = [
     "IfExists",

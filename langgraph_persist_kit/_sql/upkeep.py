@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from langgraph_persist_kit._codec import NULL_TASK_ID
-from langgraph_persist_kit._plan import Plan, Query
-from langgraph_persist_kit.tree import ancestor_chain
+from langgraph_persist_kit._core.codec import NULL_TASK_ID
+from langgraph_persist_kit._core.lineage import ancestor_chain
+from langgraph_persist_kit._core.plan import Plan, Query
 
 
 def as_dict(metadata: Any) -> dict[str, Any]:

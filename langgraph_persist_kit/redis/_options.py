@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from langgraph_persist_kit._urls import backend_of, quote_userinfo, redact
+from langgraph_persist_kit._core.urls import backend_of, quote_userinfo, redact
 from langgraph_persist_kit.errors import ConfigurationError
 
 CONNECT_TIMEOUT = 5.0

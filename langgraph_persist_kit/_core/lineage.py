@@ -20,9 +20,9 @@ from typing import Any
 from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite, writes_sort_key
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._checks import check_id
-from langgraph_persist_kit._codec import EMPTY, Target, Version
-from langgraph_persist_kit._plan import Plan
+from langgraph_persist_kit._core.checks import check_id
+from langgraph_persist_kit._core.codec import EMPTY, Target, Version
+from langgraph_persist_kit._core.plan import Plan
 from langgraph_persist_kit.errors import BackendError, ConfigurationError
 
 FIRST_ROUND_DEPTH = 64
@@ -30,6 +30,23 @@ FIRST_ROUND_DEPTH = 64
 
 DELTA_COUNTERS_KEY = "counters_since_delta_snapshot"
 """Checkpoint metadata key naming the DeltaChannel-backed channels."""
+
+
+def ancestor_chain(parent_of: dict[str, str | None], tip: str) -> list[str]:
+    """``tip`` and its ancestors, nearest first, following ``parent_of`` links.
+
+    Args:
+        parent_of: checkpoint id -> its parent's id (``None`` or ``""`` at the root).
+        tip: Where to start; an id missing from ``parent_of`` gives ``[]``.
+    """
+    chain: list[str] = []
+    seen = set()
+    current: str | None = tip
+    while current and current in parent_of and current not in seen:  # a loop ends the walk
+        seen.add(current)
+        chain.append(current)
+        current = parent_of[current]
+    return chain
 
 
 def delta_channels(metadata: dict[str, Any]) -> list[str]:

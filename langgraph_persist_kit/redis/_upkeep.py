@@ -12,14 +12,14 @@ from typing import Any
 
 import orjson
 
-from langgraph_persist_kit._checks import check_id
-from langgraph_persist_kit._codec import kept_when_paused
-from langgraph_persist_kit._plan import Plan
-from langgraph_persist_kit.redis import keys as k
-from langgraph_persist_kit.redis.buckets import bucket_range
-from langgraph_persist_kit.redis.listing import PAGE_SIZE
-from langgraph_persist_kit.redis.requests import Batch, Command, Script
-from langgraph_persist_kit.tree import ancestor_chain
+from langgraph_persist_kit._core.checks import check_id
+from langgraph_persist_kit._core.codec import kept_when_paused
+from langgraph_persist_kit._core.lineage import ancestor_chain
+from langgraph_persist_kit._core.plan import Plan
+from langgraph_persist_kit.redis import _keys as k
+from langgraph_persist_kit.redis._buckets import bucket_range
+from langgraph_persist_kit.redis._listing import PAGE_SIZE
+from langgraph_persist_kit.redis._protocol import Batch, Command, Script
 
 
 class RedisUpkeep:

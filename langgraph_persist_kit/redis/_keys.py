@@ -35,7 +35,7 @@ from typing import Any
 
 import ormsgpack
 
-from langgraph_persist_kit._codec import EMPTY, Version
+from langgraph_persist_kit._core.codec import EMPTY, Version
 from langgraph_persist_kit.errors import ConfigurationError
 
 BUCKETS = 256

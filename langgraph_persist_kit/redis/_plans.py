@@ -27,8 +27,8 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._checks import check_id, metadata_matches
-from langgraph_persist_kit._codec import (
+from langgraph_persist_kit._core.checks import check_id, metadata_matches
+from langgraph_persist_kit._core.codec import (
     EMPTY,
     StoredCheckpoint,
     StoredWrite,
@@ -37,17 +37,17 @@ from langgraph_persist_kit._codec import (
     encode_writes,
     target_of,
 )
-from langgraph_persist_kit._delta import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
-from langgraph_persist_kit._plan import Plan
-from langgraph_persist_kit._versioning import put_head, stale
+from langgraph_persist_kit._core.lineage import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
+from langgraph_persist_kit._core.plan import Plan
+from langgraph_persist_kit._core.versioning import put_head, stale
 from langgraph_persist_kit.errors import SchemaVersionError
-from langgraph_persist_kit.redis import keys as k
-from langgraph_persist_kit.redis.buckets import (
+from langgraph_persist_kit.redis import _keys as k
+from langgraph_persist_kit.redis._buckets import (
     bucket_range,
 )
-from langgraph_persist_kit.redis.listing import RedisListing
-from langgraph_persist_kit.redis.requests import Batch, Command, Script
-from langgraph_persist_kit.redis.upkeep import RedisUpkeep
+from langgraph_persist_kit.redis._listing import RedisListing
+from langgraph_persist_kit.redis._protocol import Batch, Command, Script
+from langgraph_persist_kit.redis._upkeep import RedisUpkeep
 
 PRUNE_ATTEMPTS = 5
 """Plans of one thread's prune before giving up on a thread that keeps changing."""

@@ -15,12 +15,13 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._checks import check_id, filter_terms, metadata_matches
-from langgraph_persist_kit._codec import Target, ThreadInfo, target_of, thread_info
-from langgraph_persist_kit._plan import Plan, paged
-from langgraph_persist_kit.redis import keys as k
-from langgraph_persist_kit.redis.buckets import BucketMerge, LexCursor, ScoreCursor, bucket_range
-from langgraph_persist_kit.redis.requests import Batch, Command, Script
+from langgraph_persist_kit._core.checks import check_id, filter_terms, metadata_matches
+from langgraph_persist_kit._core.codec import Target, target_of, thread_info
+from langgraph_persist_kit._core.plan import Plan, paged
+from langgraph_persist_kit.redis import _keys as k
+from langgraph_persist_kit.redis._buckets import BucketMerge, LexCursor, ScoreCursor, bucket_range
+from langgraph_persist_kit.redis._protocol import Batch, Command, Script
+from langgraph_persist_kit.types import ThreadInfo
 
 PAGE_SIZE = 100
 """Checkpoints (and threads) read per round trip by ``list`` (and ``list_threads``)."""

@@ -11,7 +11,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._codec import Version, next_version
+from langgraph_persist_kit._core.codec import Version, next_version
 
 
 class PersistSaverBase(BaseCheckpointSaver[str]):

@@ -1,0 +1,2 @@
+"""What the SQL stores (SQLite, PostgreSQL) share: their plans, upkeep, named queries
+and migrations."""
