@@ -49,28 +49,30 @@ def _root(thread_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
 
 
 def _fork(graph: Any, config: RunnableConfig, new_thread_id: Any) -> Plan[str]:
-    saver = raw_view(_saver_of(graph))  # values move as stored bytes: nothing is decoded
+    saver: Any = raw_view(_saver_of(graph))  # values move as stored bytes: nothing is decoded
     source = target_of(config)
     if source.checkpoint_ns:
         raise ConfigurationError("fork a thread at a root checkpoint: leave checkpoint_ns empty")
-    tip = yield Call(saver, "get_tuple", (_root(source.thread_id, source.checkpoint_id),))
+    tip = yield Call(saver.get_tuple, saver.aget_tuple,
+                     (_root(source.thread_id, source.checkpoint_id),))
     if tip is None:
         raise ConfigurationError(
             f"thread {source.thread_id!r} has no checkpoint {source.checkpoint_id or ''}".rstrip()
         )
     new_id = check_id(new_thread_id if new_thread_id is not None else uuid.uuid4(), "thread_id")
-    if (yield Call(saver, "get_tuple", (_root(new_id),))) is not None:
+    if (yield Call(saver.get_tuple, saver.aget_tuple, (_root(new_id),))) is not None:
         raise ConfigurationError(f"thread {new_id!r} exists already: pick a new thread id")
     tip_id = tip.config["configurable"]["checkpoint_id"]
     paused = False  # the source moved on from the tip: its later answers are not copied
     if source.checkpoint_id is not None:
-        latest = yield Call(saver, "get_tuple", (_root(source.thread_id),))
+        latest = yield Call(saver.get_tuple, saver.aget_tuple, (_root(source.thread_id),))
         paused = latest.config["configurable"]["checkpoint_id"] != tip_id
-    if hasattr(saver, "fork_thread"):
-        yield Call(saver, "fork_thread", (source.thread_id, new_id, tip_id), {"paused": paused})
+    if hasattr(saver, "fork_thread"):  # the saver hook of this package's: the store copies
+        yield Call(saver.fork_thread, saver.afork_thread, (source.thread_id, new_id, tip_id),
+                   {"paused": paused})
         return new_id
-    everything = yield Call(saver, "list", ({"configurable": {"thread_id": source.thread_id}},),
-                            each=same)
+    everything = yield Call(saver.list, saver.alist,
+                            ({"configurable": {"thread_id": source.thread_id}},), each=same)
     selection = _fork_selection(with_task_paths(saver, everything), tip_id)
     newest = {_ns(t): t for t in selection}  # oldest first: the last of each namespace stays
     for checkpoint in selection:
@@ -110,10 +112,10 @@ def _put_again(
     (`write_groups`, as an import does).
     """
     config = Target(thread_id, _ns(checkpoint), None).config(_parent_id(checkpoint))
-    stored = yield Call(saver, "put", (config, checkpoint.checkpoint, checkpoint.metadata,
+    stored = yield Call(saver.put, saver.aput, (config, checkpoint.checkpoint, checkpoint.metadata,
                                        dict(checkpoint.checkpoint["channel_versions"])))
     for task_path, task_id, writes in write_groups(checkpoint.pending_writes or []):
-        yield Call(saver, "put_writes", (stored, writes, task_id, task_path))
+        yield Call(saver.put_writes, saver.aput_writes, (stored, writes, task_id, task_path))
 
 
 def fork_session(graph: Any, config: RunnableConfig, *, new_thread_id: Any = None) -> str:
@@ -170,12 +172,12 @@ def _replay(graph: Any, config: RunnableConfig, input: Any, update: Any, as_node
     start = config
     if update is not None or as_node is not None:
         kwargs = {"as_node": as_node} if as_node is not None else {}
-        start = yield Call(graph, "update_state", (config, update), kwargs)
+        start = yield Call(graph.update_state, graph.aupdate_state, (config, update), kwargs)
     elif isinstance(input, Command) and input.resume is not None:
         # LangGraph reuses an answered interrupt's stored resume value when run
         # again from the same checkpoint: branch first, so the new answer counts.
-        start = yield Call(graph, "update_state", (config, None))
-    return (yield Call(graph, "invoke", (input, start), invoke_kwargs))
+        start = yield Call(graph.update_state, graph.aupdate_state, (config, None))
+    return (yield Call(graph.invoke, graph.ainvoke, (input, start), invoke_kwargs))
 
 
 def replay(graph: Any, config: RunnableConfig, *, input: Any = None, update: Any = None,
@@ -212,7 +214,7 @@ async def areplay(graph: Any, config: RunnableConfig, *, input: Any = None, upda
 
 def _tree(saver: BaseCheckpointSaver, thread_id: str) -> Plan[CheckpointTree]:
     thread_id = check_id(thread_id, "thread_id")
-    tuples = yield Call(saver, "list", ({"configurable": {"thread_id": thread_id}},),
+    tuples = yield Call(saver.list, saver.alist, ({"configurable": {"thread_id": thread_id}},),
                         each=same)
     return CheckpointTree.from_records(thread_id, [checkpoint_record(t) for t in tuples])
 

@@ -1,7 +1,8 @@
 """Which mode serves which call: sync savers refuse async calls, async savers
 serve sync calls from other threads on their own event loop.
 
-Owns: the sync/async mismatch of every saver; depends on: `errors`.
+Owns: the sync/async mismatch of every saver. The methods it guards or bridges are
+those `aio.AsyncSaverMethods` defines, found there: no list to keep in step.
 
 A sync saver (``SqliteSaver``) serves ``graph.invoke`` / ``stream``; its
 ``a``-prefixed methods raise `ConfigurationError` naming the class to use
@@ -20,22 +21,15 @@ raises `ConfigurationError`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, NoReturn, TypeVar
 
+from langgraph_persist_kit._core.aio import AsyncSaverMethods
 from langgraph_persist_kit.errors import ConfigurationError
 
 T = TypeVar("T")
 
-# The methods both modes have, by their sync name; the async name adds "a".
-_COROUTINE_METHODS = (
-    "get_tuple", "put", "put_writes", "delete_thread", "delete_for_runs",
-    "copy_thread", "fork_thread", "prune", "get_delta_channel_history",
-    "prune_thread", "cleanup_batch", "stats", "thread_ids_page", "thread_count",
-)
-_ITERATOR_METHODS = ("list", "list_threads")
-# A thread lock's handle belongs to one mode: `thread_lock` on an async saver is refused.
-_UNBRIDGED_METHODS = ("thread_lock_handle",)
 
 
 def _raiser(name: str, wrong: str, other: str) -> Any:
@@ -52,6 +46,9 @@ def _raiser(name: str, wrong: str, other: str) -> Any:
 
 class SyncOnly:
     """Mixin for sync savers: every ``a``-prefixed method raises `ConfigurationError`."""
+
+    athread_lock_handle = _raiser("athread_lock_handle", "synchronous",
+                                  "Async{cls} with graph.ainvoke()/astream()")
 
 
 class AsyncOnly:
@@ -86,6 +83,11 @@ class AsyncOnly:
             )
         _refuse_on_loop_thread(loop, f"{type(self).__name__}.{name}()")
         return loop
+
+    # A thread lock's handle belongs to one mode: `thread_lock` on an async saver is refused.
+    thread_lock_handle = _raiser(
+        "thread_lock_handle", "asynchronous",
+        "the a-prefixed method, or the sync saver class, with graph.invoke()")
 
     @staticmethod
     def _call(coroutine: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> T:
@@ -156,14 +158,14 @@ def _bridge_iterator(name: str) -> Any:
     return method
 
 
-for _name in (*_COROUTINE_METHODS, *_ITERATOR_METHODS, *_UNBRIDGED_METHODS):
+def _async_methods() -> Iterator[tuple[str, bool]]:
+    """``(sync name, returns an iterator)`` of each method `AsyncSaverMethods` defines."""
+    for name, method in vars(AsyncSaverMethods).items():
+        if name.startswith("a") and inspect.isfunction(method):
+            yield name[1:], not inspect.iscoroutinefunction(method)
+
+
+for _name, _iterates in _async_methods():
     setattr(SyncOnly, "a" + _name,
             _raiser("a" + _name, "synchronous", "Async{cls} with graph.ainvoke()/astream()"))
-for _name in _COROUTINE_METHODS:
-    setattr(AsyncOnly, _name, _bridge(_name))
-for _name in _ITERATOR_METHODS:
-    setattr(AsyncOnly, _name, _bridge_iterator(_name))
-for _name in _UNBRIDGED_METHODS:
-    setattr(AsyncOnly, _name,
-            _raiser(_name, "asynchronous",
-                    "the a-prefixed method, or the sync saver class, with graph.invoke()"))
+    setattr(AsyncOnly, _name, _bridge_iterator(_name) if _iterates else _bridge(_name))

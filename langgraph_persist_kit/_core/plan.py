@@ -1,31 +1,43 @@
 """Storage operations written once, run by a sync or an async driver.
 
-Owns: the sans-I/O protocol between plans and drivers; depends on nothing.
+Owns: the sans-I/O protocol between plans and drivers, and the drivers;
+depends on nothing.
 
-A *plan* is a generator. It yields a request and receives its reply: for SQL
-stores a `Query`, answered with the rows it returned (a list of tuples, empty
-for statements); Redis plans yield their own requests (scripts, pipelines).
-Or it yields `Emit` to hand a
-batch of results (one page) to the caller of an iterating method (``list``)
-and receives ``None``. Its return value is the operation's result. Each backend supplies
-one small function that executes a request; `run` / `arun` and `iterate` /
-`aiterate` below drive any plan with it, so the logic of every operation
-exists once for both modes.
+A *plan* is a generator, in the manner of psycopg's ``PQGen``
+(``psycopg/generators.py``). It yields a request of its store family and
+receives the reply:
+
+* SQL stores (`SqlPlan`): a `Query`, answered with the rows it returned (a list
+  of tuples, empty for statements);
+* Redis (`RedisPlan`, in ``redis/_protocol.py``): a script, a command or a batch
+  of them, answered with Redis's reply;
+* calls on a saver or a graph (`calls.CallPlan`): a `calls.Call`, answered with
+  what the call returned.
+
+A listing plan (``list``) also yields `Emit` to hand a page of results to the
+caller, and receives ``None``. A plan's return value is the operation's result.
+
+`run` / `arun` drive a plan to its result and `iterate` / `aiterate` drive a
+listing; each backend gives them one function that executes a request. Every
+driver has one error policy: a request that fails is thrown into the plan, which
+may clean up (a ``try`` around its ``yield``) before the error goes on to the
+caller. A driver's loop is a few lines around `Turn`, which holds the rest.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 R = TypeVar("R")
+T = TypeVar("T")
 Rows = list[Sequence[Any]]
 
 
 @dataclass(frozen=True)
 class Query:
-    """One statement to execute; ``params`` is a sequence or a mapping."""
+    """One SQL statement to execute; ``params`` is a sequence or a mapping."""
 
     sql: str
     params: Any = ()
@@ -33,94 +45,123 @@ class Query:
 
 @dataclass(frozen=True)
 class Emit:
-    """Items for the caller of an iterating plan, in order."""
+    """Items for the caller of a listing plan, in order."""
 
     items: Sequence[Any]
 
 
-Step = Any  # a store's request, or Emit
-Plan = Generator[Step, Any, R]
+Plan = Generator[Any, Any, R]
+"""A plan of any store family (the helpers all families share: `paged`, the ancestor walk)."""
+
+SqlPlan = Generator[Query, Rows, R]
+"""A plan of the SQL stores: yields `Query`, receives its rows."""
+
+Listing = Generator[Any, Any, None]
+"""A listing plan: yields its family's requests and `Emit`; returns nothing."""
 
 
-def run(plan: Plan[R], execute: Callable[[Any], Any]) -> R:
-    """Drive ``plan`` to completion with a blocking ``execute``.
+class Turn(Generic[R]):
+    """A plan being driven: the request it waits on (``step``), or its ``result``.
 
-    A request that fails is thrown into the plan, which may clean up (a
-    ``try`` around its ``yield``) before the error goes on to the caller.
+    Emitted pages are collected in ``emitted`` (answered with ``None``) for
+    `iterate`; `run` refuses them.
     """
-    try:
-        step = next(plan)
-        while True:
-            if isinstance(step, Emit):
-                raise TypeError("this plan emits items: drive it with iterate()")
-            try:
-                reply = execute(step)
-            except Exception as exc:
-                step = plan.throw(exc)
-                continue
-            step = plan.send(reply)
-    except StopIteration as stop:
-        return stop.value
+
+    __slots__ = ("emitted", "listing", "plan", "result", "step")
+
+    def __init__(self, plan: Generator[Any, Any, R], *, listing: bool = False) -> None:
+        self.plan = plan
+        self.step: Any = None
+        self.result: R | None = None
+        self.emitted: list[Any] = []
+        self.listing = listing
+        self.answer(None)
+
+    def answer(self, reply: Any) -> None:
+        """Send ``reply`` to the plan; it now waits on its next request, or is done."""
+        self._advance(self.plan.send, reply)
+
+    def fail(self, error: Exception) -> None:
+        """Throw the request's ``error`` into the plan (it may clean up, or re-raise)."""
+        self._advance(self.plan.throw, error)
+
+    def take(self) -> list[Any]:
+        """The items emitted since the last take."""
+        items, self.emitted = self.emitted, []
+        return items
+
+    def _advance(self, resume: Callable[[Any], Any], value: Any) -> None:
+        try:
+            step = resume(value)
+            while isinstance(step, Emit):
+                if not self.listing:
+                    raise TypeError("this plan emits items: drive it with iterate()")
+                self.emitted.extend(step.items)
+                step = self.plan.send(None)
+            self.step = step
+        except StopIteration as stop:
+            self.step, self.result = None, stop.value
 
 
-async def arun(plan: Plan[R], execute: Callable[[Any], Awaitable[Any]]) -> R:
-    """Drive ``plan`` to completion with an awaitable ``execute``; see `run`."""
-    try:
-        step = next(plan)
-        while True:
-            if isinstance(step, Emit):
-                raise TypeError("this plan emits items: drive it with aiterate()")
-            try:
-                reply = await execute(step)
-            except Exception as exc:
-                step = plan.throw(exc)
-                continue
-            step = plan.send(reply)
-    except StopIteration as stop:
-        return stop.value
+def run(plan: Generator[Any, Any, R], execute: Callable[[Any], Any]) -> R:
+    """Drive ``plan`` to its result with a blocking ``execute``."""
+    turn = Turn(plan)
+    while turn.step is not None:
+        try:
+            turn.answer(execute(turn.step))
+        except Exception as exc:
+            turn.fail(exc)
+    return turn.result  # type: ignore[return-value]  # set when step is None
 
 
-def iterate(plan: Plan[None], execute: Callable[[Any], Any]) -> Iterator[Any]:
-    """Drive an emitting plan, yielding what it emits."""
-    try:
-        step = next(plan)
-        while True:
-            if isinstance(step, Emit):
-                yield from step.items
-                step = plan.send(None)
-            else:
-                step = plan.send(execute(step))
-    except StopIteration:
-        return
+async def arun(plan: Generator[Any, Any, R], execute: Callable[[Any], Awaitable[Any]]) -> R:
+    """Drive ``plan`` to its result with an awaitable ``execute``; see `run`."""
+    turn = Turn(plan)
+    while turn.step is not None:
+        try:
+            turn.answer(await execute(turn.step))
+        except Exception as exc:
+            turn.fail(exc)
+    return turn.result  # type: ignore[return-value]
 
 
-async def aiterate(
-    plan: Plan[None], execute: Callable[[Any], Awaitable[Any]]
-) -> AsyncIterator[Any]:
-    """Drive an emitting plan asynchronously, yielding what it emits."""
-    try:
-        step = next(plan)
-        while True:
-            if isinstance(step, Emit):
-                for item in step.items:
-                    yield item
-                step = plan.send(None)
-            else:
-                step = plan.send(await execute(step))
-    except StopIteration:
-        return
+def iterate(plan: Listing, execute: Callable[[Any], Any]) -> Iterator[Any]:
+    """Drive a listing plan, yielding what it emits as it emits it."""
+    turn = Turn(plan, listing=True)
+    while True:
+        yield from turn.take()
+        if turn.step is None:
+            return
+        try:
+            turn.answer(execute(turn.step))
+        except Exception as exc:
+            turn.fail(exc)
 
 
-def single(query: Query) -> Plan[Rows]:
+async def aiterate(plan: Listing, execute: Callable[[Any], Awaitable[Any]]) -> AsyncIterator[Any]:
+    """Drive a listing plan asynchronously; see `iterate`."""
+    turn = Turn(plan, listing=True)
+    while True:
+        for item in turn.take():
+            yield item
+        if turn.step is None:
+            return
+        try:
+            turn.answer(await execute(turn.step))
+        except Exception as exc:
+            turn.fail(exc)
+
+
+def single(query: Query) -> SqlPlan[Rows]:
     """A plan of one query, returning its rows (drivers run each page of a list this way)."""
-    rows: Rows = yield query
+    rows = yield query
     return rows
 
 
 PageFetch = Callable[[int], "Plan[tuple[list[Any], bool]]"]
 
 
-def paged(fetch: PageFetch, limit: int | None, page_size: int) -> Plan[None]:
+def paged(fetch: PageFetch, limit: int | None, page_size: int) -> Listing:
     """Emit pages until ``limit`` items or the end: the loop of every listing.
 
     Args:

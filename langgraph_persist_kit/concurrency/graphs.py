@@ -16,7 +16,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from langgraph_persist_kit._core.base import PersistSaverBase
+from langgraph_persist_kit._core.saver import PersistSaverBase
 from langgraph_persist_kit._core.versioning import EXPECTED_KEY
 from langgraph_persist_kit.concurrency.locks import DEFAULT_LEASE, athread_lock, thread_lock
 from langgraph_persist_kit.errors import ConfigurationError

@@ -105,18 +105,6 @@ WORK_BEFORE_REST = 0.05
 """Seconds of deleting (one batch, or several small ones) before a rest."""
 
 
-class _Clock:
-    """Rests between batches, in either mode (a `Call` target)."""
-
-    @staticmethod
-    def sleep(seconds: float) -> None:
-        time.sleep(seconds)
-
-    @staticmethod
-    async def asleep(seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
 class _Pacer:
     """Rests once the work since the last rest reaches `WORK_BEFORE_REST`, as long as
     that work took (graphs writing to the store get at least half of the time) and
@@ -124,13 +112,14 @@ class _Pacer:
     100 ms at most, so a shorter rest could starve it."""
 
     def __init__(self, saver: Any) -> None:
-        self.floor = getattr(getattr(saver, "plans", None), "BATCH_REST", 0.0)
+        self.floor: float = saver.batch_rest
         self.worked = 0.0
 
     def after(self, seconds: float) -> Plan[None]:
         self.worked += seconds
         if self.worked >= WORK_BEFORE_REST:
-            yield Call(_Clock, "sleep", (min(MAX_PAUSE, max(self.floor, self.worked)),))
+            rest = min(MAX_PAUSE, max(self.floor, self.worked))
+            yield Call(time.sleep, asyncio.sleep, (rest,))
             self.worked = 0.0
 
 
@@ -157,7 +146,7 @@ def _cleanup(saver: Any, older_than: timedelta, batch_size: int, dry_run: bool,
     cursor: Any = None
     while True:
         batch_started = time.perf_counter()
-        deleted, gone, cursor = yield Call(saver, "cleanup_batch",
+        deleted, gone, cursor = yield Call(saver.cleanup_batch, saver.acleanup_batch,
                                            (cutoff, cursor, batch_size), {"dry_run": dry_run})
         threads, checkpoints, batches = threads + deleted, checkpoints + gone, batches + 1
         took = time.perf_counter() - batch_started
@@ -217,14 +206,16 @@ def _prune(saver: Any, keep_latest: int, thread_ids: Iterable[str] | None, dry_r
         pages = [list(dict.fromkeys(str(t) for t in thread_ids))]
         total = len(pages[0])
     else:
-        total = yield Call(saver, "thread_count")  # for progress: threads may come and go
+        # for progress: threads may come and go
+        total = yield Call(saver.thread_count, saver.athread_count)
     while True:
         if thread_ids is None:  # a page at a time: memory stays flat however many threads
-            page, cursor = yield Call(saver, "thread_ids_page", (cursor, THREAD_PAGE))
+            page, cursor = yield Call(saver.thread_ids_page, saver.athread_ids_page,
+                                      (cursor, THREAD_PAGE))
             pages = [list(page)]
         for thread_id in pages.pop():
             batch_started = time.perf_counter()
-            gone = yield Call(saver, "prune_thread", (thread_id, keep_latest),
+            gone = yield Call(saver.prune_thread, saver.aprune_thread, (thread_id, keep_latest),
                               {"dry_run": dry_run})
             pruned, checkpoints, done = pruned + bool(gone), checkpoints + gone, done + 1
             took = time.perf_counter() - batch_started

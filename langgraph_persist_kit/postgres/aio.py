@@ -17,9 +17,9 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
+from langgraph_persist_kit._core.aio import AsyncSaverMethods
 from langgraph_persist_kit._core.modes import AsyncOnly
 from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, aiterate, arun, single
-from langgraph_persist_kit._core.saver import AsyncSaverMethods
 from langgraph_persist_kit.errors import BackendUnavailableError
 from langgraph_persist_kit.postgres._common import (
     DEFAULT_SCHEMA,

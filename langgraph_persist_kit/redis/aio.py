@@ -17,9 +17,9 @@ import redis.asyncio as aredis
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.asyncio.cluster import RedisCluster
 
+from langgraph_persist_kit._core.aio import AsyncSaverMethods
 from langgraph_persist_kit._core.modes import AsyncOnly
 from langgraph_persist_kit._core.plan import Plan, R, aiterate, arun
-from langgraph_persist_kit._core.saver import AsyncSaverMethods
 from langgraph_persist_kit.redis._common import (
     RedisClientMixin,
     batches_pipeline,

@@ -144,3 +144,8 @@ def main_file(database_list: Any) -> str:
         if schema == "main":
             return str(path or "")
     return ""
+
+
+BATCH_REST = 0.1
+"""Seconds maintenance rests between batches at least: SQLite's busy handler polls a
+waiting writer every 100 ms at most, so a shorter rest could starve it."""

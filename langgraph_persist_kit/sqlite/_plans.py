@@ -79,7 +79,6 @@ class SqlitePlans(SqlPlans):
     THREADS_AFTER_PAGE = "(updated_at, thread_id) < (:page_updated, :page_thread)"
     COPY_THREAD = ("copy_thread_channel_values", "copy_thread_checkpoints", "copy_thread_writes")
     ATOMIC_PUT = False  # channel values, then the checkpoint row
-    BATCH_REST = 0.1  # seconds between maintenance batches; see maintenance._rest
     WRITES_PER_STATEMENT = ROWS_PER_STATEMENT
 
     def _param(self, name: str) -> str:

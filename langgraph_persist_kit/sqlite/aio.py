@@ -16,10 +16,11 @@ from typing import Any
 import aiosqlite
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from langgraph_persist_kit._core.aio import AsyncSaverMethods
 from langgraph_persist_kit._core.modes import AsyncOnly
 from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, aiterate, arun
-from langgraph_persist_kit._core.saver import AsyncSaverMethods
 from langgraph_persist_kit.sqlite._common import (
+    BATCH_REST,
     BEGIN,
     DATABASE_LIST,
     JOURNAL_MODE,
@@ -54,6 +55,8 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
             await graph.ainvoke(inputs, {"configurable": {"thread_id": "t-1"}})
         ```
     """
+
+    batch_rest = BATCH_REST
 
     def __init__(self, conn: aiosqlite.Connection, *, serde: SerializerProtocol | None = None):
         super().__init__(serde=serde)

@@ -21,6 +21,7 @@ from langgraph_persist_kit._core.modes import SyncOnly
 from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, iterate, run
 from langgraph_persist_kit._core.saver import SaverMethods
 from langgraph_persist_kit.sqlite._common import (
+    BATCH_REST,
     BEGIN,
     DATABASE_LIST,
     JOURNAL_MODE,
@@ -63,6 +64,8 @@ class SqliteSaver(SyncOnly, SaverMethods):
             graph.invoke(inputs, {"configurable": {"thread_id": "t-1"}})
         ```
     """
+
+    batch_rest = BATCH_REST
 
     def __init__(self, conn: sqlite3.Connection, *, serde: SerializerProtocol | None = None):
         super().__init__(serde=serde)

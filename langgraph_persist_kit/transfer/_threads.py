@@ -39,9 +39,9 @@ def thread_ids_of(saver: Any, thread_ids: Iterable[str] | None) -> Plan[list[str
             raise ConfigurationError("thread_ids must be a list of ids, not one string")
         return list(dict.fromkeys(str(thread_id) for thread_id in thread_ids))
     if hasattr(saver, "list_threads") or hasattr(saver, "alist_threads"):
-        ids = yield Call(saver, "list_threads", each=lambda info: info.thread_id)
+        ids = yield Call(saver.list_threads, saver.alist_threads, each=lambda info: info.thread_id)
     else:
-        ids = yield Call(saver, "list", (None,),
+        ids = yield Call(saver.list, saver.alist, (None,),
                          each=lambda t: t.config["configurable"]["thread_id"])
     return sorted(set(ids))
 
@@ -52,7 +52,7 @@ def read_thread(saver: Any, thread_id: str, *, required: bool) -> Plan[list[Chec
     Raises:
         ConfigurationError: When ``required`` and the thread has no checkpoints.
     """
-    tuples = yield Call(saver, "list", (_thread_config(thread_id),), each=same)
+    tuples = yield Call(saver.list, saver.alist, (_thread_config(thread_id),), each=same)
     if not tuples and required:
         raise ConfigurationError(f"thread {thread_id!r} has no checkpoints")
     tuples = [t._replace(metadata=dict(t.metadata)) if isinstance(t.metadata, RawValue) else t
@@ -75,7 +75,8 @@ def write_thread(
         ConfigurationError: When the target holds the thread and ``if_exists``
             is ``"fail"``.
     """
-    existing = yield Call(saver, "list", (_thread_config(thread_id),), {"limit": 1}, each=same)
+    existing = yield Call(saver.list, saver.alist, (_thread_config(thread_id),), {"limit": 1},
+                          each=same)
     if existing and if_exists == "skip":
         return False
     if existing and if_exists == "fail":
@@ -87,7 +88,7 @@ def write_thread(
     staging = f"{thread_id}.persist-kit-import-{uuid.uuid4().hex}" if existing else thread_id
     yield from _put_all(saver, staging, tuples, groups)
     if existing:
-        yield Call(saver, "delete_thread", (thread_id,))
+        yield Call(saver.delete_thread, saver.adelete_thread, (thread_id,))
         try:
             yield from _put_all(saver, thread_id, tuples, groups)
         except Exception as exc:
@@ -95,7 +96,7 @@ def write_thread(
                 f"thread {thread_id!r} was deleted to be replaced, and writing the new one "
                 f"failed: the imported thread is kept as {staging!r}"
             ) from exc
-        yield Call(saver, "delete_thread", (staging,))
+        yield Call(saver.delete_thread, saver.adelete_thread, (staging,))
     return True
 
 
@@ -110,12 +111,13 @@ def _put_all(saver: Any, thread_id: str, tuples: Sequence[CheckpointTuple],
             config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
                                        "checkpoint_id": parent}}
             versions = dict(t.checkpoint["channel_versions"])
-            stored = yield Call(saver, "put", (config, t.checkpoint, t.metadata, versions))
+            stored = yield Call(saver.put, saver.aput, (config, t.checkpoint, t.metadata, versions))
             for task_path, task_id, writes in calls:
-                yield Call(saver, "put_writes", (stored, writes, task_id, task_path))
+                yield Call(saver.put_writes, saver.aput_writes,
+                           (stored, writes, task_id, task_path))
     except Exception:
         with contextlib.suppress(Exception):
-            yield Call(saver, "delete_thread", (thread_id,))
+            yield Call(saver.delete_thread, saver.adelete_thread, (thread_id,))
         raise
 
 
