@@ -1,10 +1,9 @@
 """`thread_lock` / `athread_lock`: one writer per thread, across processes.
 
-Owns: waiting for a thread's lock (the same plan for both modes), the
-in-process exclusion every lock starts with, and finding the lock of a
-saver; depends on: `_local_locks`, `_plan`, and each saver's
-``thread_lock_handle`` / ``athread_lock_handle`` (the store's lock: see
-``sqlite/thread_lock.py``, ``postgres/thread_lock.py``, ``redis/lease.py``).
+Owns: waiting for a thread's lock (a short loop in each mode around `_Attempts`),
+the in-process exclusion every lock starts with, and finding the lock of a
+saver: each saver's ``thread_lock_handle`` / ``athread_lock_handle`` (the store's
+lock: ``sqlite/_thread_lock.py``, ``postgres/_thread_lock.py``, ``redis/_lease.py``).
 
 A handle has ``try_acquire() -> bool`` (one attempt, never waiting),
 ``release()`` (idempotent, never raising for the store; frees what the
@@ -22,7 +21,6 @@ import random
 import time
 from collections.abc import AsyncIterator, Hashable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
@@ -30,7 +28,6 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph_persist_kit._core.checks import check_id
 from langgraph_persist_kit._core.local_locks import LOCAL
 from langgraph_persist_kit._core.modes import AsyncOnly, SyncOnly
-from langgraph_persist_kit._core.plan import Plan, arun, run
 from langgraph_persist_kit.errors import ConfigurationError, ThreadBusyError
 
 __all__ = ["DEFAULT_LEASE", "MAX_POLL", "athread_lock", "thread_lock"]
@@ -43,49 +40,48 @@ MAX_POLL = 0.1
 """The longest pause, in seconds, between two attempts to take a busy lock."""
 
 
-class _Try:
-    """Plan step: one attempt at the store's lock; the reply says whether it was taken."""
+class _Attempts:
+    """The attempts at one thread's lock: the in-process key each attempt takes first,
+    and the jittered pauses between attempts until ``wait`` seconds are spent."""
 
+    def __init__(self, thread_id: str, wait: float | None, local_key: Hashable | None) -> None:
+        self.thread_id, self.wait, self.local_key = thread_id, wait, local_key
+        self.deadline = None if wait is None else time.monotonic() + wait
+        self.pause = 0.002
+        self.holds_local = False
 
-@dataclass(frozen=True)
-class _Sleep:
-    """Plan step: pause for ``seconds`` before the next attempt."""
+    def begin(self) -> bool:
+        """Take the in-process key for one attempt; ``False``: this process holds it."""
+        self.holds_local = self.local_key is None or LOCAL.try_take(self.local_key)
+        return self.holds_local
 
-    seconds: float
+    def taken(self, taken: bool) -> bool:
+        """After an attempt: give the in-process key back unless the lock was ``taken``."""
+        if not taken:
+            self.give_back()
+        return taken
 
+    def give_back(self) -> None:
+        """Give the in-process key back, if held (idempotent)."""
+        if self.holds_local and self.local_key is not None:
+            LOCAL.give_back(self.local_key)
+        self.holds_local = False
 
-_TRY = _Try()
+    def next_pause(self) -> float:
+        """Seconds to sleep before the next attempt.
 
-
-def _acquire(thread_id: str, wait: float | None, local_key: Hashable | None) -> Plan[None]:
-    """Take the lock, trying until ``wait`` seconds have passed (``None``: for ever).
-
-    Raises:
-        ThreadBusyError: The lock was still held by another caller at the deadline.
-    """
-    deadline = None if wait is None else time.monotonic() + wait
-    pause = 0.002
-    while True:
-        if local_key is None or LOCAL.try_take(local_key):
-            try:
-                taken = yield _TRY
-            except BaseException:
-                if local_key is not None:
-                    LOCAL.give_back(local_key)
-                raise
-            if taken:
-                return
-            if local_key is not None:
-                LOCAL.give_back(local_key)
-        left = math.inf if deadline is None else deadline - time.monotonic()
+        Raises:
+            ThreadBusyError: ``wait`` seconds have passed.
+        """
+        left = math.inf if self.deadline is None else self.deadline - time.monotonic()
         if left <= 0:
-            waited = "did not wait (wait=0)" if not wait else f"waited {wait:g} s"
+            waited = "did not wait (wait=0)" if not self.wait else f"waited {self.wait:g} s"
             raise ThreadBusyError(
-                f"thread {thread_id!r} is busy: another run holds its lock; {waited}. "
+                f"thread {self.thread_id!r} is busy: another run holds its lock; {waited}. "
                 "Retry later, or pass a longer wait"
             )
-        yield _Sleep(min(pause * random.uniform(0.8, 1.2), left))
-        pause = min(pause * 1.5, MAX_POLL)
+        pause, self.pause = self.pause, min(self.pause * 1.5, MAX_POLL)
+        return min(pause * random.uniform(0.8, 1.2), left)
 
 
 class _LocalHandle:
@@ -170,13 +166,13 @@ def thread_lock(saver: Any, thread_id: str, *, wait: float | None = None,
     thread_id = _checked(thread_id, wait, lease)
     make = _handle_maker(saver, sync=True)
     handle = _LocalHandle(saver, thread_id) if make is None else make(thread_id, lease=lease)
-    local_key = getattr(handle, "local_key", None)
-    plan = _acquire(thread_id, wait, local_key)
+    attempts = _Attempts(thread_id, wait, getattr(handle, "local_key", None))
     try:
-        run(plan, lambda step: handle.try_acquire() if step is _TRY else time.sleep(step.seconds))
-    except BaseException:  # KeyboardInterrupt too: closing the plan frees its local key
-        plan.close()
-        handle.release()  # what the handle borrowed (a pooled connection) goes back
+        while not attempts.taken(attempts.begin() and handle.try_acquire()):
+            time.sleep(attempts.next_pause())
+    except BaseException:  # KeyboardInterrupt too: what the handle borrowed goes back
+        attempts.give_back()
+        handle.release()
         raise
     try:
         yield
@@ -184,8 +180,7 @@ def thread_lock(saver: Any, thread_id: str, *, wait: float | None = None,
         try:
             handle.release()
         finally:
-            if local_key is not None:
-                LOCAL.give_back(local_key)
+            attempts.give_back()
 
 
 async def _await(value: Any) -> Any:
@@ -214,18 +209,12 @@ async def athread_lock(saver: Any, thread_id: str, *, wait: float | None = None,
     make = _handle_maker(saver, sync=False)
     handle = (_LocalHandle(saver, thread_id) if make is None
               else await make(thread_id, lease=lease))
-    local_key = getattr(handle, "local_key", None)
-
-    async def execute(step: Any) -> Any:
-        if step is _TRY:
-            return await _await(handle.try_acquire())
-        await asyncio.sleep(step.seconds)
-
-    plan = _acquire(thread_id, wait, local_key)
+    attempts = _Attempts(thread_id, wait, getattr(handle, "local_key", None))
     try:
-        await arun(plan, execute)
-    except BaseException:  # cancelled too: closing the plan frees its local key
-        plan.close()
+        while not attempts.taken(attempts.begin() and await _await(handle.try_acquire())):
+            await asyncio.sleep(attempts.next_pause())
+    except BaseException:  # cancelled too: what the handle borrowed goes back
+        attempts.give_back()
         await _await(handle.release())
         raise
     try:
@@ -234,5 +223,4 @@ async def athread_lock(saver: Any, thread_id: str, *, wait: float | None = None,
         try:
             await _await(handle.release())
         finally:
-            if local_key is not None:
-                LOCAL.give_back(local_key)
+            attempts.give_back()
