@@ -1,6 +1,6 @@
 """``python -m langgraph_persist_kit``: the ``persist-kit`` command line.
 
-Owns: nothing but the entry point; depends on: `cli`.
+Owns: nothing but the entry point.
 """
 
 from langgraph_persist_kit.cli import main

@@ -1,10 +1,9 @@
 """The ``persist-kit demo`` agent: a real LangGraph graph that survives a restart.
 
-Owns: the scripted demo agent (planner -> human approval -> tool -> responder,
-no LLM and no network), the first process of the demo (`run_demo`: two turns,
-a pause at an ``interrupt()``, time travel afterwards) and its second process
-(``python -m langgraph_persist_kit.demo resume ...``: reopen the database and
-resume the thread); depends on: langgraph, rich, `urls`, `errors`.
+Owns: the scripted demo agent (planner -> human approval -> tool -> responder, no LLM
+and no network), the first process of the demo (`run_demo`: two turns, a pause at an
+``interrupt()``, time travel afterwards) and its second process (``python -m
+langgraph_persist_kit.demo resume ...``: reopen the database and resume the thread).
 
 Run ``persist-kit demo`` rather than this module: ``persist-kit`` starts the
 second process itself.

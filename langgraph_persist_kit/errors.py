@@ -1,7 +1,6 @@
 """Every exception this package raises on its own.
 
-Owns: the exception hierarchy and the one place where driver errors are
-translated; depends on: nothing but the standard library.
+Owns: the exception hierarchy and the one place where driver errors are translated.
 
 ::
 

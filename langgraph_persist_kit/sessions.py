@@ -1,7 +1,6 @@
 """Fork, replay and draw sessions: the helpers for notebooks and the command line.
 
-Owns: `fork_session`, `replay`, `checkpoint_tree` and their async twins;
-depends on: `_codec` (configs), `_plan` (one plan, two drivers), `tree`.
+Owns: `fork_session`, `replay`, `checkpoint_tree` and their async twins.
 
 Each helper is written once as a plan of calls on a saver or a compiled graph
 (`_calls.Call`): the sync helper makes them as they are, the async one awaits

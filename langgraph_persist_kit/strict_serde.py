@@ -1,10 +1,8 @@
 """Serializers that decode only known types: LangGraph's strict msgpack allowlist.
 
 Owns: `strict_serde` (the serializer the command line opens every store with),
-`strict_version` (the strict twin of a saver's serializer), `allowed_types`
-(type names from an option or ``PERSIST_KIT_ALLOW_TYPES``) and `SAFE_TYPES`;
-depends on: ``langgraph.checkpoint.serde`` (``JsonPlusSerializer``,
-``EncryptedSerializer``, the safe-type list), `errors`.
+`strict_version` (the strict twin of a saver's serializer), `allowed_types` (type names
+from an option or ``PERSIST_KIT_ALLOW_TYPES``) and `SAFE_TYPES`.
 
 LangGraph's default ``JsonPlusSerializer`` rebuilds any ``module.callable(*args)``
 named in a msgpack extension value (it warns that this "will be blocked in a

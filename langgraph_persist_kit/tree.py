@@ -1,8 +1,7 @@
 """A thread's checkpoints as a tree of branches, and its Mermaid diagram.
 
 Owns: `CheckpointTree` (what `checkpoint_tree` returns and ``persist-kit history
---format mermaid`` draws) and the record shape of one checkpoint; depends on:
-langgraph's checkpoint types.
+--format mermaid`` draws) and the record shape of one checkpoint.
 
 Time travel (``invoke`` from a past checkpoint, ``update_state``, `replay`)
 gives a checkpoint several children: each leaf of the root namespace ends a

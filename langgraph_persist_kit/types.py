@@ -1,6 +1,6 @@
 """The records this package's savers and helpers return.
 
-Owns: `ThreadInfo`; depends on nothing.
+Owns: `ThreadInfo`.
 """
 
 from __future__ import annotations

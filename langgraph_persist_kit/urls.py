@@ -1,7 +1,6 @@
 """`saver_from_url` / `async_saver_from_url`: a saver for whatever store a URL names.
 
-Owns: dispatching URLs to backends; depends on: the backend packages (imported
-lazily, so the optional extras are only needed for the backends used).
+Owns: dispatching URLs to backends.
 """
 
 from __future__ import annotations

@@ -1,2 +1,3 @@
 """The saver core: the plan protocol, the ``BaseCheckpointSaver`` methods, the storage
-model and the checks on what callers give. It imports no backend and no feature."""
+model and the checks on what callers give. It imports no backend and no feature.
+"""

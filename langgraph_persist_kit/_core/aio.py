@@ -60,24 +60,14 @@ class AsyncSaverMethods(PersistSaverBase):
                                         limit=limit)
         )
 
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
+    async def aput(self, config: RunnableConfig, checkpoint: Checkpoint,
+                   metadata: CheckpointMetadata, new_versions: ChannelVersions) -> RunnableConfig:
         """Store a checkpoint atomically; see `SaverMethods.put`."""
         plan = partial(self.plans.put, self.serde, config, checkpoint, metadata, new_versions)
         return await self._run(plan, transaction=not self.plans.ATOMIC_PUT)
 
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
+    async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],
+                          task_id: str, task_path: str = "") -> None:
         """Store pending writes atomically; see `SaverMethods.put_writes`."""
         plan = partial(self.plans.put_writes, self.serde, config, writes, task_id, task_path)
         await self._run(plan, transaction=writes_need_transaction(self.plans, writes))

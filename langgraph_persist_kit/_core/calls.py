@@ -1,9 +1,9 @@
 """Plans of calls on a saver or a compiled graph, made in either mode.
 
-Owns: `Call` and its two executors; depends on nothing. The session helpers,
-maintenance and export/import/copy are written once as plans (`plan`) that yield
-`Call`s naming both forms of a method (``saver.get_tuple, saver.aget_tuple``):
-`execute` makes the sync call, `aexecute` awaits the async one.
+Owns: `Call` and its two executors. The session helpers, maintenance and
+export/import/copy are written once as plans (`plan`) that yield `Call`s naming both
+forms of a method (``saver.get_tuple, saver.aget_tuple``): `execute` makes the sync
+call, `aexecute` awaits the async one.
 """
 
 from __future__ import annotations

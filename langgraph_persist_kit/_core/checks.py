@@ -1,9 +1,9 @@
 """What callers give the savers, checked before anything is written: ids, metadata
 JSON and metadata filters.
 
-Owns: the refusals every store shares (NUL characters, lone surrogates, JSON nested
-past `MAX_JSON_DEPTH`, filters that are not JSON), canonical metadata JSON, and how a
-filter matches metadata; depends on: `errors`.
+Owns: the refusals every store shares (NUL characters, lone surrogates, JSON nested past
+`MAX_JSON_DEPTH`, filters that are not JSON), canonical metadata JSON, and how a filter
+matches metadata.
 """
 
 from __future__ import annotations

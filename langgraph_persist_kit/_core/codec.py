@@ -1,7 +1,6 @@
 """Turning checkpoints, metadata, channel values and pending writes into storable parts and back.
 
-Owns: the storage model every backend shares; depends on: the serializer
-protocol of ``langgraph.checkpoint``.
+Owns: the storage model every backend shares.
 
 A checkpoint is stored as three parts:
 

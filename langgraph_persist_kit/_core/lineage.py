@@ -1,7 +1,7 @@
 """The ancestor walk behind ``get_delta_channel_history`` and DeltaChannel-safe pruning.
 
-Owns: deciding which ancestors a channel's value is rebuilt from, and
-assembling ``DeltaChannelHistory``; depends on: `_codec`.
+Owns: deciding which ancestors a channel's value is rebuilt from, and assembling
+``DeltaChannelHistory``.
 
 A ``DeltaChannel`` stores a value (a ``_DeltaSnapshot``) only every few
 super-steps; in between, its value is the nearest ancestor's stored value (the

@@ -1,7 +1,6 @@
 """What every lock of this package does inside one process.
 
-Owns: how a holder names itself and the registry of lock keys this process
-holds; depends on: nothing.
+Owns: how a holder names itself and the registry of lock keys this process holds.
 
 Store locks tell processes apart, not the threads or tasks of one process
 (POSIX record locks belong to the process; a PostgreSQL session's advisory

@@ -1,7 +1,6 @@
 """Storage operations written once, run by a sync or an async driver.
 
-Owns: the sans-I/O protocol between plans and drivers, and the drivers;
-depends on nothing.
+Owns: the sans-I/O protocol between plans and drivers, and the drivers.
 
 A *plan* is a generator, in the manner of psycopg's ``PQGen``
 (``psycopg/generators.py``). It yields a request of its store family and

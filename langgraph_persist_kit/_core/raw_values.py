@@ -1,9 +1,8 @@
 """Values that move between savers as their stored bytes, never decoded.
 
-Owns: `RawValue` (a stored value kept as ``(type, bytes)``), `RawSerde` (a
-saver's serializer that hands values back raw and writes raw values as they
-are) and `raw_view` (a saver reading and writing through it); depends on:
-`strict_serde`, ``langgraph.checkpoint.serde``.
+Owns: `RawValue` (a stored value kept as ``(type, bytes)``), `RawSerde` (a saver's
+serializer that hands values back raw and writes raw values as they are) and `raw_view`
+(a saver reading and writing through it).
 
 Export, import and copy read and write through `raw_view`: a channel value or
 a pending write is never rebuilt into a Python object, so a crafted value

@@ -141,14 +141,9 @@ class SaverMethods(PersistSaverBase):
         check_loaded(config, loaded)
         return loaded
 
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
+    def list(self, config: RunnableConfig | None, *, filter: dict[str, Any] | None = None,
+             before: RunnableConfig | None = None,
+             limit: int | None = None) -> Iterator[CheckpointTuple]:
         """List checkpoints newest first, fetched 100 per query as you iterate.
 
         Args:
@@ -168,13 +163,8 @@ class SaverMethods(PersistSaverBase):
                                         limit=limit)
         )
 
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
+    def put(self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata,
+            new_versions: ChannelVersions) -> RunnableConfig:
         """Store a checkpoint and the values of the channels in ``new_versions``, atomically.
 
         Args:
@@ -194,13 +184,8 @@ class SaverMethods(PersistSaverBase):
         plan = partial(self.plans.put, self.serde, config, checkpoint, metadata, new_versions)
         return self._run(plan, transaction=not self.plans.ATOMIC_PUT)
 
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
+    def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:
         """Store a task's pending writes against a checkpoint, atomically.
 
         A regular write already stored for ``(task_id, idx)`` is kept; special

@@ -1,7 +1,7 @@
 """Reading store URLs.
 
-Owns: what each backend accepts as ``conn`` / URL, and masking the secrets in
-them (`redact`, `scrub`) wherever they reach a message; depends on: `errors`.
+Owns: what each backend accepts as ``conn`` / URL, and masking the secrets in them
+(`redact`, `scrub`) wherever they reach a message.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Compare-and-set of a thread's head during a versioned run.
 
-Owns: how a run says it is versioned (a key in ``config["configurable"]``),
-the two checks every store makes for it, and the `StaleThreadError` they
-raise; depends on: `errors`.
+Owns: how a run says it is versioned (a key in ``config["configurable"]``), the two
+checks every store makes for it, and the `StaleThreadError` they raise.
 
 `VersionedGraph` puts ``EXPECTED_KEY`` (the caller's ``expected_checkpoint_id``,
 ``""`` for "no checkpoint yet") into the run's config. LangGraph passes the

@@ -1,2 +1,3 @@
 """What the SQL stores (SQLite, PostgreSQL) share: their plans, upkeep, named queries
-and migrations."""
+and migrations.
+"""

@@ -1,7 +1,6 @@
 """Numbered, append-only schema migrations and the plan that applies them.
 
-Owns: finding migration files and deciding which to apply; depends on:
-`_plan`, `errors`.
+Owns: finding migration files and deciding which to apply.
 
 A backend keeps its migrations as ``migrations/NNNN_name.sql`` files. `setup()`
 runs `migrate` inside one transaction that the backend makes exclusive

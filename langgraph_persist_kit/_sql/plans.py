@@ -1,7 +1,7 @@
 """Every storage operation of the SQL stores (SQLite, PostgreSQL) as plans.
 
-Owns: which named statements each operation runs, in what order, and how
-their rows become results; depends on: `_codec`, `_delta`, `_plan`.
+Owns: which named statements each operation runs, in what order, and how their rows
+become results.
 
 A backend subclasses `SqlPlans` with its dialect: its named queries (same
 names and parameter names in both ``queries.sql`` files), a few ``{where}``

@@ -1,6 +1,6 @@
 """Named SQL blocks, read from a backend's ``queries.sql`` at import.
 
-Owns: the format of ``queries.sql``; depends on: nothing.
+Owns: the format of ``queries.sql``.
 
 A block starts with a line ``-- name --``, then one or more ``--`` lines saying
 what it does, then the statement::

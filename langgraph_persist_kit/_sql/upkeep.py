@@ -1,9 +1,8 @@
 """Forking, pruning, cleanup and stats of the SQL stores.
 
 Owns: `SqlUpkeep`, mixed into `SqlPlans`: ``fork_thread``, the store side of
-``PrunePlans`` (read a thread's checkpoints, delete all but the kept ones),
-``stats`` and ``cleanup_batch``; depends on: `_plan`, `_codec`, `tree`.
-The named statements live in each dialect's ``queries.sql``.
+``PrunePlans`` (read a thread's checkpoints, delete all but the kept ones), ``stats``
+and ``cleanup_batch``. The named statements live in each dialect's ``queries.sql``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The ``persist-kit`` command line (also ``python -m langgraph_persist_kit``).
 
-Owns: the click group, its registered commands and `main`, the console
-script's entry point; depends on: `cli.base` (error handling), `cli.commands`,
-`cli.transfer` (export, import, copy), `cli.maintenance` (cleanup, prune,
-stats, migrate).
+Owns: the click group, its registered commands and `main`, the console script's entry
+point.
 
 Exit codes: 0 on success, 1 on failure (one ``error: ...`` line on stderr,
 no traceback), 2 on usage errors, 3 when ``cleanup`` or ``prune`` finds

@@ -1,9 +1,8 @@
 """What every ``persist-kit`` command shares.
 
-Owns: the click group class that turns package errors into one-line failures
-(exit 1), the `Failure` exception, the ``--filter key=value`` parser, the
-``--allow-type`` option and opening an existing store with a strict serializer;
-depends on: `urls`, `_urls`, `errors`, `strict_serde`, click.
+Owns: the click group class that turns package errors into one-line failures (exit 1),
+the `Failure` exception, the ``--filter key=value`` parser, the ``--allow-type`` option
+and opening an existing store with a strict serializer.
 
 Every store a command opens reads with `strict_serde`: LangGraph's safe types
 and LangChain messages, plus the types of ``--allow-type`` and

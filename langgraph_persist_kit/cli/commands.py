@@ -1,7 +1,6 @@
 """The ``persist-kit`` commands of this release: ``demo``, ``threads`` and ``history``.
 
-Owns: each command's options, help text and flow; depends on: `cli.base`
-(errors, filters, opening stores), `cli.output` (rendering), `demo`.
+Owns: each command's options, help text and flow.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """The ``persist-kit`` commands that look after a store: ``cleanup``, ``prune``, ``stats``
 and ``migrate``.
 
-Owns: their options, help text and output, the ``30d`` duration type, and exit
-code 3 when another run holds the store's maintenance lock; depends on:
-`maintenance` (the work), `maintenance_lock`, `cli.base` (errors, opening a
-store), `cli.progress`, `cli.output`.
+Owns: their options, help text and output, the ``30d`` duration type, and exit code 3
+when another run holds the store's maintenance lock.
 """
 
 from __future__ import annotations

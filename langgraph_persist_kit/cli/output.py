@@ -1,8 +1,7 @@
 """How ``persist-kit`` shows threads and checkpoints.
 
-Owns: turning `ThreadInfo` into plain records (the ``--json`` shapes of API.md
-section 6), and rendering records as JSON or rich tables; depends on: rich,
-click, `tree` (checkpoint records; the Mermaid diagram lives there).
+Owns: turning `ThreadInfo` into plain records (the ``--json`` shapes of API.md section
+6), and rendering records as JSON or rich tables.
 """
 
 from __future__ import annotations

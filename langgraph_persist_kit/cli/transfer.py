@@ -1,9 +1,7 @@
 """The ``persist-kit`` commands that move threads: ``export``, ``import`` and ``copy``.
 
-Owns: their options, help text and the opening of a store
-to write into (created when it is a SQLite file that does not exist yet);
-depends on: `transfer` (the work), `cli.base` (errors, opening a store to
-read, ``--allow-type``), `cli.progress` (the progress bar), `strict_serde`, `urls`.
+Owns: their options, help text and the opening of a store to write into (created when it
+is a SQLite file that does not exist yet).
 
 Values move as stored bytes (`transfer` reads and writes through raw views) and
 every store is opened with a strict serializer: no command rebuilds an arbitrary

@@ -1,8 +1,6 @@
 """`LockedGraph` and `VersionedGraph`: one writer per thread around a compiled graph.
 
-Owns: wrapping a compiled graph's ``invoke`` / ``ainvoke`` / ``stream`` /
-``astream``; depends on: `concurrency.locks` (the lock) and `_versioning` (the
-compare-and-set the stores make).
+Owns: wrapping a compiled graph's ``invoke`` / ``ainvoke`` / ``stream`` / ``astream``.
 
 Both wrappers pass every other attribute through to the graph, and they
 compose: ``LockedGraph(VersionedGraph(graph))`` waits for the lock, then
@@ -153,7 +151,7 @@ class VersionedGraph(_Wrapper):
     """
 
     def _versioned(self, config: RunnableConfig | None, expected: str | None) -> RunnableConfig:
-        """``config`` marked as a versioned run (see `_versioning`)."""
+        """``config`` marked as a versioned run (see `_core.versioning`)."""
         saver = self._saver()
         if not isinstance(saver, PersistSaverBase):
             raise ConfigurationError(

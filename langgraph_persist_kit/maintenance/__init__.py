@@ -1,8 +1,6 @@
 """Retention for cron: delete idle threads, prune long ones, in bounded batches.
 
-Owns: `cleanup_expired`, `prune_threads`, their async twins and reports;
-depends on: `_calls` / `_plan` (one plan, two drivers) and the savers'
-``cleanup_batch`` / ``prune_thread`` (this package's savers only).
+Owns: `cleanup_expired`, `prune_threads`, their async twins and reports.
 
 Each batch is its own short transaction (SQLite, PostgreSQL) or its own
 scripts (Redis); after every 50 ms of such work comes a rest as long (at least

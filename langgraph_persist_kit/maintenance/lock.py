@@ -1,9 +1,9 @@
 """A store-wide lock so that two maintenance runs on one store never overlap.
 
-Owns: `maintenance_lock`, which checks its arguments and asks the saver for its
-store's lock through the hook ``maintenance_lock_handle(name, lease=...)``; depends on:
-`errors`. Sync savers only: the ``persist-kit`` commands use those, and the lock needs
-nothing from the saver's mode otherwise.
+Owns: `maintenance_lock`, which checks its arguments and asks the saver for its store's
+lock through the hook ``maintenance_lock_handle(name, lease=...)``. Sync savers only:
+the ``persist-kit`` commands use those, and the lock needs nothing from the saver's mode
+otherwise.
 
 Each backend holds the lock its own way, and every lock is released when the process
 holding it dies, without help: SQLite ``flock`` on a sidecar file

@@ -1,8 +1,7 @@
 """What the sync and async Postgres savers share: conninfo, schema names, pool options,
 error translation.
 
-Owns: how connections are opened and which driver errors mean "unavailable";
-depends on: `errors`, psycopg.
+Owns: how connections are opened and which driver errors mean "unavailable".
 """
 
 from __future__ import annotations

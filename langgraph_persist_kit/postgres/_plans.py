@@ -1,8 +1,7 @@
 """The PostgreSQL dialect of the SQL plans, for one schema.
 
-Owns: Postgres's ``{where}`` fragments, parameter binding, JSONB metadata
-filters and its one-statement ``put`` / ``put_writes``; depends on:
-`queries.sql`, `_sql_plans`, `_codec`, `_migrations`.
+Owns: Postgres's ``{where}`` fragments, parameter binding, JSONB metadata filters and
+its one-statement ``put`` / ``put_writes``.
 """
 
 from __future__ import annotations
@@ -98,7 +97,7 @@ class PostgresPlans(SqlPlans):
         ]
         self.setup_lock_key = advisory_key(f"langgraph-persist-kit setup {schema}")
         insert = self.queries["insert_checkpoint"]
-        self.put_sql = {  # by head: any put, or a versioned run's (see _versioning)
+        self.put_sql = {  # by head: any put, or a versioned run's (see _core/versioning.py)
             head: insert.replace("{head}", self.queries[f"head_{head}"])
             for head in ("any", "after_parent", "first")
         }
@@ -185,7 +184,7 @@ class PostgresPlans(SqlPlans):
         """Checkpoint, new channel values and registry row: one statement, one round trip.
 
         In a versioned run the statement moves the thread's head only from
-        the parent, with the row locked (`_versioning.put_head`), and stores
+        the parent, with the row locked (`versioning.put_head`), and stores
         nothing otherwise.
 
         Raises:

@@ -1,8 +1,7 @@
 """Per-thread locks of a PostgreSQL schema: session advisory locks on a held connection.
 
-Owns: the advisory lock key of a thread, the pool of connections locks live
-on, and taking and releasing a lock, sync and async; depends on: `_common`
-(error translation), psycopg and psycopg_pool.
+Owns: the advisory lock key of a thread, the pool of connections locks live on, and
+taking and releasing a lock, sync and async.
 
 A thread's lock is ``pg_try_advisory_lock(key)``, the key a hash of the
 schema and the thread id, taken on a connection that stays out of its pool

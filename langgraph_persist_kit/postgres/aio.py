@@ -1,7 +1,6 @@
 """`AsyncPostgresSaver`: the asynchronous PostgreSQL checkpoint saver.
 
-Owns: running the Postgres plans on a psycopg async connection or pool;
-depends on: `plans`, `_common`, `_plan`.
+Owns: running the Postgres plans on a psycopg async connection or pool.
 """
 
 from __future__ import annotations
@@ -46,13 +45,8 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
         schema: See `PostgresSaver`.
     """
 
-    def __init__(
-        self,
-        conn: psycopg.AsyncConnection | AsyncConnectionPool,
-        *,
-        serde: SerializerProtocol | None = None,
-        schema: str = DEFAULT_SCHEMA,
-    ) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection | AsyncConnectionPool, *,
+                 serde: SerializerProtocol | None = None, schema: str = DEFAULT_SCHEMA) -> None:
         super().__init__(serde=serde)
         self.conn = conn
         self.plans = plans_for(schema)
@@ -60,18 +54,11 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
 
     @classmethod
     @asynccontextmanager
-    async def from_conn_string(
-        cls,
-        conn: str,
-        *,
-        serde: SerializerProtocol | None = None,
-        schema: str | None = None,
-        pool_min_size: int = 1,
-        pool_max_size: int = 10,
-        pool_timeout: float = 30.0,
-        pgbouncer: bool = False,
-        **unknown: Any,
-    ) -> AsyncIterator[AsyncPostgresSaver]:
+    async def from_conn_string(cls, conn: str, *, serde: SerializerProtocol | None = None,
+                               schema: str | None = None, pool_min_size: int = 1,
+                               pool_max_size: int = 10, pool_timeout: float = 30.0,
+                               pgbouncer: bool = False,
+                               **unknown: Any) -> AsyncIterator[AsyncPostgresSaver]:
         """Open a pool, set the schema up, yield a saver, close the pool.
 
         Arguments and errors as `PostgresSaver.from_conn_string`.

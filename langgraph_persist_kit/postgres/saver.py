@@ -1,7 +1,6 @@
 """`PostgresSaver`: the synchronous PostgreSQL checkpoint saver.
 
-Owns: running the Postgres plans on a psycopg connection or pool; depends on:
-`plans`, `_common`, `_plan`.
+Owns: running the Postgres plans on a psycopg connection or pool.
 """
 
 from __future__ import annotations
@@ -61,13 +60,8 @@ class PostgresSaver(SyncOnly, SaverMethods):
         ```
     """
 
-    def __init__(
-        self,
-        conn: psycopg.Connection | ConnectionPool,
-        *,
-        serde: SerializerProtocol | None = None,
-        schema: str = DEFAULT_SCHEMA,
-    ) -> None:
+    def __init__(self, conn: psycopg.Connection | ConnectionPool, *,
+                 serde: SerializerProtocol | None = None, schema: str = DEFAULT_SCHEMA) -> None:
         super().__init__(serde=serde)
         self.conn = conn
         self.plans = plans_for(schema)
@@ -75,18 +69,10 @@ class PostgresSaver(SyncOnly, SaverMethods):
 
     @classmethod
     @contextmanager
-    def from_conn_string(
-        cls,
-        conn: str,
-        *,
-        serde: SerializerProtocol | None = None,
-        schema: str | None = None,
-        pool_min_size: int = 1,
-        pool_max_size: int = 10,
-        pool_timeout: float = 30.0,
-        pgbouncer: bool = False,
-        **unknown: Any,
-    ) -> Iterator[PostgresSaver]:
+    def from_conn_string(cls, conn: str, *, serde: SerializerProtocol | None = None,
+                         schema: str | None = None, pool_min_size: int = 1, pool_max_size: int = 10,
+                         pool_timeout: float = 30.0, pgbouncer: bool = False,
+                         **unknown: Any) -> Iterator[PostgresSaver]:
         """Open a connection pool, set the schema up, yield a saver, close the pool.
 
         Args:

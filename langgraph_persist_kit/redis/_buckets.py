@@ -1,8 +1,7 @@
 """Reading across threads: every bucket's index, merged newest first.
 
-Owns: the k-way merge of per-bucket sorted sets behind ``list_threads``,
-``list`` without a thread, and ``delete_for_runs``; depends on: `keys`,
-`requests`.
+Owns: the k-way merge of per-bucket sorted sets behind ``list_threads``, ``list``
+without a thread, and ``delete_for_runs``.
 
 Each bucket is read a page at a time with plain commands (a cluster pipeline
 sends them to each node at once). Only buckets whose page ran out are read

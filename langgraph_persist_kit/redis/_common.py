@@ -1,8 +1,7 @@
 """What both Redis savers share: clients, plans, errors, and sending requests.
 
-Owns: the saver's state on a client, the error boundary, and how a `Batch` is
-sent (a pipeline, or one call at a time where a cluster pipeline cannot carry
-scripts); depends on: `options`, `pools`, `requests`, `plans`, `errors`.
+Owns: the saver's state on a client, the error boundary, and how a `Batch` is sent (a
+pipeline, or one call at a time where a cluster pipeline cannot carry scripts).
 """
 
 from __future__ import annotations

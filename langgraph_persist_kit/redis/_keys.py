@@ -1,7 +1,6 @@
 """Where a thread lives in Redis, and how its parts are encoded there.
 
-Owns: the key layout, member and field encodings, and the checkpoint header;
-depends on: `_codec`.
+Owns: the key layout, member and field encodings, and the checkpoint header.
 
 Threads are spread over `BUCKETS` buckets (CRC32 of the thread id). Every key
 of a thread and of its bucket carries the bucket as its hash tag, so on a

@@ -1,9 +1,8 @@
 """A Redis lock that cannot outlive its holder: a key with a lease, renewed while held.
 
-Owns: taking (``SET NX PX`` with a random token), renewing and releasing
-(compare-and-delete) one lock key, sync and async; depends on: redis-py and
-`_common` (error translation). Used by `maintenance_lock` and by the thread
-locks of `langgraph_persist_kit.concurrency`.
+Owns: taking (``SET NX PX`` with a random token), renewing and releasing (compare-and-
+delete) one lock key, sync and async. Used by `maintenance_lock` and by the thread locks
+of `langgraph_persist_kit.concurrency`.
 
 A holder renews its lease every third of it (sync: one daemon thread per
 process renews every held lease when due; async: a task per lease), so a live

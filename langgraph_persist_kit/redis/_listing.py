@@ -1,8 +1,7 @@
 """Listing on Redis: checkpoints of a namespace, of a thread, across threads; threads.
 
 Owns: the paging of ``list`` and ``list_threads`` (`RedisListing`, mixed into
-`RedisPlans`); depends on: `buckets` (the merge of every bucket's index),
-`keys`, `requests`, `_codec`.
+`RedisPlans`).
 """
 
 from __future__ import annotations

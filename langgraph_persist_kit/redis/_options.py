@@ -1,8 +1,7 @@
 """The options of ``from_conn_string``, read from its URL and keywords.
 
 Owns: which options a Redis URL or keyword may carry (each refused by name
-otherwise) and their validation; the pools they open are `pools`'.
-Depends on: `_urls`, `errors`.
+otherwise) and their validation; the pools they open are `_pools`'.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Every storage operation of the Redis store, as plans of scripts and commands.
 
-Owns: which script or commands each operation sends and how replies become
-results; depends on: `_codec`, `_delta`, `keys`, `requests`. Listing lives in
-`listing` and copying, forking, cleanup and stats in `upkeep` (mixins).
+Owns: which script or commands each operation sends and how replies become results.
+Listing lives in `_listing` and copying, forking, cleanup and stats in `_upkeep` (mixins).
 
 ``put``, ``put_writes`` and ``get_tuple`` are one script call each: one round
 trip, and atomic (a script runs alone on the server). Scripts only touch one

@@ -3,7 +3,7 @@
 Owns: opening clients from `options.Settings`. A standalone client gets redis-py's
 blocking pool; a cluster client, whose node pools fail at once when full, gets
 `PoolSlots`: at most ``pool_max_size`` calls in flight, each waiting up to
-``pool_timeout`` seconds. Depends on: redis-py, `options`.
+``pool_timeout`` seconds.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """What Redis plans ask their driver to run.
 
-Owns: the request types of the Redis plans and the named Lua scripts;
-depends on: `_queries` (the scripts file uses the same named-block format).
+Owns: the request types of the Redis plans and the named Lua scripts.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Copying, forking, cleaning up and counting on Redis.
 
-Owns: ``copy_thread`` / ``fork_thread`` (dump a thread in one script, restore
-what is kept in another), ``cleanup_batch`` and ``stats`` (`RedisUpkeep`,
-mixed into `RedisPlans`); depends on: `keys`, `requests`, `buckets`, `_codec`, `tree`.
+Owns: ``copy_thread`` / ``fork_thread`` (dump a thread in one script, restore what is
+kept in another), ``cleanup_batch`` and ``stats`` (`RedisUpkeep`, mixed into
+`RedisPlans`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """`AsyncRedisSaver`: the asyncio Redis checkpoint saver.
 
-Owns: running the Redis plans on a ``redis.asyncio`` client (standalone or
-cluster); depends on: `plans`, `_common`, `_plan`.
+Owns: running the Redis plans on a ``redis.asyncio`` client (standalone or cluster).
 """
 
 from __future__ import annotations
@@ -49,32 +48,19 @@ class AsyncRedisSaver(AsyncOnly, RedisClientMixin, AsyncSaverMethods):
         ConfigurationError: As for `RedisSaver`.
     """
 
-    def __init__(
-        self,
-        client: aredis.Redis | RedisCluster,
-        *,
-        serde: SerializerProtocol | None = None,
-        key_prefix: str = DEFAULT_PREFIX,
-        ttl: timedelta | float | None = None,
-        refresh_on_read: bool = False,
-    ) -> None:
+    def __init__(self, client: aredis.Redis | RedisCluster, *,
+                 serde: SerializerProtocol | None = None, key_prefix: str = DEFAULT_PREFIX,
+                 ttl: timedelta | float | None = None, refresh_on_read: bool = False) -> None:
         super().__init__(serde=serde)
         self._use_client(client, key_prefix, ttl, refresh_on_read)
 
     @classmethod
     @asynccontextmanager
-    async def from_conn_string(
-        cls,
-        conn: str,
-        *,
-        serde: SerializerProtocol | None = None,
-        key_prefix: str | None = None,
-        ttl: timedelta | float | None = None,
-        refresh_on_read: bool | None = None,
-        pool_max_size: int | None = None,
-        pool_timeout: float | None = None,
-        **options: Any,
-    ) -> AsyncIterator[AsyncRedisSaver]:
+    async def from_conn_string(cls, conn: str, *, serde: SerializerProtocol | None = None,
+                               key_prefix: str | None = None, ttl: timedelta | float | None = None,
+                               refresh_on_read: bool | None = None,
+                               pool_max_size: int | None = None, pool_timeout: float | None = None,
+                               **options: Any) -> AsyncIterator[AsyncRedisSaver]:
         """Connect, check the key space, yield a saver, close the client; see
         `RedisSaver.from_conn_string` (the same options, URL and errors)."""
         settings = read_settings(conn, {

@@ -1,7 +1,6 @@
 """`RedisSaver`: the synchronous Redis checkpoint saver.
 
-Owns: running the Redis plans on a redis-py client (standalone or cluster);
-depends on: `plans`, `_common`, `_plan`.
+Owns: running the Redis plans on a redis-py client (standalone or cluster).
 """
 
 from __future__ import annotations
@@ -68,32 +67,18 @@ class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
         ```
     """
 
-    def __init__(
-        self,
-        client: redis.Redis | RedisCluster,
-        *,
-        serde: SerializerProtocol | None = None,
-        key_prefix: str = DEFAULT_PREFIX,
-        ttl: timedelta | float | None = None,
-        refresh_on_read: bool = False,
-    ) -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, *,
+                 serde: SerializerProtocol | None = None, key_prefix: str = DEFAULT_PREFIX,
+                 ttl: timedelta | float | None = None, refresh_on_read: bool = False) -> None:
         super().__init__(serde=serde)
         self._use_client(client, key_prefix, ttl, refresh_on_read)
 
     @classmethod
     @contextmanager
-    def from_conn_string(
-        cls,
-        conn: str,
-        *,
-        serde: SerializerProtocol | None = None,
-        key_prefix: str | None = None,
-        ttl: timedelta | float | None = None,
-        refresh_on_read: bool | None = None,
-        pool_max_size: int | None = None,
-        pool_timeout: float | None = None,
-        **options: Any,
-    ) -> Iterator[RedisSaver]:
+    def from_conn_string(cls, conn: str, *, serde: SerializerProtocol | None = None,
+                         key_prefix: str | None = None, ttl: timedelta | float | None = None,
+                         refresh_on_read: bool | None = None, pool_max_size: int | None = None,
+                         pool_timeout: float | None = None, **options: Any) -> Iterator[RedisSaver]:
         """Connect, check the key space, yield a saver, close the client.
 
         A server that runs in cluster mode is opened with a cluster client.

@@ -1,7 +1,6 @@
 """What the sync and async SQLite savers share: options, pragmas, error translation.
 
-Owns: SQLite connection settings (keywords and URL options) and error translation;
-depends on: `_checks`, `_urls`, `errors`.
+Owns: SQLite connection settings (keywords and URL options) and error translation.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """The SQLite dialect of the SQL plans.
 
-Owns: SQLite's ``{where}`` fragments, parameter binding, metadata filters and
-its ``put`` / ``put_writes`` statements; depends on: `queries.sql`,
-`_sql_plans`, `_codec`, `_migrations`.
+Owns: SQLite's ``{where}`` fragments, parameter binding, metadata filters and its
+``put`` / ``put_writes`` statements.
 """
 
 from __future__ import annotations
@@ -119,7 +118,7 @@ class SqlitePlans(SqlPlans):
         """Store the new channel values, then the checkpoint row (run in a transaction).
 
         In a versioned run, first compare the thread's head with the parent
-        (`_versioning.put_head`): the transaction holds SQLite's write lock.
+        (`versioning.put_head`): the transaction holds SQLite's write lock.
         """
         enc = encode_checkpoint(serde, config, checkpoint, metadata, new_versions)
         target = enc.target

@@ -1,7 +1,6 @@
 """Per-thread locks of a SQLite database that exclude other processes.
 
-Owns: the lock file beside a database and one byte of it per thread; depends
-on: `_local_locks`, `errors`.
+Owns: the lock file beside a database and one byte of it per thread.
 
 Each thread of ``agents.db`` locks one byte of ``agents.db.threads.lock``
 (its offset a hash of the thread id) with a POSIX record lock, ``lockf``.

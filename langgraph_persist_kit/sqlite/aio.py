@@ -1,7 +1,6 @@
 """`AsyncSqliteSaver`: the asynchronous SQLite checkpoint saver.
 
-Owns: running the SQLite plans (`sqlite/plans.py`) on an ``aiosqlite`` connection; depends on:
-`plans`, `_common`, `_plan`.
+Owns: running the SQLite plans (`sqlite/_plans.py`) on an ``aiosqlite`` connection.
 """
 
 from __future__ import annotations
@@ -19,19 +18,8 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph_persist_kit._core.aio import AsyncSaverMethods
 from langgraph_persist_kit._core.modes import AsyncOnly
 from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, aiterate, arun
-from langgraph_persist_kit.sqlite._common import (
-    BATCH_REST,
-    BEGIN,
-    DATABASE_LIST,
-    JOURNAL_MODE,
-    Synchronous,
-    is_busy,
-    journal_mode_retries,
-    main_file,
-    open_settings,
-    refuse_open_transaction,
-    sqlite_errors,
-)
+from langgraph_persist_kit.sqlite import _common
+from langgraph_persist_kit.sqlite._common import Synchronous, sqlite_errors
 from langgraph_persist_kit.sqlite._plans import PLANS
 from langgraph_persist_kit.sqlite._thread_lock import SqliteThreadLock
 
@@ -56,7 +44,7 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
         ```
     """
 
-    batch_rest = BATCH_REST
+    batch_rest = _common.BATCH_REST
 
     def __init__(self, conn: aiosqlite.Connection, *, serde: SerializerProtocol | None = None):
         super().__init__(serde=serde)
@@ -68,20 +56,16 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
 
     @classmethod
     @asynccontextmanager
-    async def from_conn_string(
-        cls,
-        conn: str | os.PathLike[str],
-        *,
-        serde: SerializerProtocol | None = None,
-        busy_timeout: float | None = None,
-        synchronous: Synchronous | None = None,
-        **unknown: Any,
-    ) -> AsyncIterator[AsyncSqliteSaver]:
+    async def from_conn_string(cls, conn: str | os.PathLike[str], *,
+                               serde: SerializerProtocol | None = None,
+                               busy_timeout: float | None = None,
+                               synchronous: Synchronous | None = None,
+                               **unknown: Any) -> AsyncIterator[AsyncSqliteSaver]:
         """Open a database, set its schema up, yield a saver, close the database.
 
         Arguments and errors as `SqliteSaver.from_conn_string`.
         """
-        path, connect, pragmas = open_settings(conn, busy_timeout, synchronous, unknown)
+        path, connect, pragmas = _common.open_settings(conn, busy_timeout, synchronous, unknown)
         with sqlite_errors(path):
             connection = await aiosqlite.connect(path, **connect)
         try:
@@ -111,10 +95,10 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
                 if self._rollback is not None:  # left by a cancelled call: finish it first
                     rollback, self._rollback = self._rollback, None
                     await rollback
-                refuse_open_transaction(self.conn.in_transaction)
+                _common.refuse_open_transaction(self.conn.in_transaction)
                 try:
                     if transaction:
-                        await self.conn.execute(BEGIN)
+                        await self.conn.execute(_common.BEGIN)
                     result = await arun(plan, self._execute)
                     if self.conn.in_transaction:  # ours, or an implicit one in legacy mode
                         await self.conn.commit()
@@ -144,12 +128,12 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
     async def setup(self) -> None:
         """Create or migrate the schema; see `SqliteSaver.setup`."""
         with sqlite_errors():
-            for delay in journal_mode_retries():
+            for delay in _common.journal_mode_retries():
                 try:
-                    await self.conn.execute(JOURNAL_MODE)
+                    await self.conn.execute(_common.JOURNAL_MODE)
                     break
                 except sqlite3.OperationalError as exc:
-                    if delay is None or not is_busy(exc):
+                    if delay is None or not _common.is_busy(exc):
                         raise
                     await asyncio.sleep(delay)
         await self._drive(self.plans.setup(), transaction=True)
@@ -160,6 +144,6 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
         if self._database_file is None:
             async with self.lock:
                 with sqlite_errors():
-                    rows = await self.conn.execute_fetchall(DATABASE_LIST)
-            self._database_file = main_file(rows)
+                    rows = await self.conn.execute_fetchall(_common.DATABASE_LIST)
+            self._database_file = _common.main_file(rows)
         return SqliteThreadLock(self._database_file, thread_id, id(self.conn))

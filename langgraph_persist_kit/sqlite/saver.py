@@ -1,8 +1,7 @@
 """`SqliteSaver`: the synchronous SQLite checkpoint saver.
 
-Owns: running the SQLite plans on a ``sqlite3`` connection (the public methods come
-from `SaverMethods`); depends on:
-`plans`, `_common`, `_plan`.
+Owns: running the SQLite plans on a ``sqlite3`` connection (the public methods come from
+`SaverMethods`).
 """
 
 from __future__ import annotations
@@ -20,19 +19,8 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph_persist_kit._core.modes import SyncOnly
 from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, iterate, run
 from langgraph_persist_kit._core.saver import SaverMethods
-from langgraph_persist_kit.sqlite._common import (
-    BATCH_REST,
-    BEGIN,
-    DATABASE_LIST,
-    JOURNAL_MODE,
-    Synchronous,
-    is_busy,
-    journal_mode_retries,
-    main_file,
-    open_settings,
-    refuse_open_transaction,
-    sqlite_errors,
-)
+from langgraph_persist_kit.sqlite import _common
+from langgraph_persist_kit.sqlite._common import Synchronous, sqlite_errors
 from langgraph_persist_kit.sqlite._maintenance_lock import sqlite_maintenance_lock
 from langgraph_persist_kit.sqlite._plans import PLANS
 from langgraph_persist_kit.sqlite._thread_lock import SqliteThreadLock
@@ -65,7 +53,7 @@ class SqliteSaver(SyncOnly, SaverMethods):
         ```
     """
 
-    batch_rest = BATCH_REST
+    batch_rest = _common.BATCH_REST
 
     def __init__(self, conn: sqlite3.Connection, *, serde: SerializerProtocol | None = None):
         super().__init__(serde=serde)
@@ -76,15 +64,10 @@ class SqliteSaver(SyncOnly, SaverMethods):
 
     @classmethod
     @contextmanager
-    def from_conn_string(
-        cls,
-        conn: str | os.PathLike[str],
-        *,
-        serde: SerializerProtocol | None = None,
-        busy_timeout: float | None = None,
-        synchronous: Synchronous | None = None,
-        **unknown: Any,
-    ) -> Iterator[SqliteSaver]:
+    def from_conn_string(cls, conn: str | os.PathLike[str], *,
+                         serde: SerializerProtocol | None = None, busy_timeout: float | None = None,
+                         synchronous: Synchronous | None = None,
+                         **unknown: Any) -> Iterator[SqliteSaver]:
         """Open a database, set its schema up, yield a saver, close the database.
 
         Args:
@@ -103,7 +86,7 @@ class SqliteSaver(SyncOnly, SaverMethods):
                 option.
             BackendError: When the file cannot be opened or migrated.
         """
-        path, connect, pragmas = open_settings(conn, busy_timeout, synchronous, unknown)
+        path, connect, pragmas = _common.open_settings(conn, busy_timeout, synchronous, unknown)
         with sqlite_errors(path):
             connection = sqlite3.connect(path, **connect)
         try:
@@ -129,10 +112,10 @@ class SqliteSaver(SyncOnly, SaverMethods):
 
     def _drive(self, plan: Plan[R], transaction: bool) -> R:
         with self.lock, sqlite_errors():
-            refuse_open_transaction(self.conn.in_transaction)
+            _common.refuse_open_transaction(self.conn.in_transaction)
             try:
                 if transaction:
-                    self.conn.execute(BEGIN)
+                    self.conn.execute(_common.BEGIN)
                 result = run(plan, self._execute)
                 if self.conn.in_transaction:  # ours, or an implicit one in legacy mode
                     self.conn.commit()
@@ -164,12 +147,12 @@ class SqliteSaver(SyncOnly, SaverMethods):
         """
         with self.lock:
             with sqlite_errors():
-                for delay in journal_mode_retries():
+                for delay in _common.journal_mode_retries():
                     try:
-                        self.conn.execute(JOURNAL_MODE)
+                        self.conn.execute(_common.JOURNAL_MODE)
                         break
                     except sqlite3.OperationalError as exc:
-                        if delay is None or not is_busy(exc):
+                        if delay is None or not _common.is_busy(exc):
                             raise
                         time.sleep(delay)
             self._drive(self.plans.setup(), transaction=True)
@@ -181,7 +164,7 @@ class SqliteSaver(SyncOnly, SaverMethods):
         holder."""
         if self._database_file is None:
             with self.lock, sqlite_errors():
-                self._database_file = main_file(self.conn.execute(DATABASE_LIST))
+                self._database_file = _common.main_file(self.conn.execute(_common.DATABASE_LIST))
         return SqliteThreadLock(self._database_file, thread_id, id(self.conn))
 
     def maintenance_lock_handle(self, name: str, *, lease: float) -> AbstractContextManager[None]:

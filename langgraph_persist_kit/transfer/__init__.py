@@ -1,15 +1,10 @@
 """Export, import and copy threads between any checkpoint savers.
 
-Owns: `export_threads`, `import_threads`, `copy_threads` and their async twins,
-the reports they return and the rules for threads that already exist;
-depends on: `_threads_format` / `_threads_reader` (the JSON Lines format),
-`_plan` (drivers) and ``BaseCheckpointSaver``'s public API only (``list``,
-``put``, ``put_writes``, ``delete_thread``, plus ``list_threads`` where a saver
-has it), so every saver works: this package's, LangGraph's ``InMemorySaver``,
-anyone's.
+Owns: `export_threads`, `import_threads`, `copy_threads` and their async twins, the
+reports they return and the rules for threads that already exist.
 
 Each operation is written once as a plan that yields `Call` requests (a saver
-method and its arguments, see `_calls`), so export, import and copy behave the
+method and its arguments, see `_core.calls`), so export, import and copy behave the
 same in both modes.
 
 Nothing read is rebuilt into arbitrary objects: both savers are used through

@@ -4,7 +4,7 @@ Owns: the lines an export writes, the order of a thread's checkpoints in it,
 the header check, and the task paths imported pending writes get; depends
 on: `errors`, ``langgraph.checkpoint``'s serializers (the saver's, and the plain
 one to compare values under encryption). No I/O:
-`transfer` writes the lines, `_threads_reader` reads them back.
+`transfer` writes the lines, `_reader` reads them back.
 
 A file is one JSON object per line (ASCII only, compact, keys of free-form
 objects sorted, so the same logical thread gives the same bytes whichever

@@ -1,8 +1,7 @@
-"""Reading the JSON Lines format of `_threads_format`: checking each line, rebuilding threads.
+"""Reading the JSON Lines format of `_format`: checking each line, rebuilding threads.
 
-Owns: validation of export files (line by line, with line numbers in every
-error) and turning records back into ``CheckpointTuple``s with a saver's
-serde; depends on: `_threads_format` (the header), `errors`. No I/O.
+Owns: validation of export files (line by line, with line numbers in every error) and
+turning records back into ``CheckpointTuple``s with a saver's serde. No I/O.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Reading and writing one thread through any saver's public API, for `transfer`.
 
-Owns: listing the threads to move, reading a thread in file order, writing it
-(with the ``if_exists`` rules and the staging id of ``"replace"``) and refusing a
-copy whose target already holds some of its threads; depends on: `_calls` /
-`_plan` (plans of saver calls), `_threads_format`, `_raw_values`, `errors`.
+Owns: listing the threads to move, reading a thread in file order, writing it (with the
+``if_exists`` rules and the staging id of ``"replace"``) and refusing a copy whose
+target already holds some of its threads.
 """
 
 from __future__ import annotations
