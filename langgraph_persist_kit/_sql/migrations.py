@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 
-from langgraph_persist_kit._core.plan import Plan, Query
+from langgraph_persist_kit._core.plan import Query, SqlPlan
 from langgraph_persist_kit.errors import SchemaVersionError
 
 _FILENAME = re.compile(r"^(\d{4})_(\w+)\.sql$")
@@ -60,7 +60,7 @@ def refuse_newer(applied: set[int], migrations: list[Migration]) -> None:
         )
 
 
-def migrate(migrations: list[Migration], queries: Mapping[str, str]) -> Plan[int]:
+def migrate(migrations: list[Migration], queries: Mapping[str, str]) -> SqlPlan[int]:
     """Apply the migrations not yet recorded; return how many were applied.
 
     Uses the queries ``create_migrations_table``, ``select_migrations`` and

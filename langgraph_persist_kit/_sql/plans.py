@@ -41,7 +41,7 @@ from langgraph_persist_kit._core.codec import (
     target_of,
 )
 from langgraph_persist_kit._core.lineage import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
-from langgraph_persist_kit._core.plan import Plan, Query, Rows, paged
+from langgraph_persist_kit._core.plan import Listing, Query, Rows, SqlPlan, paged
 from langgraph_persist_kit._sql.migrations import Migration
 from langgraph_persist_kit._sql.upkeep import SqlUpkeep
 from langgraph_persist_kit.types import ThreadInfo
@@ -100,7 +100,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         """How the dialect's SQL names parameter ``name``."""
         raise NotImplementedError
 
-    def setup(self) -> Plan[int]:
+    def setup(self) -> SqlPlan[int]:
         """Create or migrate the schema; the driver runs it in one exclusive transaction."""
         raise NotImplementedError
 
@@ -111,7 +111,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
-    ) -> Plan[RunnableConfig]:
+    ) -> SqlPlan[RunnableConfig]:
         raise NotImplementedError
 
     def put_writes(
@@ -121,7 +121,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         writes: Sequence[tuple[str, Any]],
         task_id: str,
         task_path: str,
-    ) -> Plan[None]:
+    ) -> SqlPlan[None]:
         raise NotImplementedError
 
     # --- reading ---------------------------------------------------------------------
@@ -161,7 +161,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
 
     def get_tuple(
         self, serde: SerializerProtocol, config: RunnableConfig
-    ) -> Plan[CheckpointTuple | None]:
+    ) -> SqlPlan[CheckpointTuple | None]:
         """The named checkpoint (or the namespace's latest) in one query."""
         target = target_of(config)
         by_id, latest = self._get_sql
@@ -191,7 +191,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         filter: Mapping[str, Any] | None,
         before: RunnableConfig | None,
         limit: int | None,
-    ) -> Plan[None]:
+    ) -> Listing:
         """Emit matching checkpoints newest first, a page per query."""
         params: dict[str, Any] = {}
         clauses = []
@@ -211,7 +211,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         sql = self._select(" AND ".join(clauses) or "TRUE")
         next_sql = self._select(" AND ".join([*clauses, self.AFTER_PAGE]))
 
-        def page(size: int) -> Plan[tuple[list[CheckpointTuple], bool]]:
+        def page(size: int) -> SqlPlan[tuple[list[CheckpointTuple], bool]]:
             nonlocal sql
             tuples = self._assemble(serde, (yield Query(sql, {**params, "limit": size})))
             if tuples:
@@ -223,7 +223,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
 
         return paged(page, limit, PAGE_SIZE)
 
-    def list_threads(self, *, filter: Mapping[str, Any] | None, limit: int | None) -> Plan[None]:
+    def list_threads(self, *, filter: Mapping[str, Any] | None, limit: int | None) -> Listing:
         """Emit `ThreadInfo` rows of the registry, newest-updated first."""
         params: dict[str, Any] = {}
         clauses = self._filters(filter, params)
@@ -231,7 +231,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         sql = query.format(where=" AND ".join(clauses) or "TRUE")
         next_sql = query.format(where=" AND ".join([*clauses, self.THREADS_AFTER_PAGE]))
 
-        def page(size: int) -> Plan[tuple[list[ThreadInfo], bool]]:
+        def page(size: int) -> SqlPlan[tuple[list[ThreadInfo], bool]]:
             nonlocal sql
             rows = yield Query(sql, {**params, "limit": size})
             if rows:
@@ -243,7 +243,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
 
     # --- deleting and copying -----------------------------------------------------------
 
-    def _lock_threads(self, thread_ids: Sequence[str]) -> Plan[None]:
+    def _lock_threads(self, thread_ids: Sequence[str]) -> SqlPlan[None]:
         """Hold the threads' registry rows for the transaction, where the store needs it.
 
         SQLite's ``BEGIN IMMEDIATE`` already excludes other writers; Postgres
@@ -252,7 +252,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         if "lock_threads" in self.queries:
             yield Query(self.queries["lock_threads"], {"thread_ids": self.array(list(thread_ids))})
 
-    def delete_thread(self, thread_id: str) -> Plan[None]:
+    def delete_thread(self, thread_id: str) -> SqlPlan[None]:
         """Remove every row of one thread (run in a transaction)."""
         yield from self._lock_threads([check_id(thread_id, "thread_id")])
         for name in (
@@ -263,7 +263,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         ):
             yield Query(self.queries[name], {"thread_id": check_id(thread_id, "thread_id")})
 
-    def copy_thread(self, source: str, target: str) -> Plan[None]:
+    def copy_thread(self, source: str, target: str) -> SqlPlan[None]:
         """Copy every row of ``source`` to ``target`` with INSERT ... SELECT statements."""
         source, target = check_id(source, "thread_id"), check_id(target, "thread_id")
         params = {"source": source, "target": target, "now": time.time()}
@@ -271,14 +271,14 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         for name in self.COPY_THREAD:
             yield Query(self.queries[name], params)
 
-    def _forget_unreferenced(self, thread_ids: Sequence[str]) -> Plan[None]:
+    def _forget_unreferenced(self, thread_ids: Sequence[str]) -> SqlPlan[None]:
         """After deleting checkpoints: drop orphan channel values, fix the registry."""
         params = {"thread_ids": self.array(list(thread_ids))}
         for name in ("delete_unreferenced_channel_values", "refresh_threads",
                      "delete_empty_threads"):
             yield Query(self.queries[name], params)
 
-    def delete_for_runs(self, run_ids: Sequence[str]) -> Plan[None]:
+    def delete_for_runs(self, run_ids: Sequence[str]) -> SqlPlan[None]:
         """Remove the checkpoints (and their writes) created by ``run_ids``."""
         if not run_ids:
             return
@@ -291,7 +291,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
 
     # --- DeltaChannel history and pruning ---------------------------------------------
 
-    def _walk(self, target: Target, walk: AncestorWalk) -> Plan[None]:
+    def _walk(self, target: Target, walk: AncestorWalk) -> SqlPlan[None]:
         """Run `walk_ancestors` rounds of growing depth until the walk is done."""
         start, depth = target.checkpoint_id, FIRST_ROUND_DEPTH
         channels = self.array(walk.channels)
@@ -315,7 +315,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
 
     def delta_history(
         self, serde: SerializerProtocol, config: RunnableConfig, channels: Sequence[str]
-    ) -> Plan[dict[str, DeltaChannelHistory]]:
+    ) -> SqlPlan[dict[str, DeltaChannelHistory]]:
         """``get_delta_channel_history``: walk rounds, then one query for seeds and writes."""
         if not channels:
             return {}

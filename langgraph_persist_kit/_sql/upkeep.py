@@ -14,7 +14,7 @@ import orjson
 
 from langgraph_persist_kit._core.codec import NULL_TASK_ID
 from langgraph_persist_kit._core.lineage import ancestor_chain
-from langgraph_persist_kit._core.plan import Plan, Query
+from langgraph_persist_kit._core.plan import Query, SqlPlan
 
 
 def as_dict(metadata: Any) -> dict[str, Any]:
@@ -30,26 +30,27 @@ class SqlUpkeep:
     def array(self, items: Sequence[Any]) -> Any:
         raise NotImplementedError
 
-    def copy_thread(self, source: str, target: str) -> Plan[None]:
+    def copy_thread(self, source: str, target: str) -> SqlPlan[None]:
         raise NotImplementedError
 
-    def _lock_threads(self, thread_ids: Sequence[str]) -> Plan[None]:
+    def _lock_threads(self, thread_ids: Sequence[str]) -> SqlPlan[None]:
         raise NotImplementedError
 
-    def _forget_unreferenced(self, thread_ids: Sequence[str]) -> Plan[None]:
+    def _forget_unreferenced(self, thread_ids: Sequence[str]) -> SqlPlan[None]:
         raise NotImplementedError
 
     def fork_thread(
         self, source: str, target: str, checkpoint_id: str, paused: bool
-    ) -> Plan[None]:
+    ) -> SqlPlan[None]:
         """Copy ``source`` to ``target``, then keep only the root checkpoint
         ``checkpoint_id``, its ancestors and the subgraph checkpoints made under them (run in
         one transaction: every statement stays in the store). ``paused``: keep only
         what `kept_when_paused` keeps on each namespace's newest checkpoint."""
         yield from self.copy_thread(source, target)
         links = yield Query(self.queries["select_parent_links"], {"thread_id": target})
-        chain = ancestor_chain(dict(links), checkpoint_id)  # in Python: a long recursive
-        params = {"thread_id": target, "keep": self.array(chain)}  # query can plan badly
+        # the chain in Python: a long recursive query can plan badly
+        chain = ancestor_chain({row[0]: row[1] for row in links}, checkpoint_id)
+        params = {"thread_id": target, "keep": self.array(chain)}
         yield Query(self.queries["delete_fork_checkpoints"], params)
         yield Query(self.queries["delete_fork_writes"], {"thread_id": target})
         if paused:
@@ -57,16 +58,16 @@ class SqlUpkeep:
                         {"thread_id": target, "null_task": NULL_TASK_ID})
         yield from self._forget_unreferenced([target])
 
-    def _lock_for_prune(self, thread_ids: list[str]) -> Plan[None]:
+    def _lock_for_prune(self, thread_ids: list[str]) -> SqlPlan[None]:
         yield from self._lock_threads(thread_ids)
 
-    def _thread_checkpoints(self, thread_id: str) -> Plan[list[tuple[str, str]]]:
+    def _thread_checkpoints(self, thread_id: str) -> SqlPlan[list[tuple[str, str]]]:
         rows = yield Query(self.queries["select_thread_checkpoints"], {"thread_id": thread_id})
         return [(ns, cid) for ns, cid in rows]
 
     def _checkpoint_metadata(
         self, thread_id: str, members: list[tuple[str, str]]
-    ) -> Plan[dict[tuple[str, str], dict[str, Any]]]:
+    ) -> SqlPlan[dict[tuple[str, str], dict[str, Any]]]:
         if not members:
             return {}
         rows = yield Query(self.queries["select_checkpoint_metadata"], {
@@ -78,7 +79,7 @@ class SqlUpkeep:
 
     def _delete_all_but(
         self, thread_id: str, newest: dict[str, str], keep: list[tuple[str, str]]
-    ) -> Plan[bool]:
+    ) -> SqlPlan[bool]:
         """Per namespace, two deletes; the transaction holds the thread (`_lock_for_prune`)."""
         for ns, latest in newest.items():
             params = {"thread_id": thread_id, "checkpoint_ns": ns, "latest": latest,
@@ -88,21 +89,21 @@ class SqlUpkeep:
         yield from self._forget_unreferenced([thread_id])
         return True
 
-    def stats(self) -> Plan[dict[str, int]]:
+    def stats(self) -> SqlPlan[dict[str, int]]:
         """Counts of threads, checkpoints, pending writes and channel values, and bytes."""
         rows = yield Query(self.queries["select_stats"], self.stats_params())
         threads, checkpoints, writes, values, size = rows[0]
         return {"threads": threads, "checkpoints": checkpoints, "writes": writes,
                 "channel_values": values, "bytes": int(size or 0)}
 
-    def thread_ids_page(self, cursor: Any, limit: int) -> Plan[tuple[list[str], Any]]:
+    def thread_ids_page(self, cursor: Any, limit: int) -> SqlPlan[tuple[list[str], Any]]:
         """Up to ``limit`` thread ids after ``cursor``; the next cursor, ``None`` at the end."""
         rows = yield Query(self.queries["select_thread_ids"],
                            {"after": cursor or "", "limit": limit})
         ids = [row[0] for row in rows]
         return ids, (ids[-1] if len(ids) == limit else None)
 
-    def thread_count(self) -> Plan[int]:
+    def thread_count(self) -> SqlPlan[int]:
         """How many threads the registry holds."""
         rows = yield Query(self.queries["count_threads"], {})
         return int(rows[0][0])
@@ -117,7 +118,7 @@ class SqlUpkeep:
         return seconds
 
     def cleanup_batch(self, cutoff: float, cursor: Any, batch_size: int,
-                      dry_run: bool) -> Plan[tuple[int, int, Any]]:
+                      dry_run: bool) -> SqlPlan[tuple[int, int, Any]]:
         """One batch of ``cleanup_expired``, run in its own transaction.
 
         Args:

@@ -25,7 +25,7 @@ from langgraph_persist_kit._core.codec import (
     encode_writes,
     target_of,
 )
-from langgraph_persist_kit._core.plan import Plan, Query
+from langgraph_persist_kit._core.plan import Query, SqlPlan
 from langgraph_persist_kit._core.versioning import put_head, stale
 from langgraph_persist_kit._sql.migrations import Migration, load_migrations, migrate, refuse_newer
 from langgraph_persist_kit._sql.plans import SqlPlans
@@ -156,7 +156,7 @@ class PostgresPlans(SqlPlans):
             orjson.loads(metadata or "{}"),
         )
 
-    def setup(self) -> Plan[int]:
+    def setup(self) -> SqlPlan[int]:
         """Apply pending migrations: lock, create the schema, migrate (one transaction).
 
         A schema that is already current is only read, so a role without the
@@ -180,7 +180,7 @@ class PostgresPlans(SqlPlans):
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
-    ) -> Plan[RunnableConfig]:
+    ) -> SqlPlan[RunnableConfig]:
         """Checkpoint, new channel values and registry row: one statement, one round trip.
 
         In a versioned run the statement moves the thread's head only from
@@ -225,7 +225,7 @@ class PostgresPlans(SqlPlans):
         writes: Sequence[tuple[str, Any]],
         task_id: str,
         task_path: str,
-    ) -> Plan[None]:
+    ) -> SqlPlan[None]:
         """Pending writes and the registry's last-write time: one statement."""
         target = target_of(config, need_checkpoint_id=True)
         rows = encode_writes(serde, writes, task_id, task_path)

@@ -16,9 +16,8 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from langgraph_persist_kit._core.plan import Plan
 from langgraph_persist_kit.redis._keys import BUCKETS
-from langgraph_persist_kit.redis._protocol import Batch, Command
+from langgraph_persist_kit.redis._protocol import Batch, Command, RedisPlan
 
 BUCKET_PAGE = 32
 """Entries read from one bucket per round trip."""
@@ -123,7 +122,7 @@ class BucketMerge:
         self.heap: list[tuple[_Desc, int]] = []
         self.waiting = list(range(len(self.cursors)))  # cursors to read before choosing
 
-    def take(self, count: int) -> Plan[list[Any]]:
+    def take(self, count: int) -> RedisPlan[list[Any]]:
         """Up to ``count`` next items (fewer only when every bucket is exhausted)."""
         out: list[Any] = []
         while len(out) < count:

@@ -16,16 +16,16 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._core.checks import check_id, filter_terms, metadata_matches
 from langgraph_persist_kit._core.codec import Target, target_of, thread_info
-from langgraph_persist_kit._core.plan import Plan, paged
+from langgraph_persist_kit._core.plan import Listing, paged
 from langgraph_persist_kit.redis import _keys as k
 from langgraph_persist_kit.redis._buckets import BucketMerge, LexCursor, ScoreCursor, bucket_range
-from langgraph_persist_kit.redis._protocol import Batch, Command, Script
+from langgraph_persist_kit.redis._protocol import Batch, Command, RedisPlan, Script
 from langgraph_persist_kit.types import ThreadInfo
 
 PAGE_SIZE = 100
 """Checkpoints (and threads) read per round trip by ``list`` (and ``list_threads``)."""
 
-Pages = Callable[[int], Plan[tuple[list[Any], bool]]]
+Pages = Callable[[int], RedisPlan[tuple[list[Any], bool]]]
 
 
 class RedisListing:
@@ -48,7 +48,7 @@ class RedisListing:
         filter: Mapping[str, Any] | None,
         before: RunnableConfig | None,
         limit: int | None,
-    ) -> Plan[None]:
+    ) -> Listing:
         """Emit matching checkpoints newest first, a page per round trip.
 
         In one namespace, a page is one script call over its index; across a
@@ -81,7 +81,7 @@ class RedisListing:
         high: str | bytes = "(" + (k.member(ns, before_id) if before_id else ns + "\x01")
         low = "(" + ns + k.SEP
 
-        def page(size: int) -> Plan[tuple[list[CheckpointTuple], bool]]:
+        def page(size: int) -> RedisPlan[tuple[list[CheckpointTuple], bool]]:
             nonlocal high
             entries = yield self._read(target.thread_id, "1", "range", high, low, size)
             if entries:
@@ -93,7 +93,7 @@ class RedisListing:
     def _pages_in_thread(
         self, serde: SerializerProtocol, configurable: Mapping[str, Any],
         before_id: str | None, filter: Mapping[str, Any] | None,
-    ) -> Plan[Pages]:
+    ) -> RedisPlan[Pages]:
         thread_id = check_id(configurable["thread_id"], "thread_id")
         checkpoint_id = configurable.get("checkpoint_id") or None
         ns = configurable.get("checkpoint_ns")
@@ -106,7 +106,7 @@ class RedisListing:
                 members.append((m_id, m_ns))
         members.sort(reverse=True)
 
-        def page(size: int) -> Plan[tuple[list[CheckpointTuple], bool]]:
+        def page(size: int) -> RedisPlan[tuple[list[CheckpointTuple], bool]]:
             chunk = [k.member(ns_, id_) for id_, ns_ in members[:size]]
             del members[:size]
             entries = (yield self._read(thread_id, "1", "ids", *chunk)) if chunk else []
@@ -123,7 +123,7 @@ class RedisListing:
                              for b in bucket_range()])
         ns, checkpoint_id = configurable.get("checkpoint_ns"), configurable.get("checkpoint_id")
 
-        def page(size: int) -> Plan[tuple[list[CheckpointTuple], bool]]:
+        def page(size: int) -> RedisPlan[tuple[list[CheckpointTuple], bool]]:
             found = yield from merge.take(size)
             by_thread: dict[str, list[str]] = defaultdict(list)
             order = []
@@ -151,7 +151,7 @@ class RedisListing:
 
         return page
 
-    def list_threads(self, *, filter: Mapping[str, Any] | None, limit: int | None) -> Plan[None]:
+    def list_threads(self, *, filter: Mapping[str, Any] | None, limit: int | None) -> Listing:
         """Emit `ThreadInfo` of the buckets' registries, newest-updated first.
 
         A thread whose keys expired (TTL) is skipped, and its registry entry removed.
@@ -159,7 +159,7 @@ class RedisListing:
         filter_terms(filter)
         merge = BucketMerge([ScoreCursor(self.keys.bucket_keys(b)[0]) for b in bucket_range()])
 
-        def page(size: int) -> Plan[tuple[list[ThreadInfo], bool]]:
+        def page(size: int) -> RedisPlan[tuple[list[ThreadInfo], bool]]:
             found = yield from merge.take(size)
             if not found:
                 return [], False
@@ -181,7 +181,7 @@ class RedisListing:
 
         return paged(page, limit, PAGE_SIZE)
 
-    def _purge(self, stale: Mapping[str, list[Any]]) -> Plan[None]:
+    def _purge(self, stale: Mapping[str, list[Any]]) -> RedisPlan[None]:
         """Drop the bucket index entries (and registry entries) of expired threads,
         as listings meet them; ``stale``: thread -> (index entry, member) pairs."""
         if stale:

@@ -37,7 +37,6 @@ from langgraph_persist_kit._core.codec import (
     target_of,
 )
 from langgraph_persist_kit._core.lineage import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
-from langgraph_persist_kit._core.plan import Plan
 from langgraph_persist_kit._core.versioning import put_head, stale
 from langgraph_persist_kit.errors import SchemaVersionError
 from langgraph_persist_kit.redis import _keys as k
@@ -45,7 +44,7 @@ from langgraph_persist_kit.redis._buckets import (
     bucket_range,
 )
 from langgraph_persist_kit.redis._listing import RedisListing
-from langgraph_persist_kit.redis._protocol import Batch, Command, Script
+from langgraph_persist_kit.redis._protocol import Batch, Command, RedisPlan, Script
 from langgraph_persist_kit.redis._upkeep import RedisUpkeep
 
 PRUNE_ATTEMPTS = 5
@@ -73,7 +72,7 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
         self.ttl = str(ttl_ms) if ttl_ms else "persist"  # writes without a TTL remove one
         self.read_ttl = self.ttl if refresh_on_read and ttl_ms else "0"
 
-    def setup(self) -> Plan[None]:
+    def setup(self) -> RedisPlan[None]:
         """Record the layout version; refuse a key space written by a newer one."""
         reply = yield Batch([
             Command(("SET", self.keys.schema_key, k.SCHEMA_VERSION, "NX")),
@@ -127,7 +126,7 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
 
     def get_tuple(
         self, serde: SerializerProtocol, config: RunnableConfig
-    ) -> Plan[CheckpointTuple | None]:
+    ) -> RedisPlan[CheckpointTuple | None]:
         """The named checkpoint (or the namespace's latest) in one script call."""
         target = target_of(config)
         if target.checkpoint_id:
@@ -147,7 +146,7 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
-    ) -> Plan[RunnableConfig]:
+    ) -> RedisPlan[RunnableConfig]:
         """One ``put`` script: the checkpoint, its new channel values and every index.
 
         Raises:
@@ -179,7 +178,7 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
         writes: Sequence[tuple[str, Any]],
         task_id: str,
         task_path: str,
-    ) -> Plan[None]:
+    ) -> RedisPlan[None]:
         """One ``put_writes`` script; a stored regular write is kept, special ones replaced."""
         target = target_of(config, need_checkpoint_id=True)
         prefix = k.member(target.checkpoint_ns, str(target.checkpoint_id)) + k.SEP
@@ -195,12 +194,12 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
 
     # --- deleting and copying ----------------------------------------------------------
 
-    def delete_thread(self, thread_id: str) -> Plan[None]:
+    def delete_thread(self, thread_id: str) -> RedisPlan[None]:
         """One script: the thread's keys and its entries in its bucket's indexes."""
         thread_id = check_id(thread_id, "thread_id")
         yield Script("delete_thread", self.keys.thread_keys(thread_id), [thread_id])
 
-    def delete_for_runs(self, run_ids: Sequence[str]) -> Plan[None]:
+    def delete_for_runs(self, run_ids: Sequence[str]) -> RedisPlan[None]:
         """Find the runs' checkpoints in every bucket's run index, then one script per thread."""
         if not run_ids:
             return
@@ -224,7 +223,7 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
 
     # --- DeltaChannel history and pruning ---------------------------------------------
 
-    def _walk(self, target: Target, walk: AncestorWalk) -> Plan[None]:
+    def _walk(self, target: Target, walk: AncestorWalk) -> RedisPlan[None]:
         start: str | None = target.checkpoint_id
         depth = FIRST_ROUND_DEPTH
         while start is not None:
@@ -244,7 +243,7 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
 
     def delta_history(
         self, serde: SerializerProtocol, config: RunnableConfig, channels: Sequence[str]
-    ) -> Plan[dict[str, DeltaChannelHistory]]:
+    ) -> RedisPlan[dict[str, DeltaChannelHistory]]:
         """``get_delta_channel_history``: walk rounds, then seeds and writes in one batch."""
         if not channels:
             return {}
@@ -285,13 +284,13 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
                     writes.append((cid, channel, type_, value, task_id, int(idx), task_path))
         return walk.history(serde, seeds, writes)
 
-    def _thread_checkpoints(self, thread_id: str) -> Plan[list[tuple[str, str]]]:
+    def _thread_checkpoints(self, thread_id: str) -> RedisPlan[list[tuple[str, str]]]:
         members = yield self._read(thread_id, "0", "all")
         return [tuple(k.split_member(raw)) for raw in members]  # type: ignore[misc]
 
     def _checkpoint_metadata(
         self, thread_id: str, members: list[tuple[str, str]]
-    ) -> Plan[dict[tuple[str, str], dict[str, Any]]]:
+    ) -> RedisPlan[dict[tuple[str, str], dict[str, Any]]]:
         if not members:
             return {}
         entries = yield self._read(thread_id, "0", "ids", *[k.member(*m) for m in members])
@@ -300,7 +299,7 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
 
     def _delete_all_but(
         self, thread_id: str, newest: dict[str, str], keep: list[tuple[str, str]]
-    ) -> Plan[bool]:
+    ) -> RedisPlan[bool]:
         """One script; it refuses (-1) if a namespace got a newer checkpoint meanwhile."""
         pairs = [item for ns, cid in newest.items() for item in (ns, cid)]
         changed = yield Script("delete_checkpoints", self.keys.thread_keys(thread_id),

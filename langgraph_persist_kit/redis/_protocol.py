@@ -5,9 +5,9 @@ Owns: the request types of the Redis plans and the named Lua scripts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from langgraph_persist_kit._sql.queries import load_queries
 
@@ -34,6 +34,12 @@ class Batch:
     is the list of their replies, in order."""
 
     requests: Sequence[Script | Command]
+
+
+R = TypeVar("R")
+Request = Script | Command | Batch
+RedisPlan = Generator[Request, Any, R]
+"""A plan of the Redis store: yields a `Script`, `Command` or `Batch`, receives Redis's reply."""
 
 
 def load_scripts() -> dict[str, str]:

@@ -15,11 +15,10 @@ import orjson
 from langgraph_persist_kit._core.checks import check_id
 from langgraph_persist_kit._core.codec import kept_when_paused
 from langgraph_persist_kit._core.lineage import ancestor_chain
-from langgraph_persist_kit._core.plan import Plan
 from langgraph_persist_kit.redis import _keys as k
 from langgraph_persist_kit.redis._buckets import bucket_range
 from langgraph_persist_kit.redis._listing import PAGE_SIZE
-from langgraph_persist_kit.redis._protocol import Batch, Command, Script
+from langgraph_persist_kit.redis._protocol import Batch, Command, RedisPlan, Script
 
 
 class RedisUpkeep:
@@ -28,14 +27,14 @@ class RedisUpkeep:
     keys: k.KeySpace
     ttl: str
 
-    def copy_thread(self, source: str, target: str) -> Plan[None]:
+    def copy_thread(self, source: str, target: str) -> RedisPlan[None]:
         """Read the source in one script, write the target in another (each atomic;
         on a cluster the two threads may live on different nodes)."""
         yield from self._copy(source, target, None)
 
     def fork_thread(
         self, source: str, target: str, checkpoint_id: str, paused: bool
-    ) -> Plan[None]:
+    ) -> RedisPlan[None]:
         """`copy_thread` of the root checkpoint ``checkpoint_id``, its ancestors, the
         subgraph checkpoints made under them, their pending writes and the values they use.
         ``paused``: keep only what `kept_when_paused` keeps on each namespace's
@@ -43,7 +42,7 @@ class RedisUpkeep:
         yield from self._copy(source, target, checkpoint_id, paused)
 
     def _copy(self, source: str, target: str, tip: str | None,
-              paused: bool = False) -> Plan[None]:
+              paused: bool = False) -> RedisPlan[None]:
         source, target = check_id(source, "thread_id"), check_id(target, "thread_id")
         headers, bodies, values, writes = yield Script("dump", self.keys.thread_keys(source))
         if not headers and not writes:
@@ -66,7 +65,7 @@ class RedisUpkeep:
             args += pair
         yield Script("restore", self.keys.thread_keys(target), args)
 
-    def stats(self) -> Plan[dict[str, int]]:
+    def stats(self) -> RedisPlan[dict[str, int]]:
         """Counts and bytes (``MEMORY USAGE`` of every key): one read per thread, in
         pages of `PAGE_SIZE` threads, so it costs about a ``list_threads`` of the store."""
         buckets = [self.keys.bucket_keys(b) for b in bucket_range()]
@@ -91,13 +90,13 @@ class RedisUpkeep:
         totals["bytes"] += sum(size or 0 for size in sizes)
         return totals
 
-    def thread_count(self) -> Plan[int]:
+    def thread_count(self) -> RedisPlan[int]:
         """How many threads the buckets' registries hold (expired ones until purged)."""
         sizes = yield Batch([Command(("ZCARD", self.keys.bucket_keys(b)[0]))
                              for b in bucket_range()])
         return int(sum(sizes))
 
-    def thread_ids_page(self, cursor: Any, limit: int) -> Plan[tuple[list[str], Any]]:
+    def thread_ids_page(self, cursor: Any, limit: int) -> RedisPlan[tuple[list[str], Any]]:
         """Up to ``limit`` thread ids of one bucket's registry from ``cursor``
         (``(bucket, rank)``); the next cursor, ``None`` after the last bucket."""
         bucket, rank = cursor or (0, 0)
@@ -109,7 +108,7 @@ class RedisUpkeep:
         return [k.decode(raw) for raw in found], next_cursor
 
     def cleanup_batch(self, cutoff: float, cursor: Any, batch_size: int,
-                      dry_run: bool) -> Plan[tuple[int, int, Any]]:
+                      dry_run: bool) -> RedisPlan[tuple[int, int, Any]]:
         """One batch of ``cleanup_expired``: up to ``batch_size`` idle threads, taken
         from the buckets' registries in bucket order (a batch may span buckets or end
         inside one), each checked and deleted by its own script (a thread written

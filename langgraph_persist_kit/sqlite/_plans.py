@@ -24,7 +24,7 @@ from langgraph_persist_kit._core.codec import (
     target_of,
     thread_info,
 )
-from langgraph_persist_kit._core.plan import Plan, Query
+from langgraph_persist_kit._core.plan import Query, SqlPlan
 from langgraph_persist_kit._core.versioning import put_head, stale
 from langgraph_persist_kit._sql.migrations import load_migrations, migrate
 from langgraph_persist_kit._sql.plans import SqlPlans
@@ -99,7 +99,7 @@ class SqlitePlans(SqlPlans):
     def thread_info(self, row: Sequence[Any]) -> ThreadInfo:
         return thread_info(*row)
 
-    def setup(self) -> Plan[int]:
+    def setup(self) -> SqlPlan[int]:
         """Apply pending migrations (the driver holds ``BEGIN IMMEDIATE``)."""
         return migrate(self.migrations, self.queries)
 
@@ -114,7 +114,7 @@ class SqlitePlans(SqlPlans):
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
-    ) -> Plan[RunnableConfig]:
+    ) -> SqlPlan[RunnableConfig]:
         """Store the new channel values, then the checkpoint row (run in a transaction).
 
         In a versioned run, first compare the thread's head with the parent
@@ -155,7 +155,7 @@ class SqlitePlans(SqlPlans):
         writes: Sequence[tuple[str, Any]],
         task_id: str,
         task_path: str,
-    ) -> Plan[None]:
+    ) -> SqlPlan[None]:
         """Store pending writes; up to `ROWS_PER_STATEMENT` in one atomic statement."""
         target = target_of(config, need_checkpoint_id=True)
         rows = encode_writes(serde, writes, task_id, task_path)
