@@ -17,6 +17,7 @@ import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from psycopg import sql
 
 from langgraph_persist_kit._core.checks import FilterTerm, dump_json, refuse_nul
 from langgraph_persist_kit._core.codec import (
@@ -60,12 +61,13 @@ _MIGRATIONS = load_migrations("langgraph_persist_kit.postgres.migrations", split
 
 
 def quote_schema(schema: str) -> str:
-    """``schema`` as a quoted identifier.
+    """``schema`` as a quoted identifier, composed once by psycopg (``sql.Identifier``)
+    into every statement of the schema's `PostgresPlans`.
 
     Raises:
         ConfigurationError: Unless it is a plain identifier (`_common.check_schema`).
     """
-    return f'"{check_schema(schema)}"'
+    return sql.Identifier(check_schema(schema)).as_string(None)
 
 
 class PostgresPlans(SqlPlans):

@@ -98,6 +98,18 @@ def is_busy(exc: sqlite3.OperationalError) -> bool:
     """Whether SQLite refused because another connection holds the file."""
     return "locked" in str(exc) or "busy" in str(exc)
 
+
+def retry_after(exc: sqlite3.OperationalError, delay: float | None) -> float:
+    """The pause before the next attempt at `JOURNAL_MODE` (see `journal_mode_retries`).
+
+    Raises:
+        sqlite3.OperationalError: ``exc`` again, unless the file was busy and
+            attempts are left.
+    """
+    if delay is None or not is_busy(exc):
+        raise exc
+    return delay
+
 BEGIN = "BEGIN IMMEDIATE"
 
 

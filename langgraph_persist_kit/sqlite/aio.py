@@ -127,15 +127,14 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
 
     async def setup(self) -> None:
         """Create or migrate the schema; see `SqliteSaver.setup`."""
-        with sqlite_errors():
-            for delay in _common.journal_mode_retries():
-                try:
-                    await self.conn.execute(_common.JOURNAL_MODE)
-                    break
-                except sqlite3.OperationalError as exc:
-                    if delay is None or not _common.is_busy(exc):
-                        raise
-                    await asyncio.sleep(delay)
+        async with self.lock:
+            with sqlite_errors():
+                for delay in _common.journal_mode_retries():
+                    try:
+                        await self.conn.execute(_common.JOURNAL_MODE)
+                        break
+                    except sqlite3.OperationalError as exc:
+                        await asyncio.sleep(_common.retry_after(exc, delay))
         await self._drive(self.plans.setup(), transaction=True)
         self._setup_done()
 

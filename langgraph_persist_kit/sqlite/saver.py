@@ -145,18 +145,15 @@ class SqliteSaver(SyncOnly, SaverMethods):
             SchemaVersionError: The file was migrated by a newer version.
             BackendError: SQLite failed.
         """
-        with self.lock:
-            with sqlite_errors():
-                for delay in _common.journal_mode_retries():
-                    try:
-                        self.conn.execute(_common.JOURNAL_MODE)
-                        break
-                    except sqlite3.OperationalError as exc:
-                        if delay is None or not _common.is_busy(exc):
-                            raise
-                        time.sleep(delay)
-            self._drive(self.plans.setup(), transaction=True)
-            self.is_setup = True
+        with self.lock, sqlite_errors():
+            for delay in _common.journal_mode_retries():
+                try:
+                    self.conn.execute(_common.JOURNAL_MODE)
+                    break
+                except sqlite3.OperationalError as exc:
+                    time.sleep(_common.retry_after(exc, delay))
+        self._drive(self.plans.setup(), transaction=True)
+        self.is_setup = True
 
     def thread_lock_handle(self, thread_id: str, *, lease: float) -> SqliteThreadLock:
         """The cross-process lock of one thread (see `concurrency.thread_lock`); no I/O
