@@ -292,15 +292,10 @@ async def aimport_threads(
     return await arun(_import(saver, lines, if_exists, allow_types), aexecute)
 
 
-def copy_threads(
-    source: BaseCheckpointSaver,
-    target: BaseCheckpointSaver,
-    *,
-    thread_ids: Iterable[str] | None = None,
-    if_exists: IfExists = "fail",
-    on_thread: Callable[[ThreadCopied], Any] | None = None,
-    allow_types: Iterable[TypeName] = (),
-) -> TransferReport:
+def copy_threads(source: BaseCheckpointSaver, target: BaseCheckpointSaver, *,
+                 thread_ids: Iterable[str] | None = None, if_exists: IfExists = "fail",
+                 on_thread: Callable[[ThreadCopied], Any] | None = None,
+                 allow_types: Iterable[TypeName] = ()) -> TransferReport:
     """Copy threads from one saver to another, as an export then an import would.
 
     Values pass as their stored bytes, never decoded and never through a
@@ -329,15 +324,10 @@ def copy_threads(
     return run(_copy(source, target, thread_ids, if_exists, on_thread, allow_types), execute)
 
 
-async def acopy_threads(
-    source: BaseCheckpointSaver,
-    target: BaseCheckpointSaver,
-    *,
-    thread_ids: Iterable[str] | None = None,
-    if_exists: IfExists = "fail",
-    on_thread: Callable[[ThreadCopied], Any] | None = None,
-    allow_types: Iterable[TypeName] = (),
-) -> TransferReport:
+async def acopy_threads(source: BaseCheckpointSaver, target: BaseCheckpointSaver, *,
+                        thread_ids: Iterable[str] | None = None, if_exists: IfExists = "fail",
+                        on_thread: Callable[[ThreadCopied], Any] | None = None,
+                        allow_types: Iterable[TypeName] = ()) -> TransferReport:
     """Copy threads with both savers' async methods; see `copy_threads`."""
     return await arun(_copy(source, target, thread_ids, if_exists, on_thread, allow_types),
                       aexecute)
