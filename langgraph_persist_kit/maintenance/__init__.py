@@ -20,15 +20,18 @@ from typing import Any, NamedTuple
 
 from langgraph_persist_kit._core.calls import Call, aexecute, execute
 from langgraph_persist_kit._core.plan import Plan, arun, run
-from langgraph_persist_kit.errors import ConfigurationError
+from langgraph_persist_kit.errors import ConfigurationError, MaintenanceLockedError
+from langgraph_persist_kit.maintenance.lock import maintenance_lock
 
 __all__ = [
     "BatchDone",
     "CleanupReport",
+    "MaintenanceLockedError",
     "PruneReport",
     "acleanup_expired",
     "aprune_threads",
     "cleanup_expired",
+    "maintenance_lock",
     "prune_threads",
 ]
 
