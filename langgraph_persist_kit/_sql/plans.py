@@ -4,13 +4,16 @@ Owns: which named statements each operation runs, in what order, and how their r
 become results.
 
 A backend subclasses `SqlPlans` with its dialect: its named queries (same
-names and parameter names in both ``queries.sql`` files), a few ``{where}``
-fragments, how it binds a list, how it decodes a stored channel version, and
-its own ``put`` / ``put_writes`` (the statements that differ most). Every row
-layout below is shared by both dialects' queries.
+names and parameter names in both ``queries.sql`` files), how it spells a
+parameter and binds a list, how it decodes a stored channel version, the
+condition naming a namespace's latest checkpoint, and its own ``put`` /
+``put_writes`` (the statements that differ most). Every row layout below is
+shared by both dialects' queries.
 
-``{where}`` fragments are constants of the dialect classes; user input only
-ever reaches a store as bound parameters.
+Two statements take a ``{where}``: ``select_checkpoints`` and ``select_threads``,
+whose conditions (a namespace, a page's keyset, metadata filters) are assembled
+here from fixed text and the dialect's parameter names, ``AND``-joined. User
+input only ever reaches a store as bound parameters.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ from langgraph_persist_kit._sql.migrations import Migration
 from langgraph_persist_kit._sql.upkeep import SqlUpkeep
 from langgraph_persist_kit.types import ThreadInfo
 
+CHECKPOINT_ROW, VALUE_ROW, WRITE_ROW = 0, 1, 2
+"""The first column of a ``select_checkpoints`` row: which layout the row has."""
+
 PAGE_SIZE = 100
 """Checkpoints fetched per round trip by ``list``."""
 
@@ -56,18 +62,17 @@ THREAD_PAGE_SIZE = 1000
 class SqlPlans(SqlUpkeep, PrunePlans):
     """The plans of one SQL store. Subclasses set the class attributes and hooks.
 
-    Row layout of ``select_checkpoints`` (kind, a .. i):
+    The rows of ``select_checkpoints`` have ten columns; the first says which of
+    three layouts the other nine follow (`_assemble` names each column):
 
-    * 0: thread, ns, checkpoint_id, parent_id, type, body, versions JSON, metadata JSON, -
-    * 1: thread, ns, channel, version, type, value, -, -, -
-    * 2: thread, ns, checkpoint_id, task_id, type, value, channel, task_path, idx
+    * `CHECKPOINT_ROW`: thread, ns, checkpoint_id, parent_id, type, body, versions JSON,
+      metadata JSON, -
+    * `VALUE_ROW`: thread, ns, channel, version, type, value, -, -, -
+    * `WRITE_ROW`: thread, ns, checkpoint_id, task_id, type, value, channel, task_path, idx
     """
 
     queries: Mapping[str, str]
     LATEST: ClassVar[str]  # the namespace's newest checkpoint_id, as a condition
-    IN_NAMESPACE: ClassVar[str]  # thread_id and checkpoint_ns match
-    AFTER_PAGE: ClassVar[str]  # keyset condition for the next page of checkpoints
-    THREADS_AFTER_PAGE: ClassVar[str]  # keyset condition for the next page of threads
     COPY_THREAD: ClassVar[tuple[str, ...]]  # statements of copy_thread, in order
     ATOMIC_PUT: ClassVar[bool]  # put is one statement (no explicit transaction needed)
     WRITES_PER_STATEMENT: ClassVar[int | None]  # put_writes rows per statement; None: any
@@ -132,21 +137,29 @@ class SqlPlans(SqlUpkeep, PrunePlans):
     @cached_property
     def _get_sql(self) -> tuple[str, str]:
         """``get_tuple``'s two statements (by id, latest), built once: it is the hot read."""
-        by_id = self.IN_NAMESPACE + "checkpoint_id = " + self._param("checkpoint_id")
-        return self._select(by_id), self._select(self.IN_NAMESPACE + self.LATEST)
+        p = self._param
+        in_namespace = f"thread_id = {p('thread_id')} AND checkpoint_ns = {p('checkpoint_ns')}"
+        by_id = f"{in_namespace} AND checkpoint_id = {p('checkpoint_id')}"
+        return self._select(by_id), self._select(f"{in_namespace} AND {self.LATEST}")
 
     def _assemble(self, serde: SerializerProtocol, rows: Rows) -> list[CheckpointTuple]:
         """Turn `select_checkpoints` rows into tuples, newest first."""
         checkpoints: list[StoredCheckpoint] = []
         values: dict[tuple[str, str], dict[Any, tuple[str, bytes]]] = defaultdict(dict)
         writes: dict[tuple[str, str, str], list[StoredWrite]] = defaultdict(list)
-        for kind, a, b, c, d, e, f, g, h, i in rows:
-            if kind == 0:
-                checkpoints.append(StoredCheckpoint(a, b, c, d, e, bytes(f), g, h))
-            elif kind == 1:
-                values[(a, b)][(c, self.decode_version(d))] = (e, bytes(f))
+        for row in rows:  # three row layouts, told apart by the first column
+            if row[0] == CHECKPOINT_ROW:
+                _, thread, ns, checkpoint_id, parent, body_type, body, versions, metadata, _ = row
+                checkpoints.append(StoredCheckpoint(thread, ns, checkpoint_id, parent,
+                                                    body_type, bytes(body), versions, metadata))
+            elif row[0] == VALUE_ROW:
+                _, thread, ns, channel, version, value_type, value, _, _, _ = row
+                values[(thread, ns)][(channel, self.decode_version(version))] = (
+                    value_type, bytes(value))
             else:
-                writes[(a, b, c)].append(StoredWrite(d, g, e, bytes(f), i, h))
+                _, thread, ns, checkpoint_id, task_id, value_type, value, channel, path, idx = row
+                writes[(thread, ns, checkpoint_id)].append(
+                    StoredWrite(task_id, channel, value_type, bytes(value), idx, path))
         checkpoints.sort(
             key=lambda cp: (cp.checkpoint_id, cp.thread_id, cp.checkpoint_ns), reverse=True
         )
@@ -209,7 +222,10 @@ class SqlPlans(SqlUpkeep, PrunePlans):
                 clauses.append(f"{column} {op} {self._param(key)}")
         clauses += self._filters(filter, params)
         sql = self._select(" AND ".join(clauses) or "TRUE")
-        next_sql = self._select(" AND ".join([*clauses, self.AFTER_PAGE]))
+        p = self._param  # the keyset of the next page: below the last row's sort key
+        after = (f"(checkpoint_id, thread_id, checkpoint_ns) < "
+                 f"({p('page_id')}, {p('page_thread')}, {p('page_ns')})")
+        next_sql = self._select(" AND ".join([*clauses, after]))
 
         def page(size: int) -> SqlPlan[tuple[list[CheckpointTuple], bool]]:
             nonlocal sql
@@ -229,7 +245,9 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         clauses = self._filters(filter, params)
         query = self.queries["select_threads"]
         sql = query.format(where=" AND ".join(clauses) or "TRUE")
-        next_sql = query.format(where=" AND ".join([*clauses, self.THREADS_AFTER_PAGE]))
+        p = self._param  # the keyset of the next page: below the last row's sort key
+        after = f"(updated_at, thread_id) < ({p('page_updated')}, {p('page_thread')})"
+        next_sql = query.format(where=" AND ".join([*clauses, after]))
 
         def page(size: int) -> SqlPlan[tuple[list[ThreadInfo], bool]]:
             nonlocal sql

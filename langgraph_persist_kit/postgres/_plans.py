@@ -73,12 +73,7 @@ def quote_schema(schema: str) -> str:
 class PostgresPlans(SqlPlans):
     """Postgres: ``%(name)s`` parameters, lists bound as arrays, JSONB metadata."""
 
-    IN_NAMESPACE = "thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s AND "
     LATEST = "TRUE"  # select_checkpoints orders newest first and takes one
-    AFTER_PAGE = (
-        "(checkpoint_id, thread_id, checkpoint_ns) < (%(page_id)s, %(page_thread)s, %(page_ns)s)"
-    )
-    THREADS_AFTER_PAGE = "(updated_at, thread_id) < (%(page_updated)s, %(page_thread)s)"
     COPY_THREAD = (
         "copy_thread_channel_values",
         "copy_thread_checkpoints",

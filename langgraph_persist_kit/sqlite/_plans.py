@@ -73,9 +73,6 @@ class SqlitePlans(SqlPlans):
         "checkpoint_id = (SELECT max(checkpoint_id) FROM checkpoints"
         " WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns)"
     )
-    IN_NAMESPACE = "thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns AND "
-    AFTER_PAGE = "(checkpoint_id, thread_id, checkpoint_ns) < (:page_id, :page_thread, :page_ns)"
-    THREADS_AFTER_PAGE = "(updated_at, thread_id) < (:page_updated, :page_thread)"
     COPY_THREAD = ("copy_thread_channel_values", "copy_thread_checkpoints", "copy_thread_writes")
     ATOMIC_PUT = False  # channel values, then the checkpoint row
     WRITES_PER_STATEMENT = ROWS_PER_STATEMENT
