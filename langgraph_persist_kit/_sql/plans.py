@@ -76,6 +76,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
     COPY_THREAD: ClassVar[tuple[str, ...]]  # statements of copy_thread, in order
     ATOMIC_PUT: ClassVar[bool]  # put is one statement (no explicit transaction needed)
     WRITES_PER_STATEMENT: ClassVar[int | None]  # put_writes rows per statement; None: any
+    LOCKS_THREADS: ClassVar[bool]  # deletes and copies lock registry rows (lock_threads)
     migrations: list[Migration]  # the store's migrations, oldest first
 
     @property
@@ -267,7 +268,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         SQLite's ``BEGIN IMMEDIATE`` already excludes other writers; Postgres
         locks the rows so that concurrent writes to those threads wait.
         """
-        if "lock_threads" in self.queries:
+        if self.LOCKS_THREADS:
             yield Query(self.queries["lock_threads"], {"thread_ids": self.array(list(thread_ids))})
 
     def delete_thread(self, thread_id: str) -> SqlPlan[None]:

@@ -82,6 +82,7 @@ class PostgresPlans(SqlPlans):
     )
     ATOMIC_PUT = True
     WRITES_PER_STATEMENT = None
+    LOCKS_THREADS = True  # row locks: concurrent puts to those threads wait
 
     def __init__(self, schema: str) -> None:
         quoted = quote_schema(schema)

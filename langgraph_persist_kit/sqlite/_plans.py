@@ -76,6 +76,7 @@ class SqlitePlans(SqlPlans):
     COPY_THREAD = ("copy_thread_channel_values", "copy_thread_checkpoints", "copy_thread_writes")
     ATOMIC_PUT = False  # channel values, then the checkpoint row
     WRITES_PER_STATEMENT = ROWS_PER_STATEMENT
+    LOCKS_THREADS = False  # BEGIN IMMEDIATE already excludes other writers
 
     def _param(self, name: str) -> str:
         return ":" + name
