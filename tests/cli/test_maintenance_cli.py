@@ -26,18 +26,18 @@ from typing import Any
 import click
 import pytest
 import yaml
-from backends import Space, fresh_schema, postgres_url, redis_prefix, store_url
 from click.testing import CliRunner, Result
 from langgraph.checkpoint.base import empty_checkpoint
-from test_maintenance import cutoff_after_a_gap
 
 from langgraph_persist_kit import saver_from_url
 from langgraph_persist_kit.cli import cli, progress
 from langgraph_persist_kit.cli.maintenance import DURATION, Duration
 from langgraph_persist_kit.maintenance.lock import MaintenanceLockedError, maintenance_lock
+from tests.helpers.backends import Space, fresh_schema, postgres_url, redis_prefix, store_url
+from tests.helpers.maintenance import cutoff_after_a_gap
+from tests.helpers.paths import ROOT
 
 BACKENDS = ["sqlite", "postgres", "redis"]
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:

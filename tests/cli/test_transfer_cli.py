@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import fresh_schema, postgres_url, redis_prefix
 from click.testing import CliRunner, Result
-from harness import Harness
 from langgraph.checkpoint.base import empty_checkpoint
-from test_transfer import GRAPHS, fill
 
 from langgraph_persist_kit import export_threads, saver_from_url
 from langgraph_persist_kit.cli import cli
 from langgraph_persist_kit.sqlite import SqliteSaver
+from tests.helpers.backends import fresh_schema, postgres_url, redis_prefix
+from tests.helpers.harness import Harness
+from tests.helpers.transfer import GRAPHS, fill
 
 
 def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:

@@ -30,16 +30,16 @@ import psycopg
 import pytest
 import redis
 from redis.cluster import RedisCluster
-from redis_cluster import local_cluster
-from valkey_server import local_valkey, valkey_executable
 
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
 from langgraph_persist_kit.redis import AsyncRedisSaver, RedisSaver
 from langgraph_persist_kit.sqlite import AsyncSqliteSaver, SqliteSaver
+from tests.helpers.redis_cluster import local_cluster
+from tests.helpers.valkey_server import local_valkey, valkey_executable
 
 BACKENDS = ["sqlite", "postgres", "redis", "redis-cluster"]
 VALKEY = "valkey"
-"""A backend of its own, run only by the harness modules that name it (see conftest)."""
+"""A backend of its own, run only by the harness modules that name it (`harness.VALKEY_MODULES`)."""
 MODES = ["sync", "async"]
 
 POSTGRES_VAR = "PERSIST_KIT_TEST_POSTGRES_URL"

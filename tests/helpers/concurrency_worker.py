@@ -1,6 +1,6 @@
 """A separate OS process driving one thread, for the multi-process concurrency tests.
 
-Usage: ``python concurrency_worker.py ROLE MODE URL THREAD [ARG]`` where MODE is
+Usage: ``python tests/helpers/concurrency_worker.py ROLE MODE URL THREAD [ARG]`` where MODE is
 ``sync`` or ``async`` and ROLE one of:
 
 - ``hammer RUNS``: RUNS runs of the counter graph through `LockedGraph`

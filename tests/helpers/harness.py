@@ -1,21 +1,28 @@
 """One face for every saver under test, whatever its backend and mode.
 
 Tests are written once against `Harness`; the ``harness`` fixture
-(conftest.py) parametrises them over backend x {sync, async}. In async mode
-each call runs to completion on the harness's own event loop, so test bodies
-stay plain functions.
+(tests/integration/conftest.py) parametrises them over backend x {sync, async}
+(`combinations`) and opens each with `open_harness`. In async mode each call runs to
+completion on the harness's own event loop, so test bodies stay plain functions.
+
+Valkey joins the backends only in `VALKEY_MODULES`: the contract, conformance and
+graph tests are the ones that show the Redis savers work on Valkey, and running
+every harness module on it again would add minutes for little (the rest exercise
+the same Lua scripts and commands on Redis).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from tests.helpers.backends import BACKENDS, MODES, VALKEY, Space, async_saver, sync_saver
 
 
 @dataclass
@@ -79,3 +86,34 @@ async def _collect(aiter: Any) -> list:
 
 
 SaverFactory = Callable[[str], "AbstractContextManager[Any] | AbstractAsyncContextManager[Any]"]
+
+
+COMBINATIONS = [(backend, mode) for backend in BACKENDS for mode in MODES]
+VALKEY_MODULES = {"test_contract", "test_conformance", "test_graphs"}
+
+
+def combinations(module: str) -> list[tuple[str, str]]:
+    """The ``(backend, mode)`` pairs a test module runs on (Valkey for `VALKEY_MODULES`)."""
+    valkey = module.rsplit(".", 1)[-1] in VALKEY_MODULES
+    return COMBINATIONS + ([(VALKEY, mode) for mode in MODES] if valkey else [])
+
+
+def combination_ids(pairs: list[tuple[str, str]]) -> list[str]:
+    return [f"{backend}-{mode}" for backend, mode in pairs]
+
+
+def open_harness(backend: str, mode: str, space: Space, **options: object) -> Iterator[Harness]:
+    if mode == "sync":
+        with sync_saver(backend, space, **options) as saver:
+            yield Harness(backend, mode, saver, None)
+        return
+    loop = asyncio.new_event_loop()
+    try:
+        manager = async_saver(backend, space, **options)
+        saver = loop.run_until_complete(manager.__aenter__())
+        try:
+            yield Harness(backend, mode, saver, loop)
+        finally:
+            loop.run_until_complete(manager.__aexit__(None, None, None))
+    finally:
+        loop.close()

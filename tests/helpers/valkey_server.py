@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
-from redis_cluster import free_port
+
+from tests.helpers.redis_cluster import free_port
 
 
 def valkey_executable() -> str | None:

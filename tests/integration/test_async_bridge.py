@@ -16,16 +16,15 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
 import pytest
-from backends import BACKENDS, Space
-from conftest import open_harness
-from graphs import interrupt_graph, normalise_snapshot, positions, sides, thread
-from harness import Harness
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
 from langgraph_persist_kit.errors import ConfigurationError
+from tests.helpers.backends import BACKENDS, Space
+from tests.helpers.graphs import interrupt_graph, normalise_snapshot, positions, sides, thread
+from tests.helpers.harness import Harness, open_harness
 
 
 @pytest.fixture(params=BACKENDS)

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import fresh_schema, postgres_url, redis_url
-from harness import Harness
 from langgraph.checkpoint.conformance.test_utils import (
     generate_checkpoint,
     generate_config,
@@ -22,6 +20,8 @@ from langgraph_persist_kit import async_saver_from_url, saver_from_url
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.postgres import PostgresSaver
 from langgraph_persist_kit.postgres._plans import PostgresPlans
+from tests.helpers.backends import fresh_schema, postgres_url, redis_url
+from tests.helpers.harness import Harness
 
 LONE = "\udcff"
 

@@ -9,21 +9,16 @@ from __future__ import annotations
 import io
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
 import pytest
-from backends import REDIS_URL
 from rich.console import Console
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import common, sqlite_bench  # noqa: E402
+from benchmarks import common, sqlite_bench
+from tests.helpers.backends import REDIS_URL
 
 
 @pytest.mark.timeout(60)

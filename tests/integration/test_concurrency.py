@@ -1,6 +1,6 @@
 """`LockedGraph`, `VersionedGraph` and thread locks on every backend, in both modes.
 
-Within one process; ``test_concurrency_processes.py`` runs real OS processes.
+Within one process; tests/processes/test_concurrency_processes.py runs real OS processes.
 Graph runs are compared with the same runs on an `InMemorySaver`.
 """
 
@@ -16,20 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import Space, async_saver, sync_saver
-from concurrency_worker import builder as counter_graph
-from conftest import open_harness
-from graphs import (
-    assert_same_thread,
-    interrupt_graph,
-    linear_graph,
-    run_concurrently,
-    sides,
-    stream,
-    subgraph_graph,
-    thread,
-)
-from harness import Harness
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
@@ -42,6 +28,19 @@ from langgraph_persist_kit.concurrency import (
     thread_lock,
 )
 from langgraph_persist_kit.errors import ConfigurationError
+from tests.helpers.backends import Space, async_saver, sync_saver
+from tests.helpers.concurrency_worker import builder as counter_graph
+from tests.helpers.graphs import (
+    assert_same_thread,
+    interrupt_graph,
+    linear_graph,
+    run_concurrently,
+    sides,
+    stream,
+    subgraph_graph,
+    thread,
+)
+from tests.helpers.harness import Harness, open_harness
 
 REDIS_COMBINATIONS = [(b, m) for b in ("redis", "redis-cluster") for m in ("sync", "async")]
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from backends import Space, async_saver, sync_saver
-from conftest import combination_ids, combinations
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import ALL_CAPABILITIES
-from sync_adapter import SyncSaverAdapter
+
+from tests.helpers.backends import Space, async_saver, sync_saver
+from tests.helpers.harness import combination_ids, combinations
+from tests.helpers.sync_adapter import SyncSaverAdapter
 
 EXPECTED_TESTS = 81
 

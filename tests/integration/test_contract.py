@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from harness import Harness
 from langgraph.checkpoint.conformance.test_utils import (
     generate_checkpoint,
     generate_config,
@@ -19,6 +18,7 @@ from langgraph.checkpoint.conformance.test_utils import (
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langgraph_persist_kit.errors import ConfigurationError
+from tests.helpers.harness import Harness
 
 ODD_THREAD_IDS = [
     "it's",

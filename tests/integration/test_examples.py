@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import Space, store_url
 
 from langgraph_persist_kit import saver_from_url
+from tests.helpers.backends import Space, store_url
+from tests.helpers.paths import ROOT
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = ROOT / "examples"
 SCRIPT = EXAMPLES / "fork_and_replay.py"
 NOTEBOOK = EXAMPLES / "fork_and_replay.ipynb"
 

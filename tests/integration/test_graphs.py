@@ -17,7 +17,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from graphs import (
+from langchain_core.messages import HumanMessage
+from langgraph.types import Command
+
+from tests.helpers.graphs import (
     assert_same_delta_values,
     assert_same_thread,
     chat_graph,
@@ -37,9 +40,7 @@ from graphs import (
     thread,
     without_interrupt_ids,
 )
-from harness import Harness
-from langchain_core.messages import HumanMessage
-from langgraph.types import Command
+from tests.helpers.harness import Harness
 
 # --- 1. multi-turn chat -------------------------------------------------------------
 

@@ -8,24 +8,11 @@ not deleted.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import BACKENDS, Space
-from conftest import open_harness
-from graphs import (
-    chat_graph,
-    delta_graph,
-    interrupt_graph,
-    normalise_snapshot,
-    positions,
-    subgraph_graph,
-    thread,
-)
-from harness import Harness
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
@@ -39,6 +26,18 @@ from langgraph_persist_kit.maintenance import (
     cleanup_expired,
     prune_threads,
 )
+from tests.helpers.backends import BACKENDS, Space
+from tests.helpers.graphs import (
+    chat_graph,
+    delta_graph,
+    interrupt_graph,
+    normalise_snapshot,
+    positions,
+    subgraph_graph,
+    thread,
+)
+from tests.helpers.harness import Harness, open_harness
+from tests.helpers.maintenance import DAY, cutoff_after_a_gap
 
 
 def prune(h: Harness, **kwargs: Any) -> Any:
@@ -128,19 +127,6 @@ def test_prune_some_threads_and_report_progress(harness: Harness) -> None:
     # "every" snapshots once per 100 updates: every ancestor rebuilds it, none may go
     assert checkpoint_count(h, "delta") == delta_before
     assert h.get_state(graphs["delta"], thread("delta")).values["every"] == list(range(1, 13))
-
-
-DAY = timedelta(days=1)
-
-
-def cutoff_after_a_gap(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Put the next cleanups' cutoff (``older_than=DAY``) a second after every write so
-    far and a second before any write from now on, whatever the load: the clock a
-    cleanup counts back from is set, not read."""
-    time.sleep(1.0)
-    middle = time.time()
-    time.sleep(1.0)
-    monkeypatch.setattr(maintenance, "CLOCK", lambda: middle + DAY.total_seconds())
 
 
 def steps(seen: list[BatchDone]) -> list[tuple[int, int]]:

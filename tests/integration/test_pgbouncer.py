@@ -20,13 +20,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from backends import fresh_schema, postgres_url, require_tool
-from graphs import interrupt_graph
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.types import Command
-from sync_adapter import SyncSaverAdapter
 
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
+from tests.helpers.backends import fresh_schema, postgres_url, require_tool
+from tests.helpers.graphs import interrupt_graph
+from tests.helpers.sync_adapter import SyncSaverAdapter
 
 
 def module_url() -> str:

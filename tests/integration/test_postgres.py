@@ -10,14 +10,11 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import ormsgpack
 import psycopg
 import pytest
-from backends import POSTGRES_URL, fresh_schema, postgres_url
-from graphs import chat_graph, interrupt_graph
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.conformance.test_utils import (
     generate_checkpoint,
@@ -29,7 +26,6 @@ from langgraph.types import Command
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
-from test_delta import build_chain
 
 from langgraph_persist_kit.errors import (
     BackendUnavailableError,
@@ -39,6 +35,11 @@ from langgraph_persist_kit.errors import (
 from langgraph_persist_kit.maintenance.lock import maintenance_lock
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
 from langgraph_persist_kit.postgres._thread_lock import aclose_lock_pool, close_lock_pool
+from tests.helpers.backends import POSTGRES_URL, fresh_schema, postgres_url
+from tests.helpers.delta import build_chain
+from tests.helpers.graphs import chat_graph, interrupt_graph
+from tests.helpers.paths import ROOT
+from tests.helpers.postgres import CountingCursor, count_round_trips
 
 
 def module_url() -> str:
@@ -47,7 +48,7 @@ def module_url() -> str:
     return postgres_url(__name__)
 
 
-MIGRATIONS_DIR = Path(__file__).parents[1] / "langgraph_persist_kit" / "postgres" / "migrations"
+MIGRATIONS_DIR = ROOT / "langgraph_persist_kit" / "postgres" / "migrations"
 
 
 @pytest.fixture
@@ -254,20 +255,6 @@ def test_encryption_leaves_no_value_in_plaintext(schema: str) -> None:
     for plain in (secret.encode(), ormsgpack.packb(number)):
         assert plain.hex() not in dump
     assert secret not in dump
-
-
-class CountingCursor(psycopg.Cursor):
-    executed = 0
-
-    def execute(self, *args: Any, **kwargs: Any) -> Any:
-        CountingCursor.executed += 1
-        return super().execute(*args, **kwargs)
-
-
-def count_round_trips(action: Any) -> int:
-    CountingCursor.executed = 0
-    action()
-    return CountingCursor.executed
 
 
 def test_one_round_trip_per_call(schema: str) -> None:

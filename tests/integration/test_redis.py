@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio as aredis
-from backends import drop_prefix, redis_cluster_url, redis_url
-from graphs import chat_graph
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.conformance.test_utils import (
     generate_checkpoint,
@@ -26,7 +24,6 @@ from langgraph.checkpoint.conformance.test_utils import (
     generate_metadata,
 )
 from redis.cluster import RedisCluster
-from test_delta import build_chain
 
 from langgraph_persist_kit.errors import (
     BackendUnavailableError,
@@ -35,6 +32,9 @@ from langgraph_persist_kit.errors import (
 )
 from langgraph_persist_kit.redis import AsyncRedisSaver, RedisSaver
 from langgraph_persist_kit.redis._keys import BUCKETS, KeySpace
+from tests.helpers.backends import drop_prefix, redis_cluster_url, redis_url
+from tests.helpers.delta import build_chain
+from tests.helpers.graphs import chat_graph
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import redis
-from backends import redis_prefix, redis_url
 from click.testing import CliRunner
 from langgraph.checkpoint.conformance.test_utils import (
     generate_checkpoint,
@@ -28,6 +27,7 @@ from langgraph_persist_kit import async_saver_from_url, saver_from_url
 from langgraph_persist_kit.cli import cli
 from langgraph_persist_kit.errors import BackendUnavailableError, ConfigurationError
 from langgraph_persist_kit.redis import AsyncRedisSaver, RedisSaver
+from tests.helpers.backends import redis_prefix, redis_url
 
 TASKS = 200
 

@@ -9,7 +9,6 @@ import traceback
 from collections.abc import Iterator
 
 import pytest
-from backends import fresh_schema, postgres_url, redis_url
 from click.testing import CliRunner, Result
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -21,6 +20,7 @@ from langgraph_persist_kit.redis import AsyncRedisSaver, RedisSaver
 from langgraph_persist_kit.redis._options import read_settings
 from langgraph_persist_kit.sqlite import SqliteSaver
 from langgraph_persist_kit.urls import saver_from_url
+from tests.helpers.backends import fresh_schema, postgres_url, redis_url
 
 SECRET = "Zq7@Pw!x"
 """A password with a raw ``@``: drivers and naive regexes split it."""

@@ -11,27 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import pytest
-from conftest import COMBINATIONS, open_harness
-from graphs import (
-    delta_graph,
-    extend,
-    fanout_graph,
-    interrupt_graph,
-    linear_graph,
-    normalise_history,
-    normalise_snapshot,
-    positions,
-    subgraph_graph,
-    thread,
-)
-from harness import Harness
-from langgraph.channels import DeltaChannel
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, Send, interrupt
+from langgraph.types import Command
 
 from langgraph_persist_kit import (
     acheckpoint_tree,
@@ -42,6 +26,19 @@ from langgraph_persist_kit import (
     replay,
 )
 from langgraph_persist_kit.errors import ConfigurationError
+from tests.helpers.graphs import (
+    delta_graph,
+    fanout_graph,
+    interrupt_graph,
+    linear_graph,
+    normalise_history,
+    normalise_snapshot,
+    positions,
+    subgraph_graph,
+    thread,
+)
+from tests.helpers.harness import COMBINATIONS, Harness, open_harness
+from tests.helpers.sessions import answer, review_graph
 
 SESSION_CASES = [*COMBINATIONS, ("memory", "sync"), ("memory", "async")]
 
@@ -50,7 +47,7 @@ SESSION_CASES = [*COMBINATIONS, ("memory", "sync"), ("memory", "async")]
 def h(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     backend, mode = request.param
     if backend != "memory":
-        from backends import Space
+        from tests.helpers.backends import Space
 
         yield from open_harness(backend, mode, Space(tmp_path, request.module.__name__))
         return
@@ -260,12 +257,13 @@ def test_checkpoint_tree_draws_every_namespace(h: Harness) -> None:
 def test_forking_a_long_thread_on_postgres_stays_in_the_store() -> None:
     """Forking 1,000 checkpoints takes as many round trips as forking 10."""
     import psycopg
-    from backends import fresh_schema
-    from test_postgres import CountingCursor, count_round_trips, module_url
 
     from langgraph_persist_kit.postgres import PostgresSaver
+    from tests.helpers.backends import fresh_schema, postgres_url
+    from tests.helpers.postgres import CountingCursor, count_round_trips
 
-    conn = psycopg.connect(module_url(), autocommit=True, cursor_factory=CountingCursor)
+    conn = psycopg.connect(postgres_url(__name__), autocommit=True,
+                           cursor_factory=CountingCursor)
     saver = PostgresSaver(conn, schema=fresh_schema())
     saver.setup()
     graph = linear_graph().compile(checkpointer=saver)
@@ -310,34 +308,6 @@ def test_fork_from_the_command_line(tmp_path: Path) -> None:
     assert again.exit_code == 1 and "exists" in again.output
     plain = runner.invoke(cli, ["fork", url, "src"])
     assert plain.exit_code == 0 and len(plain.output.strip()) == 36  # a new UUID
-
-
-class ReviewState(TypedDict, total=False):
-    items: Annotated[list, DeltaChannel(extend)]  # no snapshot: rebuilt from writes
-
-
-def review_graph() -> Any:
-    """``plan`` sends three ``review`` tasks that each interrupt; answers land in a
-    DeltaChannel in task-path order, whatever order they are given in."""
-
-    def review(arg: dict) -> dict:
-        return {"items": [f"{arg['i']}:{interrupt(arg['i'])}"]}
-
-    builder = StateGraph(ReviewState)
-    builder.add_node("plan", lambda s: {"items": ["plan"]})
-    builder.add_node("review", review)
-    builder.add_node("after", lambda s: {"items": ["after"]})
-    builder.add_edge(START, "plan")
-    builder.add_conditional_edges("plan", lambda s: [Send("review", {"i": i}) for i in range(3)],
-                                  ["review"])
-    builder.add_edge("review", "after")
-    builder.add_edge("after", END)
-    return builder
-
-
-def answer(h: Harness, graph: Any, thread_id: str, items: list[int]) -> Any:
-    pending = {i.value: i.id for i in h.get_state(graph, thread(thread_id)).interrupts}
-    return h.invoke(graph, Command(resume={pending[i]: f"a{i}" for i in items}), thread(thread_id))
 
 
 def test_a_fork_keeps_the_order_later_writes_take(h: Harness) -> None:

@@ -17,52 +17,26 @@ import os
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
-from backends import Space, store_url
 from click.testing import CliRunner
-from conftest import open_harness
-from graphs import assert_same_thread, thread
-from harness import Harness
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
-from langgraph.graph import END, START, MessagesState, StateGraph
 
 from langgraph_persist_kit.cli.base import ALLOW_TYPE, PersistKitGroup, open_store
 from langgraph_persist_kit.strict_serde import strict_serde
+from tests.helpers.backends import Space, store_url
+from tests.helpers.graphs import assert_same_thread, thread
+from tests.helpers.harness import Harness, open_harness
+from tests.helpers.paths import ROOT
+from tests.helpers.strict import Ticket, ticket_graph
 
 BACKENDS = ["sqlite", "postgres", "redis"]
 CASES = [(b, m, s) for b in BACKENDS for m in ("sync", "async") for s in ("strict", "aes")]
-
-
-@dataclass
-class Ticket:
-    """A type of the application's own: strict mode rebuilds it only when allowed."""
-
-    number: int
-    title: str
-
-
-class TicketState(MessagesState):
-    ticket: Ticket
-
-
-def ticket_graph() -> StateGraph:
-    def bot(state: TicketState) -> dict:
-        turn = sum(1 for m in state["messages"] if m.type == "human")
-        return {"messages": [AIMessage(content=f"reply {turn}", id=f"ai-{turn}")],
-                "ticket": Ticket(turn, state["messages"][-1].content)}
-
-    builder = StateGraph(TicketState)
-    builder.add_node("bot", bot)
-    builder.add_edge(START, "bot")
-    builder.add_edge("bot", END)
-    return builder
 
 
 def serde_for(kind: str, allow: list[Any]) -> Any:
@@ -144,12 +118,11 @@ def test_allow_type_option_and_environment(tmp_path: Path) -> None:
 
 
 SCRIPT = """
-import asyncio, json, sys
-sys.path.insert(0, {tests!r})
+import asyncio, json
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph_persist_kit import async_saver_from_url, saver_from_url
-from test_strict_mode import Ticket, ticket_graph
+from tests.helpers.strict import Ticket, ticket_graph
 
 def run(graph):
     for text in ("hello", "again"):
@@ -190,9 +163,10 @@ def test_langgraph_strict_msgpack_environment(backend: str, tmp_path: Path) -> N
     """``LANGGRAPH_STRICT_MSGPACK=true``: compile() allows the state's types (Ticket)."""
     with store_url(backend, Space(tmp_path, __name__)) as url:
         script = tmp_path / "strict_run.py"
-        script.write_text(textwrap.dedent(SCRIPT.format(tests=str(Path(__file__).parent),
-                                                        url=url)))
-        env = {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true"}
+        script.write_text(textwrap.dedent(SCRIPT.format(url=url)))
+        # the script imports tests.helpers.strict: the repository is on its path
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true", "PYTHONPATH": path}
         done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
                               text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr

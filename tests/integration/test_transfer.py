@@ -6,36 +6,20 @@ their threads are exported and imported into another kind of saver (every
 ordered pair of sqlite, postgres, redis and InMemorySaver, modes mixed), and
 ``get_state_history`` / ``get_state`` must be equal, then stay equal as both
 threads continue. The command line is tested in ``test_transfer_cli``, damaged files
-and the format's details in ``test_transfer_format``.
+and the format's details in ``test_transfer_format``; the saver sides, the scenario
+(`GRAPHS`, `fill`) and the mode-aware calls are in tests/helpers/transfer.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import Space
-from conftest import open_harness
-from graphs import (
-    assert_same_thread,
-    delta_graph,
-    fanout_graph,
-    interrupt_graph,
-    linear_graph,
-    parallel_interrupts_graph,
-    subgraph_graph,
-    thread,
-    without_interrupt_ids,
-)
-from harness import Harness
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
@@ -43,85 +27,31 @@ from langgraph.types import Command
 
 from langgraph_persist_kit import (
     ThreadCopied,
-    TransferReport,
     acopy_threads,
-    aexport_threads,
-    aimport_threads,
     copy_threads,
     export_threads,
     import_threads,
 )
 from langgraph_persist_kit.errors import ConfigurationError
-
-# --- saver sides and mode-aware calls -------------------------------------------------
-
-
-@contextmanager
-def side(kind: str, mode: str, path: Path, **options: Any) -> Iterator[Harness]:
-    """A fresh saver of ``kind`` (a backend of backends.py, or ``"memory"``) in ``mode``."""
-    if kind == "memory":
-        loop = asyncio.new_event_loop() if mode == "async" else None
-        try:
-            yield Harness("memory", mode, InMemorySaver(**options), loop)
-        finally:
-            if loop is not None:
-                loop.close()
-        return
-    path.mkdir(parents=True, exist_ok=True)
-    yield from open_harness(kind, mode, Space(path, __name__), **options)
-
-
-def export_text(h: Harness, **kwargs: Any) -> str:
-    out = io.StringIO()
-    if h.mode == "sync":
-        export_threads(h.saver, out, **kwargs)
-    else:
-        h.wait(aexport_threads(h.saver, out, **kwargs))
-    return out.getvalue()
-
-
-def import_text(h: Harness, text: str, **kwargs: Any) -> TransferReport:
-    lines = io.StringIO(text)
-    if h.mode == "sync":
-        return import_threads(h.saver, lines, **kwargs)
-    return h.wait(aimport_threads(h.saver, lines, **kwargs))
-
-
-# --- the scenario: five threads of real graphs ------------------------------------------
-
-GRAPHS = {
-    "paused": interrupt_graph,
-    "sub": subgraph_graph,
-    "fan": fanout_graph,
-    "parallel": parallel_interrupts_graph,
-    "delta": delta_graph,
-}
-LIMITS = {"recursion_limit": 100}
-
-
-def compiled(h: Harness) -> dict[str, Any]:
-    return {name: build().compile(checkpointer=h.saver) for name, build in GRAPHS.items()}
-
-
-def resume_map(h: Harness, graph: Any, answers: dict[int, str]) -> Command:
-    pending = {i.value["item"]: i.id for i in h.get_state(graph, thread("parallel")).interrupts}
-    return Command(resume={pending[item]: answer for item, answer in answers.items()})
-
-
-def fill(h: Harness) -> None:
-    """Run every graph of `GRAPHS` on ``h``: threads paused, finished, forked."""
-    g = compiled(h)
-    h.invoke(g["paused"], {"topic": "post"}, thread("paused"))
-    h.invoke(g["paused"], Command(update={"log": ["edit-1"]}), thread("paused"))  # still paused
-    h.invoke(g["sub"], {"log": []}, thread("sub"))
-    h.invoke(g["fan"], {"count": 4}, thread("fan"))
-    h.invoke(g["parallel"], {"log": []}, thread("parallel"))
-    h.invoke(g["parallel"], resume_map(h, g["parallel"], {1: "one"}), thread("parallel"))
-    h.invoke(g["delta"], {"limit": 8}, {**thread("delta"), **LIMITS})
-    old = next(s for s in h.get_state_history(g["delta"], thread("delta"))
-               if s.metadata["step"] == 4)
-    forked = h.update_state(g["delta"], old.config, {"items": ["forked"]})
-    h.invoke(g["delta"], None, {**forked, **LIMITS})
+from tests.helpers.graphs import (
+    assert_same_thread,
+    interrupt_graph,
+    linear_graph,
+    thread,
+    without_interrupt_ids,
+)
+from tests.helpers.harness import Harness
+from tests.helpers.transfer import (
+    GRAPHS,
+    LIMITS,
+    compiled,
+    copy,
+    export_text,
+    fill,
+    import_text,
+    resume_map,
+    side,
+)
 
 
 def continue_threads(h: Harness) -> list[Any]:
@@ -232,13 +162,6 @@ def test_int_channel_versions_and_key_order_survive(harness: Harness) -> None:
 
 
 # --- copy -----------------------------------------------------------------------------
-
-
-def copy(source: Harness, target: Harness, **kwargs: Any) -> TransferReport:
-    assert source.mode == target.mode
-    if source.mode == "sync":
-        return copy_threads(source.saver, target.saver, **kwargs)
-    return source.wait(acopy_threads(source.saver, target.saver, **kwargs))
 
 
 def test_copy_to_and_from_every_backend(harness: Harness, tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import json
 import re
 
 import pytest
-from graphs import linear_graph, thread
 from langgraph.checkpoint.base import CheckpointTuple, empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 
@@ -20,6 +19,7 @@ from langgraph_persist_kit import export_threads, import_threads
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.transfer._format import end_line, header_line, thread_lines
 from langgraph_persist_kit.transfer._reader import read_threads, to_tuples
+from tests.helpers.graphs import linear_graph, thread
 
 # --- bad input ----------------------------------------------------------------------------
 

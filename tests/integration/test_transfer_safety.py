@@ -14,18 +14,18 @@ from typing import Any
 import ormsgpack
 import pytest
 from click.testing import CliRunner
-from graphs import thread
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import EXT_CONSTRUCTOR_POS_ARGS, JsonPlusSerializer
-from test_sessions import answer, review_graph
-from test_transfer import copy, export_text, import_text, side
 
 from langgraph_persist_kit import copy_threads, export_threads, fork_session
 from langgraph_persist_kit._core.raw_values import raw_view
 from langgraph_persist_kit.cli import cli
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.sqlite import SqliteSaver
+from tests.helpers.graphs import thread
+from tests.helpers.sessions import answer, review_graph
+from tests.helpers.transfer import copy, export_text, import_text, side
 
 KINDS = ["memory", "sqlite", "postgres", "redis"]
 

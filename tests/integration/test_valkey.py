@@ -1,14 +1,15 @@
 """The Valkey backend is Valkey, and the rule for tests that need a missing tool.
 
 The contract, conformance and graph tests run on Valkey through the ``harness``
-(see conftest); this module checks what they run on.
+(``VALKEY_MODULES`` in tests/helpers/harness.py); this module checks what they run on.
 """
 
 from __future__ import annotations
 
 import pytest
 import redis
-from backends import require_tool, valkey_url
+
+from tests.helpers.backends import require_tool, valkey_url
 
 
 def test_the_valkey_backend_is_a_valkey_server_of_its_own() -> None:

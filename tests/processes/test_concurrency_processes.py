@@ -1,4 +1,4 @@
-"""One writer per thread across real OS processes (``concurrency_worker.py``).
+"""One writer per thread across real OS processes (tests/helpers/concurrency_worker.py).
 
 Every backend (Redis Cluster too), both modes: processes hammering one thread through
 `LockedGraph` lose no update; of two processes racing with one
@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import Space
-from backends import store_url as fresh_store_url
-from concurrency_worker import builder
 
 from langgraph_persist_kit import saver_from_url
 from langgraph_persist_kit.concurrency import ThreadBusyError, thread_lock
+from tests.helpers import concurrency_worker
+from tests.helpers.backends import Space
+from tests.helpers.backends import store_url as fresh_store_url
+from tests.helpers.concurrency_worker import builder
 
-WORKER = Path(__file__).with_name("concurrency_worker.py")
+WORKER = Path(concurrency_worker.__file__)  # run as a script: it imports no test code
 STORES = ["sqlite", "postgres", "redis", "redis-cluster"]
 MODES = ["sync", "async"]
 

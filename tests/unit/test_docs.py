@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib
 import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import ROOT
+
 DOCS = ROOT / "docs"
 PUBLIC_MODULES = [
     "langgraph_persist_kit",

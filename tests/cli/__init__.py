@@ -1,0 +1,1 @@
+"""The ``persist-kit`` command line on real stores."""

@@ -1,0 +1,1 @@
+"""Tests that start OS processes sharing one store and kill them."""
