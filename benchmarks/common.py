@@ -1,8 +1,9 @@
 """Backend-independent benchmark machinery: cases, interleaved rounds, stats, tables, JSON.
 
 A suite is a list of `Section`s of `Case`s (a trial factory per side, built afresh
-every round; setup untimed) and `Derived` rows. Most cases run a `Work` of `Call`s
-written once for sync and async savers. Design notes: benchmarks/README.md.
+every round; setup untimed) and `Derived` rows. Most cases run a `Work` of the package's
+`Call`s (``langgraph_persist_kit._core.calls``), written once for sync and async savers.
+Design notes: benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -14,22 +15,25 @@ import json
 import math
 import os
 import platform
-import re
 import shlex
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from importlib import metadata
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
+
+from langgraph_persist_kit._core.calls import Call, aexecute, execute
 
 SIDES = ("ours", "official")
 UNITS = {"us": (1e6, "µs"), "ms": (1e3, "ms"), "B": (1.0, "B"), "x": (1.0, "x")}
@@ -160,38 +164,14 @@ class SectionResult:
 # --- workloads ------------------------------------------------------------------------
 
 
-class Call(NamedTuple):
-    """``target.<method>(*args, **kwargs)``; async drivers call ``a<method>``.
-
-    A returned (async) iterator is drained inside the op; ``each``, if given, maps
-    every item while draining, so only what a caller would keep stays alive.
-    """
-
-    target: Any
-    method: str
-    args: tuple = ()
-    kwargs: dict = {}  # never mutated
-    each: Callable[[Any], Any] | None = None
-
-
-def call(c: Call) -> Any:
-    result = getattr(c.target, c.method)(*c.args, **c.kwargs)
-    if not isinstance(result, Iterator):
-        return result
-    return list(result) if c.each is None else [c.each(item) for item in result]
-
-
-async def acall(c: Call) -> Any:
-    result = getattr(c.target, "a" + c.method)(*c.args, **c.kwargs)
-    if not hasattr(result, "__aiter__"):
-        return await result
-    each = c.each or (lambda item: item)
-    return [each(item) async for item in result]
-
-
 @dataclass
 class Work:
-    """Untimed ``setup`` calls, then timed ``ops``; ``check(result of an op's last call)``."""
+    """Untimed ``setup`` calls, then timed ``ops``; ``check(result of an op's last call)``.
+
+    A `Call` names both forms of a method (``Call(saver.put, saver.aput, args)``): a sync
+    trial makes ``execute(call)``, an async one ``await aexecute(call)``. A listing's calls
+    give ``each`` (`same` for the items themselves), so it is drained inside the op.
+    """
 
     ops: Sequence[Sequence[Call]]
     setup: Sequence[Call] = ()
@@ -227,14 +207,14 @@ async def atime_each(items: Iterable[Any], fn: Callable[[Any], Any],
 def _run_op(op: Sequence[Call]) -> Any:
     result = None
     for c in op:
-        result = call(c)
+        result = execute(c)
     return result
 
 
 async def _arun_op(op: Sequence[Call]) -> Any:
     result = None
     for c in op:
-        result = await acall(c)
+        result = await aexecute(c)
     return result
 
 
@@ -247,7 +227,7 @@ def work_trial(opened: Any, work_of: Callable[[Any], Work]) -> Any:
             async with opened as saver:
                 work = work_of(saver)
                 for c in work.setup:
-                    await acall(c)
+                    await aexecute(c)
                 yield lambda: atime_each(work.ops, _arun_op, work.check)
         return atrial()
 
@@ -256,7 +236,7 @@ def work_trial(opened: Any, work_of: Callable[[Any], Work]) -> Any:
         with opened as saver:
             work = work_of(saver)
             for c in work.setup:
-                call(c)
+                execute(c)
             yield lambda: time_each(work.ops, _run_op, work.check)
     return strial()
 
@@ -364,17 +344,20 @@ def run_section(section: Section, rounds: int, loop: asyncio.AbstractEventLoop,
     return result
 
 
+def median_p90(values: Sequence[float], scale: float = 1.0) -> tuple[float | None, float | None]:
+    """The median and the p90 of ``values`` times ``scale``; ``(None, None)`` for none."""
+    if not values:
+        return None, None
+    return statistics.median(values) * scale, percentile(values, 90) * scale
+
+
 def summarize(case: Case, samples: dict[str, list[float]]) -> Row:
-    scale = UNITS[case.unit][0] if case.kind == "time" else 1.0
-
-    def stat(side: str, q: float) -> float | None:
-        values = samples.get(side)
-        if not values or (q != 50 and case.kind != "time"):
-            return None
-        return (statistics.median(values) if q == 50 else percentile(values, q)) * scale
-
-    return Row(case.name, stat("ours", 50), stat("official", 50), stat("ours", 90),
-               stat("official", 90), unit=case.unit, note=case.note)
+    timed = case.kind == "time"
+    (ours, ours_p90), (official, official_p90) = (
+        median_p90(samples.get(side) or [], UNITS[case.unit][0] if timed else 1.0)
+        for side in SIDES)
+    return Row(case.name, ours, official, ours_p90 if timed else None,
+               official_p90 if timed else None, unit=case.unit, note=case.note)
 
 
 def run_suite(sections: Sequence[Section | Callable[[], Section]], *, rounds: int,
@@ -421,12 +404,29 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:,.{digits}f} {UNITS[unit][1]}"
 
 
+def with_p90(value: float | None, p90: float | None, unit: str) -> str:
+    """A table cell: the median, and the p90 underneath in grey."""
+    return fmt(value, unit) + ("" if p90 is None else f"\n[dim]p90 {fmt(p90, unit)}[/]")
+
+
+def mark(met: bool | None) -> str:
+    """A target's verdict in a table: met, MISSED, or n/a (no figure to judge)."""
+    return "n/a" if met is None else "[green]met[/]" if met else "[red]MISSED[/]"
+
+
 def verdict(target: Target | None, row: Row) -> tuple[str, bool | None]:
     if target is None:
         return "", None
     met = target.check(row)
-    mark = "n/a" if met is None else "[green]met[/]" if met else "[red]MISSED[/]"
-    return f"{target.text}: {mark}", met
+    return f"{target.text}: {mark(met)}", met
+
+
+def print_table(console: Console, table: Table, note: str = "") -> None:
+    """The table, its ``note`` in grey under it, and a blank line."""
+    console.print(table)
+    if note:
+        console.print(f"[dim]{note}[/]")
+    console.print()
 
 
 def render(console: Console, result: SectionResult) -> None:
@@ -436,22 +436,12 @@ def render(console: Console, result: SectionResult) -> None:
         table.add_column(column, justify="right")
     table.add_column("target")
     for row, target in result.rows:
-        cells = []
-        for value, p90 in ((row.ours, row.ours_p90), (row.official, row.official_p90)):
-            cells.append(fmt(value, row.unit) + ("" if p90 is None else
-                                                 f"\n[dim]p90 {fmt(p90, row.unit)}[/]"))
         ratio = "—" if row.ratio is None else f"{row.ratio:.2f}"
         name = row.name + (f"\n[dim]{row.note}[/]" if row.note else "")
-        table.add_row(name, *cells, ratio, verdict(target, row)[0])
-    console.print(table)
-    if result.note:
-        console.print(f"[dim]{result.note}[/]")
-    console.print()
-
-
-def redact(url: str) -> str:
-    """A server URL without its password (``scheme://user:***@host``), for headers."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+        table.add_row(name, with_p90(row.ours, row.ours_p90, row.unit),
+                      with_p90(row.official, row.official_p90, row.unit), ratio,
+                      verdict(target, row)[0])
+    print_table(console, table, result.note)
 
 
 def machine_info(packages: Sequence[str], **extra: Any) -> dict[str, Any]:
@@ -481,7 +471,13 @@ def to_json(results: Sequence[SectionResult], info: dict[str, Any], command: str
         "ours_p90": row.ours_p90, "official_p90": row.official_p90, "ratio": row.ratio,
         "target": target.text if target else None, "target_met": verdict(target, row)[1],
     } for row, target in r.rows]} for r in results]
-    return {"command": command, "machine": info, "settings": settings, "sections": sections}
+    return payload(command, info, settings, sections=sections)
+
+
+def payload(command: str, info: dict[str, Any], settings: dict[str, Any],
+            **figures: Any) -> dict[str, Any]:
+    """A run's JSON: how it was started, the machine, its sizes, then its figures."""
+    return {"command": command, "machine": info, "settings": settings, **figures}
 
 
 def dump_json(path: str, payload: dict[str, Any]) -> None:
@@ -510,6 +506,20 @@ def chosen_sizes(args: argparse.Namespace, full: Any, quick: Any) -> Any:
 def command_line(module: str, argv: Sequence[str] | None) -> str:
     """How the suite was started, for the header: ``python -m <module> <arguments>``."""
     return shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)])
+
+
+@contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """While the block runs, a SIGTERM (a timeout, a kill) unwinds like Ctrl-C, so a run's
+    stores are still dropped (in the main thread only: no other may set a handler)."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def make_console() -> Console:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -39,7 +37,8 @@ from benchmarks.locks.config import (
 from benchmarks.locks.fleet import Fleet, throughput
 from benchmarks.locks.report import render
 from benchmarks.locks.runs import round_trips, run_time
-from benchmarks.locks.stores import ServerDown, open_store, server_versions
+from benchmarks.locks.stores import open_store, server_versions
+from benchmarks.servers import ServerDown
 
 
 def run_backend(backend: str, sizes: Sizes, urls: dict[str, str], fleet: Fleet,
@@ -100,15 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help=f"default: ${REDIS_URL_VAR} or {REDIS_DEFAULT}; the run writes keys "
                         "under pk-bench-<pid>-<hex>-locks and deletes them at the end")
     args = p.parse_args(argv)
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        # a SIGTERM (timeout, kill) unwinds like Ctrl-C: the schema and keys are still dropped
-        previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    try:
+    with common.sigterm_unwinds():  # the schema and keys are still dropped
         return _main(args, argv)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
@@ -129,8 +121,8 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
     def write(results: dict[str, Any]) -> None:  # after every backend: a long run keeps them
         if args.json:
-            common.dump_json(args.json, {"command": command, "machine": info,
-                                         "settings": asdict(sizes), "backends": results})
+            common.dump_json(args.json, common.payload(command, info, asdict(sizes),
+                                                       backends=results))
 
     t0 = time.perf_counter()
     results = run(sizes, backends, urls, console=console, verbose=args.verbose, done=write)

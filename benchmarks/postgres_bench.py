@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from langgraph.checkpoint.postgres import PostgresSaver as OfficialPostgresSaver
@@ -22,13 +21,13 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver as OfficialAsyn
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from benchmarks import common
+from benchmarks import common, servers
 from benchmarks import workloads as wl
 from benchmarks.common import Case, Derived, Row, Section, Target, Work
+from langgraph_persist_kit._core.urls import redact
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
 
-URL_VAR = "PERSIST_KIT_BENCH_POSTGRES_URL"
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+URL_VAR, DEFAULT_URL = servers.PG_URL_VAR, servers.PG_DEFAULT
 # What the official docs pass to a pool's connections (and what its from_conn_string uses).
 OFFICIAL_KWARGS = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
 common.UNITS.setdefault("/s", (1.0, "steps/s"))  # section 3's throughput rows
@@ -76,21 +75,15 @@ class Stores:
         self.ours_url = self._create("ours")
 
     def _create(self, label: str) -> str:
-        name = self.prefix + label
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        self.created.append(name)
-        return urlunsplit(urlsplit(self.url)._replace(path="/" + name))
+        self.created.append(self.prefix + label)
+        return servers.create_database(self.url, self.prefix + label)
 
     def new(self, label: str) -> Store:
         """A fresh schema ``s_<label>`` in our database and a fresh official database."""
         return Store(self.ours_url, f"s_{label}", self._create(label))
 
     def close(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            for name in self.created:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        servers.drop_databases(self.url, self.created)
         self.created.clear()
 
 
@@ -247,38 +240,27 @@ def section_get_tuple(env: Env) -> Section:
 # --- 5. the machine's floor ----------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def async_connection(url: str) -> AsyncIterator[psycopg.AsyncConnection]:
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        yield conn
-
-
-def ping_trial(url: str, n: int, is_async: bool, sql: str = "SELECT 1") -> Any:
-    """``n`` timed round trips of ``sql`` on one autocommit psycopg connection."""
-    opened: Any = async_connection(url) if is_async else psycopg.connect(url, autocommit=True)
-    return common.repeat_trial(opened, lambda conn: conn.execute(sql), n, WARM_READS)
-
-
 def floor(name: str, ping: str, serde: str) -> Derived:
     return Derived.floor(name, ping, 3, serde, "3 x SELECT 1 + serialisation")
 
 
 def section_floor(env: Env) -> Section:
     sizes, url, one = env.sizes, env.stores.ours_url, ("ours",)
+    trips = partial(servers.select_trial, url, sizes.pings)  # on a connection of its own
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS floor_commit (x int)")
     pings = {mode: f"SELECT 1 round trip, {mode}" for mode in ("sync", "async")}
     ser = f"serialisation per super-step ({sizes.steps} steps)"
     items: list[Case | Derived] = [
-        Case(pings["sync"], dict.fromkeys(one, partial(ping_trial, url, sizes.pings, False)),
+        Case(pings["sync"], dict.fromkeys(one, partial(trips, False)),
              note="psycopg Connection, autocommit"),
-        Case(pings["async"], dict.fromkeys(one, partial(ping_trial, url, sizes.pings, True)),
+        Case(pings["async"], dict.fromkeys(one, partial(trips, True)),
              note="psycopg AsyncConnection, autocommit"),
         Case(ser, dict.fromkeys(one, partial(wl.serde_trial, sizes.steps)),
              note="JsonPlusSerializer: dumps_typed of 2 writes + 2 changed channels, "
                   "loads_typed of the 6 channel values read back"),
-        Case("committed 1-row INSERT round trip, sync", dict.fromkeys(one, partial(
-            ping_trial, url, sizes.pings, False, "INSERT INTO floor_commit VALUES (1)")),
+        Case("committed 1-row INSERT round trip, sync",
+             dict.fromkeys(one, partial(trips, False, "INSERT INTO floor_commit VALUES (1)")),
              note="for reference, not in the floor: a commit waits for the WAL flush"),
         floor("floor per super-step, sync", pings["sync"], ser),
         floor("floor per super-step, async", pings["async"], ser),
@@ -331,7 +313,7 @@ def run(sizes: Sizes, url: str = DEFAULT_URL, *, console: Any = None,
     try:
         if console is not None:
             console.print(f"durability: {durability(url, stores)}\nDatabases {stores.prefix}* "
-                          f"on {common.redact(url)} (dropped at exit).\n")
+                          f"on {redact(url)} (dropped at exit).\n")
         return common.run_suite([partial(build, env) for build in SECTIONS],
                                 rounds=sizes.rounds, console=console, verbose=verbose,
                                 done=env.done)
@@ -350,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = common.command_line("benchmarks.postgres_bench", argv)
     info = common.machine_info(["langgraph", "langgraph-checkpoint",
                                 "langgraph-checkpoint-postgres", "langgraph-persist-kit",
-                                "psycopg", "psycopg-pool"], url=common.redact(args.url))
+                                "psycopg", "psycopg-pool"], url=redact(args.url))
     return common.run_and_report(
         console, info, command, asdict(sizes),
         lambda: run(sizes, args.url, console=console, verbose=args.verbose), args.json,

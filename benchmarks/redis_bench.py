@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass
@@ -17,18 +16,19 @@ from functools import partial
 from typing import Any
 
 import redis
-import redis.asyncio as aredis
 from langgraph_checkpoint_plainredis import AsyncRedisSaver as PlainAsyncRedisSaver
 from langgraph_checkpoint_plainredis import RedisSaver as PlainRedisSaver
 from redis.utils import HIREDIS_AVAILABLE
 
-from benchmarks import common
+from benchmarks import common, servers
 from benchmarks import workloads as wl
-from benchmarks.common import Call, Case, Derived, Section, Target, Work
+from benchmarks.common import Case, Derived, Section, Target, Work
+from benchmarks.servers import ServerDown
+from langgraph_persist_kit._core.calls import Call, same
+from langgraph_persist_kit._core.urls import redact
 from langgraph_persist_kit.redis import AsyncRedisSaver, RedisSaver
 
-URL_VAR = "PERSIST_KIT_TEST_REDIS_URL"
-DEFAULT_URL = "redis://127.0.0.1:6379/0"
+URL_VAR, DEFAULT_URL = servers.REDIS_URL_VAR, servers.REDIS_DEFAULT
 MODES = ("sync", "async")
 
 
@@ -51,14 +51,10 @@ FULL = Sizes()
 QUICK = Sizes(rounds=3, steps=50, reads=50, big=2_000, lists=30, pings=300, invokes=8)
 TINY = Sizes(rounds=1, steps=3, warm=1, reads=3, small=3, big=20, listed=12, lists=3, pings=3,
              invokes=2)
-WARM = 10  # untimed reads (and PINGs) after opening a saver (client)
+WARM = 10  # untimed reads after opening a saver
 
 
 # --- the server and the run's keys ---------------------------------------------------------
-
-
-class ServerDown(RuntimeError):
-    """The Redis server does not answer."""
 
 
 def server_info(url: str) -> dict[str, Any]:
@@ -67,20 +63,15 @@ def server_info(url: str) -> dict[str, Any]:
     Raises:
         ServerDown: With a message naming `URL_VAR`.
     """
-    try:
-        with redis.Redis.from_url(url, socket_connect_timeout=5) as client:
-            info: dict[str, Any] = {"redis_version": client.info("server")["redis_version"]}
-            try:
-                for name in ("appendonly", "appendfsync", "save"):
-                    info.update(client.config_get(name))
-            except redis.ResponseError:  # CONFIG disabled (managed servers)
-                pass
-            return info
-    except redis.RedisError as exc:
-        raise ServerDown(
-            f"Redis at {common.redact(url)} does not answer ({exc}). Start it, or set "
-            f"{URL_VAR} (or pass --url) to a server the suite may write keys to."
-        ) from exc
+    with (servers.answering(url, "--url", "the suite may write keys to"),
+          redis.Redis.from_url(url, socket_connect_timeout=5) as client):
+        info: dict[str, Any] = {"redis_version": client.info("server")["redis_version"]}
+        try:
+            for name in ("appendonly", "appendfsync", "save"):
+                info.update(client.config_get(name))
+        except redis.ResponseError:  # CONFIG disabled (managed servers)
+            pass
+        return info
 
 
 @dataclass(frozen=True)
@@ -95,22 +86,14 @@ class KeySpaces:
     every key under the run's prefix (SCAN + UNLINK: benchmark cleanup, not a saver API)."""
 
     def __init__(self, url: str):
-        self.url, self.run = url, f"pk-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.url, self.run = url, f"pk-bench-{servers.run_id()}"
 
     def new(self, label: str) -> Store:
         return Store(self.url, {side: f"{self.run}-{label}-{side}" for side in common.SIDES})
 
-    def keys(self) -> list[bytes]:
-        with redis.Redis.from_url(self.url) as client:
-            return list(client.scan_iter(match=f"{self.run}-*", count=1000))
-
     def close(self) -> int:
         """Delete the run's keys; how many there were."""
-        keys = self.keys()
-        with redis.Redis.from_url(self.url) as client:
-            for start in range(0, len(keys), 1000):
-                client.unlink(*keys[start:start + 1000])
-        return len(keys)
+        return servers.unlink_keys(self.url, f"{self.run}-*")
 
 
 # --- savers -----------------------------------------------------------------------------------
@@ -214,7 +197,8 @@ def section_list(env: Env) -> Section:
         assert len(found) == sizes.limit, f"{len(found)} checkpoints, expected {sizes.limit}"
 
     def work(saver: Any) -> Work:
-        op = [Call(saver, "list", (wl.latest("listed"),), {"limit": sizes.limit})]
+        op = [Call(saver.list, saver.alist, (wl.latest("listed"),), {"limit": sizes.limit},
+                   same)]
         return Work([op] * sizes.lists, setup=op * WARM, check=check)
 
     items = [saver_case(list_name(sizes, mode), store, mode, work,
@@ -229,23 +213,18 @@ def section_list(env: Env) -> Section:
 # --- 4. the machine's floor ----------------------------------------------------------------------
 
 
-def ping_trial(url: str, n: int, is_async: bool) -> Any:
-    """``n`` timed PINGs on one redis-py client (its defaults, as our savers open it)."""
-    client: Any = aredis.Redis.from_url(url) if is_async else redis.Redis.from_url(url)
-    return common.repeat_trial(client, lambda c: c.ping(), n, WARM)
-
-
 def section_floor(env: Env) -> Section:
     sizes, url, one = env.sizes, env.keys.url, ("ours",)
+    trips = partial(servers.ping_trial, url, sizes.pings)  # on a client of its own
     ping = {mode: f"PING round trip, {mode}" for mode in MODES}
     step = f"serialisation per super-step ({sizes.steps} steps)"
     read = f"serialisation per get_tuple ({sizes.small}-checkpoint thread)"
     listed = f"serialisation per list(limit={sizes.limit})"
     config = wl.latest("t")
     items: list[Case | Derived] = [
-        Case(ping["sync"], dict.fromkeys(one, partial(ping_trial, url, sizes.pings, False)),
+        Case(ping["sync"], dict.fromkeys(one, partial(trips, False)),
              note="redis.Redis.ping(), median of the round trips"),
-        Case(ping["async"], dict.fromkeys(one, partial(ping_trial, url, sizes.pings, True)),
+        Case(ping["async"], dict.fromkeys(one, partial(trips, True)),
              note="redis.asyncio.Redis.ping()"),
         Case(step, dict.fromkeys(one, partial(wl.serde_trial, sizes.steps)),
              note="JsonPlusSerializer: dumps_typed of 2 writes + 2 changed channels, "
@@ -314,7 +293,7 @@ def describe(url: str, keys: KeySpaces, info: Mapping[str, Any]) -> str:
         with sync_saver(side, store) as saver:
             resp[side] = client_protocol(saver.client)
     settings = ", ".join(f"{k}={v!r}" for k, v in info.items())
-    return (f"server: {common.redact(url)}, {settings}. Both savers write to this server with "
+    return (f"server: {redact(url)}, {settings}. Both savers write to this server with "
             f"no WAIT/fsync of their own: the same durability. Clients: ours RESP{resp['ours']} "
             f"(redis-py's default, from_conn_string), plainredis RESP{resp['official']} (its "
             f"default); hiredis parser: {HIREDIS_AVAILABLE}. Keys under {keys.run}-* (one "
@@ -358,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     info = common.machine_info(["langgraph", "langgraph-checkpoint",
                                 "langgraph-checkpoint-plainredis", "langgraph-persist-kit",
-                                "redis", "hiredis"], url=common.redact(args.url),
+                                "redis", "hiredis"], url=redact(args.url),
                                redis_server=server["redis_version"])
     return common.run_and_report(
         console, info, command, asdict(sizes),

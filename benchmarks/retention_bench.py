@@ -7,8 +7,8 @@ See benchmarks/README.md (Retention suite) for what each row measures.
 """
 from __future__ import annotations
 
+import argparse
 import os
-import signal
 import sqlite3
 import statistics
 import sys
@@ -25,11 +25,7 @@ from benchmarks.retention.config import (
     BACKENDS,
     FULL,
     OLDER_THAN,
-    PG_DEFAULT,
-    PG_URL_VAR,
     QUICK,
-    REDIS_DEFAULT,
-    REDIS_URL_VAR,
     SHARED,
     SMALL,
     Sizes,
@@ -40,23 +36,20 @@ from benchmarks.retention.measure import Figures, Measured, measure
 from benchmarks.retention.report import render
 from benchmarks.retention.stores import Store, open_store
 from benchmarks.retention.writer import ProcessWriter, Writer
+from benchmarks.servers import PG_DEFAULT, PG_URL_VAR, REDIS_DEFAULT, REDIS_URL_VAR
 from langgraph_persist_kit.maintenance import BatchDone, cleanup_expired, prune_threads
 
 # --- the template thread ----------------------------------------------------------------
 
 
 def write_template(saver: Any, checkpoints: int, tid: str = "template") -> None:
-    """One thread through the saver's own ``put_writes`` + ``put``: 6 channels (2 change every
-    step, 4 shared by all checkpoints), 2 pending writes per checkpoint (stored against its
-    parent, as LangGraph does) and 2 more on the latest checkpoint (a step under way)."""
-    script = wl.ThreadScript(saver, tid, {"counter": 0, "note": "note-0", **SHARED})
-    for i in range(checkpoints):
-        put = script.advance({"counter": i, "note": f"note-{i}"},
-                             [("counter", i), ("note", f"note-{i}")])
-        for c in put.calls(saver):
-            common.call(c)
+    """One thread through the saver's own ``put_writes`` + ``put`` (`workloads.fill`): 6
+    channels (2 change every step, 4 shared by all checkpoints), 2 pending writes per
+    checkpoint (stored against its parent, as LangGraph does) and 2 more on the latest
+    checkpoint (a step under way)."""
+    parent = wl.fill(saver, [(tid, checkpoints)], {"counter": 0, "note": "note-0", **SHARED})
     config = {"configurable": {"thread_id": tid, "checkpoint_ns": "", "checkpoint_id":
-                               script.parent}}
+                               parent[tid]}}
     saver.put_writes(config, [("counter", checkpoints), ("note", f"note-{checkpoints}")],
                      "pending-task")
 
@@ -268,8 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--postgres-url", default=os.environ.get(PG_URL_VAR, PG_DEFAULT))
     p.add_argument("--redis-url", default=os.environ.get(REDIS_URL_VAR, REDIS_DEFAULT))
     args = p.parse_args(argv)
-    # a SIGTERM (timeout, kill) unwinds like Ctrl-C, so every store is still dropped
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    with common.sigterm_unwinds():  # every store is still dropped
+        return _main(args, argv)
+
+
+def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     sizes = QUICK if args.quick else FULL
     for name, value in (("threads", args.threads), ("checkpoints", args.checkpoints_per_thread),
                         ("batch_size", args.batch_size),
@@ -295,8 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(f"[red]{backend} failed:[/] {type(exc).__name__}: {exc}")
             results[backend] = {"error": f"{type(exc).__name__}: {exc}"}
         if args.json:  # after every backend, so a long run keeps what it measured
-            common.dump_json(args.json, {"command": command, "machine": info,
-                                         "settings": asdict(sizes), "backends": results})
+            common.dump_json(args.json, common.payload(command, info, asdict(sizes),
+                                                       backends=results))
     console.print(f"total {time.perf_counter() - t0:.1f} s")
     if args.json:
         console.print(f"JSON written to {args.json}")

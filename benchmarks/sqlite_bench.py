@@ -19,19 +19,20 @@ from langgraph.checkpoint.sqlite import SqliteSaver as OfficialSqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver as OfficialAsyncSqliteSaver
 
 from benchmarks import common
-from benchmarks.common import Call, Case, Derived, Section, Space, Target, Work
+from benchmarks.common import Case, Derived, Section, Space, Target, Work
 from benchmarks.workloads import (
     ChatState,
-    ThreadScript,
     ask,
     chat_work,
     compile_graph,
+    fill,
     graph_rows,
     latest,
     length_rows,
     read_work,
     reply,
 )
+from langgraph_persist_kit._core.calls import Call, same
 from langgraph_persist_kit.sqlite import AsyncSqliteSaver, SqliteSaver
 
 
@@ -108,18 +109,11 @@ def saver_case(name: str, space: Space, mode: str, work_of: Callable[[Any], Work
 
 
 def populate(side: str, path: str, threads: Sequence[tuple[str, int, dict]]) -> None:
-    """Fill a DB fast (``synchronous=OFF``; untimed): ``(thread_id, checkpoints, metadata)``."""
-    small = {"counter": 0, "note": "note-0", "user": "u-1", "route": "agent", "lang": "en",
-             "flags": {"beta": True}}
+    """Fill a DB fast (``synchronous=OFF``; untimed): `workloads.fill` with
+    ``(thread_id, checkpoints, metadata)``."""
     with sync_saver(side, path) as saver:
         saver.conn.execute("PRAGMA synchronous=OFF")
-        for thread_id, count, extra in threads:
-            script = ThreadScript(saver, thread_id, small, **extra)
-            for i in range(count):
-                put = script.advance({"counter": i, "note": f"note-{i}"},
-                                     [("counter", i), ("note", f"note-{i}")])
-                for c in put.calls(saver):
-                    common.call(c)
+        fill(saver, threads)
 
 
 # --- 1. saver super-step -------------------------------------------------------------------
@@ -182,14 +176,17 @@ def section_threads(space: Space, sizes: Sizes) -> Section:
     def threads_work(repeat: int) -> Callable[[Any], Work]:
         def work(saver: Any) -> Work:
             if isinstance(saver, (SqliteSaver, AsyncSqliteSaver)):
-                return Work([[Call(saver, "list_threads")]] * repeat, check=expect(sizes.threads))
-            walk = Call(saver, "list", (None,),
+                ours: Any = saver  # has both forms; mypy sees only its mode's
+                threads = Call(ours.list_threads, ours.alist_threads, each=same)
+                return Work([[threads]] * repeat, check=expect(sizes.threads))
+            walk = Call(saver.list, saver.alist, (None,),
                         each=lambda t: t.config["configurable"]["thread_id"])
             return Work([[walk]] * repeat, check=expect(sizes.threads, distinct=True))
         return work
 
     def filter_work(saver: Any) -> Work:
-        return Work([[Call(saver, "list", (None,), {"filter": flt})]] * 3, check=expect(matches))
+        listed = Call(saver.list, saver.alist, (None,), {"filter": flt}, same)
+        return Work([[listed]] * 3, check=expect(matches))
 
     walk = ("official: no list_threads API; a user's equivalent, a full list(None) walk "
             "keeping each thread_id")

@@ -26,7 +26,8 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from benchmarks.common import Call, Case, Derived, Target, Work, acall, call, time_each
+from benchmarks.common import Case, Derived, Target, Work, time_each
+from langgraph_persist_kit._core.calls import Call, aexecute, execute
 
 HUMAN = "Can you check the status of order #{n} and tell me when it ships? Thanks a lot!"
 AI = ("Order #{n} was packed this morning and leaves our warehouse tomorrow; the tracking "
@@ -47,10 +48,12 @@ class Put(NamedTuple):
 
     def calls(self, saver: Any) -> list[Call]:
         """put_writes (the task's writes, against the parent), then put."""
-        put = Call(saver, "put", (self.config, self.checkpoint, self.metadata, self.new_versions))
+        put = Call(saver.put, saver.aput,
+                   (self.config, self.checkpoint, self.metadata, self.new_versions))
         if not self.writes:
             return [put]
-        return [Call(saver, "put_writes", (self.config, self.writes, self.task_id)), put]
+        return [Call(saver.put_writes, saver.aput_writes, (self.config, self.writes, self.task_id)),
+                put]
 
 
 class ThreadScript:
@@ -105,29 +108,38 @@ def chat_work(saver: Any, steps: int, thread_id: str = "chat") -> Work:
         messages = [*messages, message]
         put = script.advance({"messages": messages, "turn": n + 1},
                              [("messages", [message]), ("turn", n + 1)])
-        ops.append([*put.calls(saver), Call(saver, "get_tuple", (latest(thread_id),))])
+        read = Call(saver.get_tuple, saver.aget_tuple, (latest(thread_id),))
+        ops.append([*put.calls(saver), read])
     return Work(ops, setup)
 
 
-def fill(saver: Any, threads: Sequence[tuple[str, int]]) -> None:
-    """``count`` checkpoints of small values (2 changed, 2 pending writes each) on each
-    ``(thread_id, count)``, through the saver's own ``put_writes`` + ``put``."""
-    small = {"counter": 0, "note": "note-0", "user": "u-1", "route": "agent", "lang": "en",
-             "flags": {"beta": True}}
-    for thread_id, count in threads:
-        script = ThreadScript(saver, thread_id, small)
+SMALL_VALUES = {"counter": 0, "note": "note-0", "user": "u-1", "route": "agent", "lang": "en",
+                "flags": {"beta": True}}
+
+
+def fill(saver: Any, threads: Sequence[tuple[str, int] | tuple[str, int, dict[str, Any]]],
+         values: dict[str, Any] = SMALL_VALUES) -> dict[str, str | None]:
+    """``count`` checkpoints on each ``(thread_id, count)`` or ``(thread_id, count, metadata)``
+    (extra metadata of every checkpoint), through the saver's own sync ``put_writes`` + ``put``:
+    ``values`` first, then ``counter`` and ``note`` change at each checkpoint (2 pending writes
+    each). Each thread's latest checkpoint id."""
+    latest_ids = {}
+    for thread_id, count, *extra in threads:
+        script = ThreadScript(saver, thread_id, values, **(extra[0] if extra else {}))
         for i in range(count):
             put = script.advance({"counter": i, "note": f"note-{i}"},
                                  [("counter", i), ("note", f"note-{i}")])
             for c in put.calls(saver):
-                call(c)
+                execute(c)
+        latest_ids[thread_id] = script.parent
+    return latest_ids
 
 
 def read_work(thread_id: str, calls: int, warm: int) -> Callable[[Any], Work]:
     """``calls`` timed ``get_tuple`` calls of the thread's latest checkpoint, after ``warm``
     untimed ones."""
     def work(saver: Any) -> Work:
-        op = [Call(saver, "get_tuple", (latest(thread_id),))]
+        op = [Call(saver.get_tuple, saver.aget_tuple, (latest(thread_id),))]
         return Work([op] * calls, setup=op * warm)
     return work
 
@@ -217,9 +229,9 @@ def graph_work(invokes: int, is_async: bool) -> Callable[[Any], Work]:
     saver, with async nodes) on a new thread, after one untimed invoke on another."""
     def work(saver: Any) -> Work:
         graph, n = compile_graph(FlowState, FLOW, saver, is_async), next(TRIAL)
-        return Work([[Call(graph, "invoke", (ask(i), latest(f"graph-{n}")))]
+        return Work([[Call(graph.invoke, graph.ainvoke, (ask(i), latest(f"graph-{n}")))]
                      for i in range(invokes)],
-                    setup=[Call(graph, "invoke", (ask(0), latest(f"warm-{n}")))])
+                    setup=[Call(graph.invoke, graph.ainvoke, (ask(0), latest(f"warm-{n}")))])
     return work
 
 
@@ -245,7 +257,7 @@ def graph_rows(case: Callable[..., Case], invokes: int,
 async def drive(ops: Sequence[Sequence[Call]]) -> None:
     for op in ops:
         for c in op:
-            await acall(c)
+            await aexecute(c)
 
 
 def concurrent_chat(opened: Callable[[], Any], tasks: int, warm: int, bursts: int,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PG_URL_VAR, PG_DEFAULT = "PERSIST_KIT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL_VAR, REDIS_DEFAULT = "PERSIST_KIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
+from benchmarks import servers
+
+PG_URL_VAR, PG_DEFAULT = servers.PG_URL_VAR, servers.PG_DEFAULT
+REDIS_URL_VAR, REDIS_DEFAULT = servers.REDIS_URL_VAR, servers.REDIS_DEFAULT
 BACKENDS = ("sqlite", "postgres", "redis")
 MODES = ("sync", "async")
 ADDED_TRIPS = 2  # target 1: one round trip to take the lock, one to give it back

@@ -9,18 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import common
+from benchmarks.common import mark, with_p90
 from benchmarks.locks.config import ADDED_TRIPS, MODES, THROUGHPUT_RATIO, Sizes
 
 Results = Mapping[str, Mapping[str, Any]]  # backend -> {"run_time", "round_trips", ...}
-
-
-def _mark(met: bool | None) -> str:
-    return "n/a" if met is None else "[green]met[/]" if met else "[red]MISSED[/]"
-
-
-def _p90(value: float | None, p90: float | None, unit: str) -> str:
-    below = "" if p90 is None else f"\n[dim]p90 {common.fmt(p90, unit)}[/]"
-    return common.fmt(value, unit) + below
 
 
 def _n(value: float) -> str:
@@ -53,23 +45,22 @@ def render_run_time(console: Console, sizes: Sizes, results: Results) -> None:
                     "round trip", "lock alone / round trip"])
     for backend, mode, f in _rows(results, "run_time"):
         trips = f["lock_alone_over_round_trip"]
-        table.add_row(f"{backend}, {mode}", _p90(f["bare_ms"], f["bare_p90_ms"], "ms"),
-                      _p90(f["locked_ms"], f["locked_p90_ms"], "ms"), f"{f['added_us']:+,.0f} µs",
-                      f"{f['ratio']:.2f}x",
-                      _p90(f["lock_alone_us"], f["lock_alone_p90_us"], "us"),
-                      _p90(f["round_trip_us"], f["round_trip_p90_us"], "us")
+        table.add_row(f"{backend}, {mode}", with_p90(f["bare_ms"], f["bare_p90_ms"], "ms"),
+                      with_p90(f["locked_ms"], f["locked_p90_ms"], "ms"),
+                      f"{f['added_us']:+,.0f} µs", f"{f['ratio']:.2f}x",
+                      with_p90(f["lock_alone_us"], f["lock_alone_p90_us"], "us"),
+                      with_p90(f["round_trip_us"], f["round_trip_p90_us"], "us")
                       if f["round_trip_us"] is not None else "— (no server)",
                       "—" if trips is None else f"{trips:.1f}x")
-    console.print(table)
-    console.print(
-        "[dim]added = median LockedGraph run - median bare run (the difference of two noisy "
+    common.print_table(
+        console, table,
+        "added = median LockedGraph run - median bare run (the difference of two noisy "
         "medians: read it against lock alone). lock alone: `with thread_lock(saver, thread)` "
         f"taken and released {sizes.locks} times per round with no run inside (PostgreSQL: "
         "borrow a lock-pool connection, pg_try_advisory_lock, pg_advisory_unlock, give it "
         "back; Redis: SET NX PX, register with the process's lease renewer, EVALSHA of the "
         "release script; SQLite: two lockf calls). round trip: SELECT 1 on an autocommit "
-        "psycopg connection / redis-py PING, on a client of its own.[/]")
-    console.print()
+        "psycopg connection / redis-py PING, on a client of its own.")
 
 
 def _calls(f: Mapping[str, Any], locked: bool) -> str:
@@ -101,17 +92,16 @@ def render_round_trips(console: Console, sizes: Sizes, results: Results) -> None
         table.add_row(f"{backend}, {mode}", _calls(f, False), _calls(f, True),
                       f"{_n(f['round_trips_added_per_run'])} round trips\n[dim]{what}[/]",
                       f"+{_n(f['first_run_round_trips_added'])} round trips\n[dim]{note}[/]",
-                      f"<= {ADDED_TRIPS}: {_mark(f['target_met'])}")
-    console.print(table)
-    console.print(
-        "[dim]Target: at most 1 round trip to acquire and 1 to release. Counted by patching "
+                      f"<= {ADDED_TRIPS}: {mark(f['target_met'])}")
+    common.print_table(
+        console, table,
+        "Target: at most 1 round trip to acquire and 1 to release. Counted by patching "
         "the client libraries in this process, only while counting: psycopg Cursor.execute / "
         "AsyncCursor.execute (one statement, one round trip; the savers run no pipelines), "
         "redis-py send_command (one command, one round trip) and pack_commands (one "
         "pipeline, one round trip), fcntl.lockf; SQLite statements via set_trace_callback "
         "(in-process: no round trips). Connection set-up is not a statement: see the first "
-        "run's notes.[/]")
-    console.print()
+        "run's notes.")
 
 
 def render_throughput(console: Console, sizes: Sizes, results: Results) -> None:
@@ -132,16 +122,15 @@ def render_throughput(console: Console, sizes: Sizes, results: Results) -> None:
 
         table.add_row(backend, cell("bare"), cell("locked"),
                       f"{f['ratio']:.2f}x\n[dim]paired {f['paired_ratio_median']:.2f}x[/]",
-                      f"ratio >= {THROUGHPUT_RATIO:g}: {_mark(f['target_met'])}")
-    console.print(table)
-    console.print(
-        "[dim]A round's figure: all its runs / (last worker's end - first worker's start); "
+                      f"ratio >= {THROUGHPUT_RATIO:g}: {mark(f['target_met'])}")
+    common.print_table(
+        console, table,
+        "A round's figure: all its runs / (last worker's end - first worker's start); "
         "the workers start together at a barrier. Workers: forkserver children, started "
         "once; each opens its own saver (saver_from_url, its defaults) per backend and runs "
         "untimed warm-up runs first. paired: median over rounds of LockedGraph / bare of the "
         "same round. The server (PostgreSQL, Redis) shares the machine's cores with the "
-        "workers.[/]")
-    console.print()
+        "workers.")
 
 
 def render(console: Console, sizes: Sizes, results: Results) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import operator
-import statistics
 from collections.abc import Callable
 from contextlib import AsyncExitStack, ExitStack
 from functools import partial
@@ -99,12 +98,6 @@ class Session:
 # --- run time ---------------------------------------------------------------------------------
 
 
-def stat(values: list[float], scale: float) -> tuple[float | None, float | None]:
-    if not values:
-        return None, None
-    return statistics.median(values) * scale, common.percentile(values, 90) * scale
-
-
 def run_time(store: Store, mode: str, sizes: Sizes, loop: asyncio.AbstractEventLoop,
              log: Callable[[str], None]) -> dict[str, Any]:
     """Interleaved rounds: ``runs`` bare runs and ``runs`` LockedGraph runs (bare first on
@@ -126,10 +119,10 @@ def run_time(store: Store, mode: str, sizes: Sizes, loop: asyncio.AbstractEventL
                 samples["trip"] += common.run_trial(
                     partial(round_trip_trial, store, session.is_async, sizes.locks), loop)
             log(f"{store.backend} {mode}: run time, round {r + 1}/{sizes.rounds}")
-    bare, bare_p90 = stat(samples["bare"], 1e3)
-    locked, locked_p90 = stat(samples["locked"], 1e3)
-    lock, lock_p90 = stat(samples["lock"], 1e6)
-    trip, trip_p90 = stat(samples["trip"], 1e6)
+    bare, bare_p90 = common.median_p90(samples["bare"], 1e3)
+    locked, locked_p90 = common.median_p90(samples["locked"], 1e3)
+    lock, lock_p90 = common.median_p90(samples["lock"], 1e6)
+    trip, trip_p90 = common.median_p90(samples["trip"], 1e6)
     assert bare is not None and locked is not None and lock is not None
     added = (locked - bare) * 1e3
     return {"runs": len(samples["bare"]), "bare_ms": bare, "bare_p90_ms": bare_p90,

@@ -9,20 +9,14 @@ temporary directory, a fresh PostgreSQL schema (``?schema=``), a fresh Redis key
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
-import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks import common
+from benchmarks import common, servers
+from langgraph_persist_kit._core.urls import redact
 from langgraph_persist_kit.redis._lease import RELEASE
-
-
-class ServerDown(RuntimeError):
-    """A server the run needs does not answer."""
 
 
 def with_param(url: str, name: str, value: str) -> str:
@@ -41,7 +35,7 @@ class Store:
 
     def describe(self) -> str:
         where = {"sqlite": "file", "postgres": "schema", "redis": "key prefix"}[self.backend]
-        return f"{self.backend}: {common.redact(self.server)}, {where} {self.namespace}"
+        return f"{self.backend}: {redact(self.server)}, {where} {self.namespace}"
 
 
 def sqlite_store(space: common.Space) -> Store:
@@ -64,22 +58,16 @@ def postgres_store(server: str, run_id: str) -> Store:
 
 
 def redis_store(server: str, run_id: str) -> Store:
-    import redis
-
     prefix = f"pk-bench-{run_id}-locks"
 
-    def close() -> str:  # SCAN + UNLINK of the run's keys: benchmark cleanup, not a saver API
-        with redis.Redis.from_url(server) as client:
-            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-            for start in range(0, len(keys), 1000):
-                client.unlink(*keys[start:start + 1000])
-        return f"deleted {len(keys):,} keys under {prefix}"
+    def close() -> str:
+        return f"deleted {servers.unlink_keys(server, f'{prefix}*'):,} keys under {prefix}"
 
     return Store("redis", with_param(server, "key_prefix", prefix), server, prefix, close)
 
 
 def open_store(backend: str, urls: dict[str, str], space: common.Space) -> Store:
-    run_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    run_id = servers.run_id()
     if backend == "sqlite":
         return sqlite_store(space)
     if backend == "postgres":
@@ -94,34 +82,26 @@ def server_versions(backends: list[str], urls: dict[str, str]) -> dict[str, Any]
     """The version of each backend's library or server.
 
     Raises:
-        ServerDown: PostgreSQL or Redis does not answer, naming the variable to set.
+        benchmarks.servers.ServerDown: PostgreSQL or Redis does not answer, naming the
+            variable to set.
     """
-    from benchmarks.locks.config import PG_URL_VAR, REDIS_URL_VAR
-
     out: dict[str, Any] = {}
     if "sqlite" in backends:
         out["sqlite"] = sqlite3.sqlite_version
     if "postgres" in backends:
         import psycopg
-        try:
-            with psycopg.connect(urls["postgres"], connect_timeout=5) as conn:
-                row = conn.execute("SELECT current_setting('server_version'), "
-                                   "current_setting('synchronous_commit')").fetchone()
-            assert row is not None
-            out["postgres"], out["synchronous_commit"] = row
-        except psycopg.Error as exc:
-            raise ServerDown(f"PostgreSQL at {common.redact(urls['postgres'])} does not answer "
-                             f"({exc}). Start it, or set {PG_URL_VAR} (or pass --postgres-url) "
-                             "to a server where the run may create a schema.") from exc
+        with (servers.answering(urls["postgres"], "--postgres-url",
+                                "where the run may create a schema"),
+              psycopg.connect(urls["postgres"], connect_timeout=5) as conn):
+            row = conn.execute("SELECT current_setting('server_version'), "
+                               "current_setting('synchronous_commit')").fetchone()
+        assert row is not None
+        out["postgres"], out["synchronous_commit"] = row
     if "redis" in backends:
         import redis
-        try:
-            with redis.Redis.from_url(urls["redis"], socket_connect_timeout=5) as client:
-                out["redis"] = client.info("server")["redis_version"]
-        except redis.RedisError as exc:
-            raise ServerDown(f"Redis at {common.redact(urls['redis'])} does not answer ({exc}). "
-                             f"Start it, or set {REDIS_URL_VAR} (or pass --redis-url) to a "
-                             "server the run may write keys to.") from exc
+        with (servers.answering(urls["redis"], "--redis-url", "the run may write keys to"),
+              redis.Redis.from_url(urls["redis"], socket_connect_timeout=5) as client):
+            out["redis"] = client.info("server")["redis_version"]
     return out
 
 
@@ -141,18 +121,5 @@ def release_script_cached(server: str) -> bool:
 def round_trip_trial(store: Store, is_async: bool, n: int) -> Any:
     """A trial timing ``n`` bare round trips on a client of its own (``SELECT 1`` on an
     autocommit psycopg connection, a redis-py ``PING``), after 10 untimed."""
-    if store.backend == "postgres":
-        import psycopg
-        if is_async:
-            @asynccontextmanager
-            async def aconnected() -> AsyncIterator[Any]:
-                conn = await psycopg.AsyncConnection.connect(store.server, autocommit=True)
-                async with conn:
-                    yield conn
-            return common.repeat_trial(aconnected(), lambda c: c.execute("SELECT 1"), n)
-        return common.repeat_trial(psycopg.connect(store.server, autocommit=True),
-                                   lambda c: c.execute("SELECT 1"), n)
-    import redis
-    import redis.asyncio as aredis
-    client: Any = (aredis.Redis if is_async else redis.Redis).from_url(store.server)
-    return common.repeat_trial(client, lambda c: c.ping(), n)
+    trial = servers.select_trial if store.backend == "postgres" else servers.ping_trial
+    return trial(store.server, n, is_async)

@@ -7,8 +7,6 @@ import subprocess
 from dataclasses import dataclass
 from datetime import timedelta
 
-PG_URL_VAR, PG_DEFAULT = "PERSIST_KIT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL_VAR, REDIS_DEFAULT = "PERSIST_KIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 BACKENDS = ("sqlite", "postgres", "redis")
 DAY = 86_400.0
 OLD_AGE, RECENT_AGE = 60 * DAY, 3_600.0  # how long ago the old / recent threads were written

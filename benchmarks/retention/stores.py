@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-import uuid
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from benchmarks import common
+from benchmarks import common, servers
 from benchmarks.retention.config import OLD_AGE, RECENT_AGE, thread_id
 from benchmarks.retention.writer import Spec, open_saver
+from langgraph_persist_kit._core.urls import redact
 
 # --- stores -------------------------------------------------------------------------------------
 
@@ -25,8 +23,9 @@ class Store:
     name = ""
 
     def saver(self) -> AbstractContextManager[Any]:
-        """The saver the maintenance calls run on (``from_conn_string`` defaults)."""
-        raise NotImplementedError
+        """The saver the maintenance calls run on: the writer's store, opened apart with the
+        ``from_conn_string`` defaults."""
+        return open_saver(self.writer_spec())
 
     def writer_spec(self) -> Spec:
         """The concurrent writer's saver (it opens its own connection)."""
@@ -68,9 +67,6 @@ class SqliteStore(Store):
     def __init__(self, root: str | None = None):
         self.space = common.Space(root, prefix="persist-kit-retention-")
         self.path, self.template = self.space.path("store.db"), self.space.path("template.db")
-
-    def saver(self) -> AbstractContextManager[Any]:
-        return open_saver(self.writer_spec())
 
     def writer_spec(self) -> Spec:
         return ("sqlite", self.path, "")
@@ -159,15 +155,8 @@ class PostgresStore(Store):
     TABLES = ("threads", "checkpoints", "channel_values", "writes")
 
     def __init__(self, url: str):
-        import psycopg
         self.server_url, self.db = url, f"pk_retention_{os.getpid()}"
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{self.db}"')
-        self.url = urlunsplit(urlsplit(url)._replace(path="/" + self.db))
-
-    def saver(self) -> AbstractContextManager[Any]:
-        return open_saver(self.writer_spec())
+        self.url = servers.create_database(url, self.db)
 
     def writer_spec(self) -> Spec:
         return ("postgres", self.url, "bench")
@@ -208,14 +197,12 @@ class PostgresStore(Store):
             row = conn.execute("SELECT current_setting('server_version'), "
                                "current_setting('synchronous_commit')").fetchone()
         assert row is not None
-        return (f"PostgreSQL {row[0]} at {common.redact(self.server_url)} (synchronous_commit="
+        return (f"PostgreSQL {row[0]} at {redact(self.server_url)} (synchronous_commit="
                 f"{row[1]}), database {self.db}, schema bench; size = pg_total_relation_size of "
                 "its 4 tables (with indexes and TOAST) after VACUUM, compacted: VACUUM FULL")
 
     def close(self) -> None:
-        import psycopg
-        with psycopg.connect(self.server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+        servers.drop_databases(self.server_url, [self.db])
 
 
 _PG_FROM = """FROM generate_series(%(lo)s, %(hi)s - 1) AS g
@@ -257,7 +244,7 @@ class RedisStore(Store):
 
     def __init__(self, url: str):
         import redis
-        self.url, self.run = url, f"pk-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}-retention"
+        self.url, self.run = url, f"pk-bench-{servers.run_id()}-retention"
         self.prefix, self.tpl_prefix = f"{self.run}-store", f"{self.run}-tpl"
         self.client: Any = redis.Redis.from_url(url)
         self.client.ping()
@@ -265,9 +252,6 @@ class RedisStore(Store):
 
     def used_memory(self) -> int:
         return int(self.client.info("memory")["used_memory"])
-
-    def saver(self) -> AbstractContextManager[Any]:
-        return open_saver(self.writer_spec())
 
     def writer_spec(self) -> Spec:
         return ("redis", self.url, self.prefix)
@@ -280,28 +264,28 @@ class RedisStore(Store):
         from langgraph_persist_kit.redis import _keys as k
         with self.saver():  # the key space's schema marker
             pass
-        tpl = k.KeySpace(self.tpl_prefix).thread_keys("template")
-        info = self.client.hgetall(tpl[0])
-        members = self.client.zrange(tpl[1], 0, -1)
-        headers = self.client.hmget(tpl[2], members)
+        kinds = (*k.THREAD_KINDS, *k.BUCKET_KINDS)  # the order of KeySpace.thread_keys
+        tpl = dict(zip(kinds, k.KeySpace(self.tpl_prefix).thread_keys("template"), strict=True))
+        info = self.client.hgetall(tpl["info"])
+        members = self.client.zrange(tpl["idx"], 0, -1)
+        headers = self.client.hmget(tpl["cp"], members)
         assert all(k.unpack(h)[2] == "" for h in headers if h), "template has run ids"
         t0 = float(info[b"created"])
         offset = float(info[b"updated"]) - t0
-        entries = [(cid, ns) for ns, cid in (m.split(b"\x00", 1) for m in members)]
+        entries = [k.split_member(m) for m in members]  # [checkpoint_ns, checkpoint_id]
         space = k.KeySpace(self.prefix)
         old, recent = ages(time.time())
         pipe = self.client.pipeline(transaction=False)
         for i in range(threads):
             tid = thread_id(i)
-            keys = space.thread_keys(tid)
-            for source, target in zip(tpl[1:7], keys[1:7], strict=True):  # idx cp body val widx w
-                pipe.copy(source, target)
+            keys = dict(zip(kinds, space.thread_keys(tid), strict=True))
+            for kind in k.THREAD_KINDS[1:]:  # idx cp body val widx w: as the template's
+                pipe.copy(tpl[kind], keys[kind])
             born = old if i % 2 == 0 else recent
-            pipe.hset(keys[0], mapping={**info, b"created": repr(born),
-                                        b"updated": repr(born + offset)})
-            pipe.zadd(keys[7], {tid: born + offset})
-            raw = k.encode(tid)
-            pipe.zadd(keys[8], {cid + b"\x00" + raw + b"\x00" + ns: 0 for cid, ns in entries})
+            pipe.hset(keys["info"], mapping={**info, b"created": repr(born),
+                                             b"updated": repr(born + offset)})
+            pipe.zadd(keys["threads"], {tid: born + offset})
+            pipe.zadd(keys["checkpoints"], {k.SEP.join((cid, tid, ns)): 0 for ns, cid in entries})
             if (i + 1) % chunk == 0 or i + 1 == threads:
                 pipe.execute()
         space.thread_keys.cache_clear()
@@ -311,26 +295,13 @@ class RedisStore(Store):
 
     def describe(self) -> str:
         server = self.client.info("server")["redis_version"]
-        return (f"Redis {server} at {common.redact(self.url)}, keys under {self.run}-*; size = "
+        return (f"Redis {server} at {redact(self.url)}, keys under {self.run}-*; size = "
                 "INFO memory used_memory minus its value before the run (other clients of the "
                 "server count too)")
 
     def close(self) -> None:
-        deleted = 0
-        for batch in _chunks(self.client.scan_iter(match=f"{self.run}-*", count=2000), 2000):
-            deleted += self.client.unlink(*batch)
+        servers.unlink_keys(self.url, f"{self.run}-*", batch=2000)
         self.client.close()
-
-
-def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def open_store(backend: str, urls: dict[str, str]) -> Store:

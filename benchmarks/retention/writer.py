@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 
 from benchmarks import workloads as wl
+from langgraph_persist_kit.urls import saver_from_url
 
 # --- the concurrent writer ------------------------------------------------------------------
 
@@ -36,17 +37,15 @@ Spec = tuple[str, str, str]  # backend, file or URL, schema or key prefix: a sav
 
 
 def open_saver(spec: Spec, pool: int | None = None) -> AbstractContextManager[Any]:
-    """The saver of a `Spec`, from ``from_conn_string`` (``pool``: PostgreSQL's max size)."""
+    """The saver of a `Spec`, from ``saver_from_url`` (``from_conn_string`` with its defaults;
+    ``pool``: PostgreSQL's max size)."""
     backend, where, namespace = spec
     if backend == "sqlite":
-        from langgraph_persist_kit.sqlite import SqliteSaver
-        return SqliteSaver.from_conn_string(where)
-    if backend == "postgres":
-        from langgraph_persist_kit.postgres import PostgresSaver
-        options: dict[str, Any] = {} if pool is None else {"pool_max_size": pool}
-        return PostgresSaver.from_conn_string(where, schema=namespace, **options)
-    from langgraph_persist_kit.redis import RedisSaver
-    return RedisSaver.from_conn_string(where, key_prefix=namespace)
+        return saver_from_url("sqlite:///" + where)
+    if backend == "redis":
+        return saver_from_url(where, key_prefix=namespace)
+    return saver_from_url(where, schema=namespace, **({} if pool is None else
+                                                     {"pool_max_size": pool}))
 
 
 def live_thread(spec: Spec, stack: ExitStack) -> Callable[[], Any]:
