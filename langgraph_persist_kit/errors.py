@@ -89,7 +89,7 @@ for _cls in (
 ):
     _cls.__module__ = "langgraph_persist_kit.errors"
 # defined here so that each backend can raise it; public (and imported) from there
-MaintenanceLockedError.__module__ = "langgraph_persist_kit.maintenance.lock"
+MaintenanceLockedError.__module__ = "langgraph_persist_kit.maintenance"
 
 
 @contextmanager

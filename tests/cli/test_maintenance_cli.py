@@ -32,7 +32,7 @@ from langgraph.checkpoint.base import empty_checkpoint
 from langgraph_persist_kit import saver_from_url
 from langgraph_persist_kit.cli import cli, progress
 from langgraph_persist_kit.cli.maintenance import DURATION, Duration
-from langgraph_persist_kit.maintenance.lock import MaintenanceLockedError, maintenance_lock
+from langgraph_persist_kit.maintenance import MaintenanceLockedError, maintenance_lock
 from tests.helpers.backends import Space, fresh_schema, postgres_url, redis_prefix, store_url
 from tests.helpers.maintenance import cutoff_after_a_gap
 from tests.helpers.paths import ROOT
@@ -310,13 +310,13 @@ def test_lock_on_an_in_memory_sqlite_database() -> None:
             pass
         with maintenance_lock(saver):
             pass
-    assert MaintenanceLockedError.__module__ == "langgraph_persist_kit.maintenance.lock"
+    assert MaintenanceLockedError.__module__ == "langgraph_persist_kit.maintenance"
 
 
 HOLDER = """
 import sys, time
 from langgraph_persist_kit import saver_from_url
-from langgraph_persist_kit.maintenance.lock import maintenance_lock
+from langgraph_persist_kit.maintenance import maintenance_lock
 with saver_from_url(sys.argv[1]) as saver, maintenance_lock(saver, lease=1.0):
     print("locked", flush=True)
     time.sleep(60)

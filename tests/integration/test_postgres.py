@@ -32,7 +32,7 @@ from langgraph_persist_kit.errors import (
     ConfigurationError,
     SchemaVersionError,
 )
-from langgraph_persist_kit.maintenance.lock import maintenance_lock
+from langgraph_persist_kit.maintenance import maintenance_lock
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
 from langgraph_persist_kit.postgres._thread_lock import aclose_lock_pool, close_lock_pool
 from tests.helpers.backends import POSTGRES_URL, fresh_schema, postgres_url
