@@ -70,36 +70,42 @@ class Turn(Generic[R]):
 
     def __init__(self, plan: Generator[Any, Any, R], *, listing: bool = False) -> None:
         self.plan = plan
-        self.step: Any = None
         self.result: R | None = None
         self.emitted: list[Any] = []
         self.listing = listing
         self.answer(None)
 
-    def answer(self, reply: Any) -> None:
-        """Send ``reply`` to the plan; it now waits on its next request, or is done."""
-        self._advance(self.plan.send, reply)
+    def answer(self, reply: Any, error: Exception | None = None) -> None:
+        """Send ``reply`` to the plan, or throw the request's ``error`` into it (it may
+        clean up, or re-raise); the plan now waits on its next request, or is done."""
+        try:
+            step = self.plan.send(reply) if error is None else self.plan.throw(error)
+        except StopIteration as stop:
+            self.step, self.result = None, stop.value
+            return
+        self.step = self._emitted(step) if step.__class__ is Emit else step
 
     def fail(self, error: Exception) -> None:
-        """Throw the request's ``error`` into the plan (it may clean up, or re-raise)."""
-        self._advance(self.plan.throw, error)
+        """Throw the request's ``error`` into the plan; see `answer`."""
+        self.answer(None, error)
 
     def take(self) -> list[Any]:
         """The items emitted since the last take."""
         items, self.emitted = self.emitted, []
         return items
 
-    def _advance(self, resume: Callable[[Any], Any], value: Any) -> None:
+    def _emitted(self, step: Emit) -> Any:
+        """Collect emitted pages up to the plan's next request (``None``: it is done)."""
+        if not self.listing:
+            raise TypeError("this plan emits items: drive it with iterate()")
         try:
-            step = resume(value)
-            while isinstance(step, Emit):
-                if not self.listing:
-                    raise TypeError("this plan emits items: drive it with iterate()")
+            while step.__class__ is Emit:
                 self.emitted.extend(step.items)
                 step = self.plan.send(None)
-            self.step = step
         except StopIteration as stop:
-            self.step, self.result = None, stop.value
+            self.result = stop.value
+            return None
+        return step
 
 
 def run(plan: Generator[Any, Any, R], execute: Callable[[Any], Any]) -> R:
