@@ -110,24 +110,13 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         """Create or migrate the schema; the driver runs it in one exclusive transaction."""
         raise NotImplementedError
 
-    def put(
-        self,
-        serde: SerializerProtocol,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> SqlPlan[RunnableConfig]:
+    def put(self, serde: SerializerProtocol, config: RunnableConfig, checkpoint: Checkpoint,
+            metadata: CheckpointMetadata, new_versions: ChannelVersions) -> SqlPlan[RunnableConfig]:
         raise NotImplementedError
 
-    def put_writes(
-        self,
-        serde: SerializerProtocol,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str,
-    ) -> SqlPlan[None]:
+    def put_writes(self, serde: SerializerProtocol, config: RunnableConfig,
+                   writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str) -> SqlPlan[None]:
         raise NotImplementedError
 
     # --- reading ---------------------------------------------------------------------
@@ -197,15 +186,9 @@ class SqlPlans(SqlUpkeep, PrunePlans):
             for n, term in enumerate(filter_terms(filter))
         ]
 
-    def list_checkpoints(
-        self,
-        serde: SerializerProtocol,
-        config: RunnableConfig | None,
-        *,
-        filter: Mapping[str, Any] | None,
-        before: RunnableConfig | None,
-        limit: int | None,
-    ) -> Listing:
+    def list_checkpoints(self, serde: SerializerProtocol, config: RunnableConfig | None, *,
+                         filter: Mapping[str, Any] | None, before: RunnableConfig | None,
+                         limit: int | None) -> Listing:
         """Emit matching checkpoints newest first, a page per query."""
         params: dict[str, Any] = {}
         clauses = []

@@ -171,14 +171,8 @@ class PostgresPlans(SqlPlans):
         yield Query(self.queries["create_schema"])
         return (yield from migrate(self.migrations, self.queries))
 
-    def put(
-        self,
-        serde: SerializerProtocol,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> SqlPlan[RunnableConfig]:
+    def put(self, serde: SerializerProtocol, config: RunnableConfig, checkpoint: Checkpoint,
+            metadata: CheckpointMetadata, new_versions: ChannelVersions) -> SqlPlan[RunnableConfig]:
         """Checkpoint, new channel values and registry row: one statement, one round trip.
 
         In a versioned run the statement moves the thread's head only from
@@ -216,14 +210,9 @@ class PostgresPlans(SqlPlans):
             raise stale(enc.target.thread_id, parent)
         return enc.config
 
-    def put_writes(
-        self,
-        serde: SerializerProtocol,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str,
-    ) -> SqlPlan[None]:
+    def put_writes(self, serde: SerializerProtocol, config: RunnableConfig,
+                   writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str) -> SqlPlan[None]:
         """Pending writes and the registry's last-write time: one statement."""
         target = target_of(config, need_checkpoint_id=True)
         rows = encode_writes(serde, writes, task_id, task_path)

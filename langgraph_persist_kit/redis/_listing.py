@@ -40,15 +40,9 @@ class RedisListing:
                 filter: Mapping[str, Any] | None = None) -> list[CheckpointTuple]:
         raise NotImplementedError
 
-    def list_checkpoints(
-        self,
-        serde: SerializerProtocol,
-        config: RunnableConfig | None,
-        *,
-        filter: Mapping[str, Any] | None,
-        before: RunnableConfig | None,
-        limit: int | None,
-    ) -> Listing:
+    def list_checkpoints(self, serde: SerializerProtocol, config: RunnableConfig | None, *,
+                         filter: Mapping[str, Any] | None, before: RunnableConfig | None,
+                         limit: int | None) -> Listing:
         """Emit matching checkpoints newest first, a page per round trip.
 
         In one namespace, a page is one script call over its index; across a

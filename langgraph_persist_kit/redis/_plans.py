@@ -139,14 +139,9 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
 
     # --- writing -------------------------------------------------------------------
 
-    def put(
-        self,
-        serde: SerializerProtocol,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RedisPlan[RunnableConfig]:
+    def put(self, serde: SerializerProtocol, config: RunnableConfig, checkpoint: Checkpoint,
+            metadata: CheckpointMetadata,
+            new_versions: ChannelVersions) -> RedisPlan[RunnableConfig]:
         """One ``put`` script: the checkpoint, its new channel values and every index.
 
         Raises:
@@ -171,14 +166,9 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
             raise stale(enc.target.thread_id, parent)
         return enc.config
 
-    def put_writes(
-        self,
-        serde: SerializerProtocol,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str,
-    ) -> RedisPlan[None]:
+    def put_writes(self, serde: SerializerProtocol, config: RunnableConfig,
+                   writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str) -> RedisPlan[None]:
         """One ``put_writes`` script; a stored regular write is kept, special ones replaced."""
         target = target_of(config, need_checkpoint_id=True)
         prefix = k.member(target.checkpoint_ns, str(target.checkpoint_id)) + k.SEP

@@ -105,14 +105,8 @@ class SqlitePlans(SqlPlans):
         row = "(" + ", ".join("?" * width) + ")"
         return self.queries[name].format(rows=", ".join([row] * count))
 
-    def put(
-        self,
-        serde: SerializerProtocol,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> SqlPlan[RunnableConfig]:
+    def put(self, serde: SerializerProtocol, config: RunnableConfig, checkpoint: Checkpoint,
+            metadata: CheckpointMetadata, new_versions: ChannelVersions) -> SqlPlan[RunnableConfig]:
         """Store the new channel values, then the checkpoint row (run in a transaction).
 
         In a versioned run, first compare the thread's head with the parent
@@ -146,14 +140,9 @@ class SqlitePlans(SqlPlans):
         )
         return enc.config
 
-    def put_writes(
-        self,
-        serde: SerializerProtocol,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str,
-    ) -> SqlPlan[None]:
+    def put_writes(self, serde: SerializerProtocol, config: RunnableConfig,
+                   writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str) -> SqlPlan[None]:
         """Store pending writes; up to `ROWS_PER_STATEMENT` in one atomic statement."""
         target = target_of(config, need_checkpoint_id=True)
         rows = encode_writes(serde, writes, task_id, task_path)
