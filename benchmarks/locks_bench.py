@@ -22,7 +22,7 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import common
+from benchmarks import cli
 from benchmarks.locks.config import (
     BACKENDS,
     FULL,
@@ -38,11 +38,13 @@ from benchmarks.locks.fleet import Fleet, throughput
 from benchmarks.locks.report import render
 from benchmarks.locks.runs import round_trips, run_time
 from benchmarks.locks.stores import open_store, server_versions
+from benchmarks.report import dump_json, machine_info, payload, print_header
 from benchmarks.servers import ServerDown
+from benchmarks.trials import Space
 
 
 def run_backend(backend: str, sizes: Sizes, urls: dict[str, str], fleet: Fleet,
-                space: common.Space, loop: asyncio.AbstractEventLoop,
+                space: Space, loop: asyncio.AbstractEventLoop,
                 console: Console | None, log: Callable[[str], None]) -> dict[str, Any]:
     """Both targets on one backend's fresh store, dropped afterwards (also on failure)."""
     store = open_store(backend, urls, space)
@@ -68,7 +70,7 @@ def run(sizes: Sizes, backends: Sequence[str], urls: dict[str, str], *,
     ``done(results so far)`` is called after each backend."""
     log = console.log if (console is not None and verbose) else (lambda _: None)
     results: dict[str, Any] = {}
-    space = common.Space(prefix="persist-kit-locks-")
+    space = Space(prefix="persist-kit-locks-")
     loop = asyncio.new_event_loop()
     try:
         with Fleet(sizes.processes) as fleet:
@@ -90,7 +92,7 @@ def run(sizes: Sizes, backends: Sequence[str], urls: dict[str, str], *,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = common.parser((__doc__ or "").splitlines()[0])
+    p = cli.parser((__doc__ or "").splitlines()[0])
     p.add_argument("--backend", choices=(*BACKENDS, "all"), default="all")
     p.add_argument("--postgres-url", default=os.environ.get(PG_URL_VAR, PG_DEFAULT),
                    help=f"default: ${PG_URL_VAR} or {PG_DEFAULT}; the run creates a schema "
@@ -99,30 +101,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help=f"default: ${REDIS_URL_VAR} or {REDIS_DEFAULT}; the run writes keys "
                         "under pk-bench-<pid>-<hex>-locks and deletes them at the end")
     args = p.parse_args(argv)
-    with common.sigterm_unwinds():  # the schema and keys are still dropped
+    with cli.sigterm_unwinds():  # the schema and keys are still dropped
         return _main(args, argv)
 
 
 def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    sizes = common.chosen_sizes(args, FULL, QUICK)
+    sizes = cli.chosen_sizes(args, FULL, QUICK)
     backends = list(BACKENDS) if args.backend == "all" else [args.backend]
     urls = {"postgres": args.postgres_url, "redis": args.redis_url}
-    console = common.make_console()
-    command = common.command_line("benchmarks.locks_bench", argv)
+    console = cli.make_console()
+    command = cli.command_line("benchmarks.locks_bench", argv)
     try:
         versions = server_versions(backends, urls)
     except ServerDown as exc:
         console.print(f"[red]{exc}[/]")
         return 2
-    info = common.machine_info(["langgraph", "langgraph-persist-kit", "psycopg", "redis",
-                                "hiredis"], **versions,
-                               load_average=round(os.getloadavg()[0], 2))
-    common.print_header(console, info, command, f"sizes: {asdict(sizes)}")
+    info = machine_info(["langgraph", "langgraph-persist-kit", "psycopg", "redis",
+                         "hiredis"], **versions,
+                        load_average=round(os.getloadavg()[0], 2))
+    print_header(console, info, command, f"sizes: {asdict(sizes)}")
 
     def write(results: dict[str, Any]) -> None:  # after every backend: a long run keeps them
         if args.json:
-            common.dump_json(args.json, common.payload(command, info, asdict(sizes),
-                                                       backends=results))
+            dump_json(args.json, payload(command, info, asdict(sizes),
+                                         backends=results))
 
     t0 = time.perf_counter()
     results = run(sizes, backends, urls, console=console, verbose=args.verbose, done=write)

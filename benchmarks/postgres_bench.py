@@ -21,16 +21,19 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver as OfficialAsyn
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from benchmarks import common, servers
+from benchmarks import cli, servers
 from benchmarks import workloads as wl
-from benchmarks.common import Case, Derived, Row, Section, Target, Work
+from benchmarks.cases import SIDES, UNITS, Case, Derived, Row, Section, SectionResult, Target
+from benchmarks.report import machine_info
+from benchmarks.runner import run_suite
+from benchmarks.trials import Work, side_case
 from langgraph_persist_kit._core.urls import redact
 from langgraph_persist_kit.postgres import AsyncPostgresSaver, PostgresSaver
 
 URL_VAR, DEFAULT_URL = servers.PG_URL_VAR, servers.PG_DEFAULT
 # What the official docs pass to a pool's connections (and what its from_conn_string uses).
 OFFICIAL_KWARGS = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
-common.UNITS.setdefault("/s", (1.0, "steps/s"))  # section 3's throughput rows
+UNITS.setdefault("/s", (1.0, "steps/s"))  # section 3's throughput rows
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ def saver_case(name: str, store: Store, mode: str, work_of: Callable[[Any], Work
                **kw: Any) -> Case:
     """``work_of(saver)`` on each side's ``mode`` saver, opened afresh every trial."""
     opener = async_saver if mode == "async" else sync_saver
-    return common.side_case(name, lambda side: opener(side, store), work_of, **kw)
+    return side_case(name, lambda side: opener(side, store), work_of, **kw)
 
 
 # --- 1. saver super-step ------------------------------------------------------------------------
@@ -182,7 +185,7 @@ def section_throughput(env: Env) -> Section:
         return wl.concurrent_chat(partial(async_saver, side, store, sizes.tasks), sizes.tasks,
                                   sizes.warm, sizes.bursts, sizes.burst_steps)
 
-    case = Case(name, {side: partial(trial, side) for side in common.SIDES},
+    case = Case(name, {side: partial(trial, side) for side in SIDES},
                 note="ours: from_conn_string(pool_max_size=N); official: AsyncPostgresSaver("
                      "AsyncConnectionPool(max_size=N, kwargs=autocommit/prepare_threshold=0/"
                      "dict_row))")
@@ -213,7 +216,7 @@ def populate(side: str, store: Store, threads: Sequence[tuple[str, int]]) -> Non
 def section_get_tuple(env: Env) -> Section:
     sizes = env.sizes
     alone, shared = env.stores.new("history_short"), env.stores.new("history_long")
-    for side in common.SIDES:
+    for side in SIDES:
         populate(side, alone, [("short", sizes.small)])
         populate(side, shared, [("long", sizes.big), ("short", sizes.small)])
 
@@ -294,7 +297,7 @@ def durability(url: str, stores: Stores) -> str:
         server = {k: conn.execute(f"SHOW {k}").fetchone()[0]  # type: ignore[index]
                   for k in ("server_version", "synchronous_commit", "fsync", "wal_sync_method")}
     store, seen = stores.new("settings"), {}
-    for side in common.SIDES:
+    for side in SIDES:
         with sync_saver(side, store) as saver:
             conns = saver.conn.connection() if side == "ours" else nullcontext(saver.conn)
             with conns as conn:
@@ -306,7 +309,7 @@ def durability(url: str, stores: Stores) -> str:
 
 
 def run(sizes: Sizes, url: str = DEFAULT_URL, *, console: Any = None,
-        verbose: bool = False) -> list[common.SectionResult]:
+        verbose: bool = False) -> list[SectionResult]:
     """Run every section at ``sizes`` (the smoke test calls this with `TINY`)."""
     stores = Stores(url)
     env = Env(sizes, stores, {})
@@ -314,26 +317,26 @@ def run(sizes: Sizes, url: str = DEFAULT_URL, *, console: Any = None,
         if console is not None:
             console.print(f"durability: {durability(url, stores)}\nDatabases {stores.prefix}* "
                           f"on {redact(url)} (dropped at exit).\n")
-        return common.run_suite([partial(build, env) for build in SECTIONS],
-                                rounds=sizes.rounds, console=console, verbose=verbose,
-                                done=env.done)
+        return run_suite([partial(build, env) for build in SECTIONS],
+                         rounds=sizes.rounds, console=console, verbose=verbose,
+                         done=env.done)
     finally:
         stores.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = common.parser((__doc__ or "").splitlines()[0])
+    p = cli.parser((__doc__ or "").splitlines()[0])
     p.add_argument("--url", default=os.environ.get(URL_VAR, DEFAULT_URL),
                    help=f"server to run on (default: ${URL_VAR} or {DEFAULT_URL}); the suite "
                         "creates and drops databases named pk_bench_*")
     args = p.parse_args(argv)
-    sizes = common.chosen_sizes(args, FULL, QUICK)
-    console = common.make_console()
-    command = common.command_line("benchmarks.postgres_bench", argv)
-    info = common.machine_info(["langgraph", "langgraph-checkpoint",
-                                "langgraph-checkpoint-postgres", "langgraph-persist-kit",
-                                "psycopg", "psycopg-pool"], url=redact(args.url))
-    return common.run_and_report(
+    sizes = cli.chosen_sizes(args, FULL, QUICK)
+    console = cli.make_console()
+    command = cli.command_line("benchmarks.postgres_bench", argv)
+    info = machine_info(["langgraph", "langgraph-checkpoint",
+                         "langgraph-checkpoint-postgres", "langgraph-persist-kit",
+                         "psycopg", "psycopg-pool"], url=redact(args.url))
+    return cli.run_and_report(
         console, info, command, asdict(sizes),
         lambda: run(sizes, args.url, console=console, verbose=args.verbose), args.json,
     )

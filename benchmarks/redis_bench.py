@@ -20,10 +20,13 @@ from langgraph_checkpoint_plainredis import AsyncRedisSaver as PlainAsyncRedisSa
 from langgraph_checkpoint_plainredis import RedisSaver as PlainRedisSaver
 from redis.utils import HIREDIS_AVAILABLE
 
-from benchmarks import common, servers
+from benchmarks import cli, servers
 from benchmarks import workloads as wl
-from benchmarks.common import Case, Derived, Section, Target, Work
+from benchmarks.cases import SIDES, Case, Derived, Row, Section, SectionResult, Target
+from benchmarks.report import machine_info
+from benchmarks.runner import run_suite
 from benchmarks.servers import ServerDown
+from benchmarks.trials import Work, side_case
 from langgraph_persist_kit._core.calls import Call, same
 from langgraph_persist_kit._core.urls import redact
 from langgraph_persist_kit.redis import AsyncRedisSaver, RedisSaver
@@ -89,7 +92,7 @@ class KeySpaces:
         self.url, self.run = url, f"pk-bench-{servers.run_id()}"
 
     def new(self, label: str) -> Store:
-        return Store(self.url, {side: f"{self.run}-{label}-{side}" for side in common.SIDES})
+        return Store(self.url, {side: f"{self.run}-{label}-{side}" for side in SIDES})
 
     def close(self) -> int:
         """Delete the run's keys; how many there were."""
@@ -132,12 +135,12 @@ def saver_case(name: str, store: Store, mode: str, work_of: Callable[[Any], Work
                **kw: Any) -> Case:
     """``work_of(saver)`` on each side's ``mode`` saver, opened afresh every trial."""
     opener = async_saver if mode == "async" else sync_saver
-    return common.side_case(name, lambda side: opener(side, store), work_of, **kw)
+    return side_case(name, lambda side: opener(side, store), work_of, **kw)
 
 
 def populate(store: Store, threads: Sequence[tuple[str, int]]) -> None:
     """`workloads.fill` each side's store through its own sync saver (untimed)."""
-    for side in common.SIDES:
+    for side in SIDES:
         with sync_saver(side, store) as saver:
             wl.fill(saver, threads)
 
@@ -279,7 +282,7 @@ def section_graph(env: Env) -> Section:
 class Env:
     sizes: Sizes
     keys: KeySpaces
-    done: dict[str, common.Row]  # rows of the sections run so far, by name
+    done: dict[str, Row]  # rows of the sections run so far, by name
 
 
 SECTIONS = (section_superstep, section_get_tuple, section_list, section_floor, section_graph)
@@ -289,7 +292,7 @@ def describe(url: str, keys: KeySpaces, info: Mapping[str, Any]) -> str:
     """The server, its persistence, and the client each saver runs on."""
     resp = {}
     store = keys.new("settings")
-    for side in common.SIDES:
+    for side in SIDES:
         with sync_saver(side, store) as saver:
             resp[side] = client_protocol(saver.client)
     settings = ", ".join(f"{k}={v!r}" for k, v in info.items())
@@ -301,7 +304,7 @@ def describe(url: str, keys: KeySpaces, info: Mapping[str, Any]) -> str:
 
 
 def run(sizes: Sizes, url: str = DEFAULT_URL, *, console: Any = None,
-        verbose: bool = False) -> list[common.SectionResult]:
+        verbose: bool = False) -> list[SectionResult]:
     """Run every section at ``sizes`` (``main`` with ``--quick`` uses `QUICK`).
 
     Raises:
@@ -313,8 +316,8 @@ def run(sizes: Sizes, url: str = DEFAULT_URL, *, console: Any = None,
     try:
         if console is not None:
             console.print(describe(url, keys, info) + "\n")
-        return common.run_suite([partial(build, env) for build in SECTIONS], rounds=sizes.rounds,
-                                console=console, verbose=verbose, done=env.done)
+        return run_suite([partial(build, env) for build in SECTIONS], rounds=sizes.rounds,
+                         console=console, verbose=verbose, done=env.done)
     finally:
         deleted = keys.close()
         if console is not None:
@@ -322,24 +325,24 @@ def run(sizes: Sizes, url: str = DEFAULT_URL, *, console: Any = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = common.parser((__doc__ or "").splitlines()[0])
+    p = cli.parser((__doc__ or "").splitlines()[0])
     p.add_argument("--url", default=os.environ.get(URL_VAR, DEFAULT_URL),
                    help=f"server to run on (default: ${URL_VAR} or {DEFAULT_URL}); the suite "
                         "writes keys under pk-bench-<pid>-* and deletes them at exit")
     args = p.parse_args(argv)
-    sizes = common.chosen_sizes(args, FULL, QUICK)
-    console = common.make_console()
-    command = common.command_line("benchmarks.redis_bench", argv)
+    sizes = cli.chosen_sizes(args, FULL, QUICK)
+    console = cli.make_console()
+    command = cli.command_line("benchmarks.redis_bench", argv)
     try:
         server = server_info(args.url)
     except ServerDown as exc:
         console.print(f"[red]{exc}[/]")
         return 2
-    info = common.machine_info(["langgraph", "langgraph-checkpoint",
-                                "langgraph-checkpoint-plainredis", "langgraph-persist-kit",
-                                "redis", "hiredis"], url=redact(args.url),
-                               redis_server=server["redis_version"])
-    return common.run_and_report(
+    info = machine_info(["langgraph", "langgraph-checkpoint",
+                         "langgraph-checkpoint-plainredis", "langgraph-persist-kit",
+                         "redis", "hiredis"], url=redact(args.url),
+                        redis_server=server["redis_version"])
+    return cli.run_and_report(
         console, info, command, asdict(sizes),
         lambda: run(sizes, args.url, console=console, verbose=args.verbose), args.json,
     )

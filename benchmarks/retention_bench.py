@@ -19,8 +19,9 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import common
+from benchmarks import cli
 from benchmarks import workloads as wl
+from benchmarks.report import dump_json, machine_info, payload, print_header
 from benchmarks.retention.config import (
     BACKENDS,
     FULL,
@@ -36,6 +37,7 @@ from benchmarks.retention.measure import Figures, Measured, measure
 from benchmarks.retention.report import render
 from benchmarks.retention.stores import Store, open_store
 from benchmarks.retention.writer import ProcessWriter, Writer
+from benchmarks.runner import percentile
 from benchmarks.servers import PG_DEFAULT, PG_URL_VAR, REDIS_DEFAULT, REDIS_URL_VAR
 from langgraph_persist_kit.maintenance import BatchDone, cleanup_expired, prune_threads
 
@@ -118,7 +120,7 @@ def latency(samples: Sequence[float]) -> dict[str, Any]:
     if not samples:
         return {"n": 0, "p50": None, "p99": None, "max": None}
     return {"n": len(samples), "p50": statistics.median(samples),
-            "p99": common.percentile(samples, 99), "max": max(samples)}
+            "p99": percentile(samples, 99), "max": max(samples)}
 
 
 def load_store(store: Store, sizes: Sizes, threads: int, fig: Figures,
@@ -242,7 +244,7 @@ def run(sizes: Sizes, backends: Sequence[str], urls: dict[str, str], *, trace: b
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = common.parser((__doc__ or "").splitlines()[0])
+    p = cli.parser((__doc__ or "").splitlines()[0])
     p.add_argument("--backend", choices=(*BACKENDS, "all"), default="all")
     p.add_argument("--threads", type=int, help=f"threads in the full store (default "
                    f"{FULL.threads:,}; {QUICK.threads:,} with --quick); a run at 1/{SMALL} "
@@ -261,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--postgres-url", default=os.environ.get(PG_URL_VAR, PG_DEFAULT))
     p.add_argument("--redis-url", default=os.environ.get(REDIS_URL_VAR, REDIS_DEFAULT))
     args = p.parse_args(argv)
-    with common.sigterm_unwinds():  # every store is still dropped
+    with cli.sigterm_unwinds():  # every store is still dropped
         return _main(args, argv)
 
 
@@ -275,11 +277,11 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             sizes = replace(sizes, **{name: value})
     backends = BACKENDS if args.backend == "all" else (args.backend,)
     urls = {"postgres": args.postgres_url, "redis": args.redis_url}
-    console = common.make_console()
-    command = common.command_line("benchmarks.retention_bench", argv)
-    info = common.machine_info(["langgraph", "langgraph-persist-kit", "psycopg", "redis"],
-                               sqlite=sqlite3.sqlite_version, git=package_revision())
-    common.print_header(console, info, command, f"sizes: {asdict(sizes)}")
+    console = cli.make_console()
+    command = cli.command_line("benchmarks.retention_bench", argv)
+    info = machine_info(["langgraph", "langgraph-persist-kit", "psycopg", "redis"],
+                        sqlite=sqlite3.sqlite_version, git=package_revision())
+    print_header(console, info, command, f"sizes: {asdict(sizes)}")
     t0 = time.perf_counter()
     results: dict[str, Any] = {}
     for backend in backends:  # one backend failing (a server restart) leaves the others
@@ -291,8 +293,8 @@ def _main(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             console.print(f"[red]{backend} failed:[/] {type(exc).__name__}: {exc}")
             results[backend] = {"error": f"{type(exc).__name__}: {exc}"}
         if args.json:  # after every backend, so a long run keeps what it measured
-            common.dump_json(args.json, common.payload(command, info, asdict(sizes),
-                                                       backends=results))
+            dump_json(args.json, payload(command, info, asdict(sizes),
+                                         backends=results))
     console.print(f"total {time.perf_counter() - t0:.1f} s")
     if args.json:
         console.print(f"JSON written to {args.json}")

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from benchmarks import common
+from benchmarks.trials import repeat_trial
 from langgraph_persist_kit._core.urls import backend_of, redact
 
 PG_URL_VAR, PG_DEFAULT = "PERSIST_KIT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -92,7 +92,7 @@ def select_trial(url: str, n: int, is_async: bool, sql: str = "SELECT 1") -> Any
     own, after `WARM` untimed."""
     import psycopg
     opened: Any = _async_connection(url) if is_async else psycopg.connect(url, autocommit=True)
-    return common.repeat_trial(opened, lambda conn: conn.execute(sql), n, WARM)
+    return repeat_trial(opened, lambda conn: conn.execute(sql), n, WARM)
 
 
 # --- Redis ------------------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def ping_trial(url: str, n: int, is_async: bool) -> Any:
     import redis
     import redis.asyncio as aredis
     client: Any = aredis.Redis.from_url(url) if is_async else redis.Redis.from_url(url)
-    return common.repeat_trial(client, lambda c: c.ping(), n, WARM)
+    return repeat_trial(client, lambda c: c.ping(), n, WARM)
 
 
 def unlink_keys(url: str, pattern: str, batch: int = 1000) -> int:

@@ -18,8 +18,11 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver as OfficialSqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver as OfficialAsyncSqliteSaver
 
-from benchmarks import common
-from benchmarks.common import Case, Derived, Section, Space, Target, Work
+from benchmarks import cli
+from benchmarks.cases import SIDES, Case, Derived, Section, SectionResult, Target
+from benchmarks.report import machine_info
+from benchmarks.runner import run_suite
+from benchmarks.trials import Space, Work, side_case
 from benchmarks.workloads import (
     ChatState,
     ask,
@@ -105,7 +108,7 @@ def saver_case(name: str, space: Space, mode: str, work_of: Callable[[Any], Work
     def opened(side: str) -> Any:
         where = paths[side] if paths else space
         return opener(side, where, synchronous if side == "ours" else "full")
-    return common.side_case(name, opened, work_of, **kw)
+    return side_case(name, opened, work_of, **kw)
 
 
 def populate(side: str, path: str, threads: Sequence[tuple[str, int, dict]]) -> None:
@@ -142,7 +145,7 @@ def section_superstep(space: Space, sizes: Sizes) -> Section:
 
 
 def section_get_tuple(space: Space, sizes: Sizes) -> Section:
-    paths = {side: space.path(f"history-{side}.db") for side in common.SIDES}
+    paths = {side: space.path(f"history-{side}.db") for side in SIDES}
     for side, path in paths.items():
         populate(side, path, [("short", sizes.small, {}), ("long", sizes.big, {})])
 
@@ -159,7 +162,7 @@ def section_get_tuple(space: Space, sizes: Sizes) -> Section:
 
 
 def section_threads(space: Space, sizes: Sizes) -> Section:
-    paths = {side: space.path(f"threads-{side}.db") for side in common.SIDES}
+    paths = {side: space.path(f"threads-{side}.db") for side in SIDES}
     spec = [(f"thread-{i:06d}", sizes.per_thread, {"user": f"u-{i % sizes.users}"})
             for i in range(sizes.threads)]
     for side, path in paths.items():
@@ -236,7 +239,7 @@ def section_bytes(space: Space, sizes: Sizes) -> Section:
             yield lambda: [chat_bytes(side, path)]  # measures bytes, not time
 
     case = Case(f"bytes on disk after {sizes.turns} turns (+{sizes.blob:,} B unchanged field)",
-                {side: partial(trial, side) for side in common.SIDES}, unit="B",
+                {side: partial(trial, side) for side in SIDES}, unit="B",
                 kind="value", rounds=1, target=Target.ratio_at_most(0.3),
                 note="db + wal + shm after PRAGMA wal_checkpoint(TRUNCATE); sync savers")
     return Section("4. Storage: a real compiled graph (1 node), 1 human + 1 AI message per turn",
@@ -266,7 +269,7 @@ def pragma_synchronous(side: str, space: Space) -> int:
 
 
 def run(sizes: Sizes, *, console: Any = None, space_root: str | None = None,
-        verbose: bool = False) -> list[common.SectionResult]:
+        verbose: bool = False) -> list[SectionResult]:
     """Run every section at ``sizes`` (the smoke test calls this with `TINY`)."""
     space = Space(space_root)
     try:
@@ -276,20 +279,20 @@ def run(sizes: Sizes, *, console: Any = None, space_root: str | None = None,
                           f"{pragma_synchronous('official', space)} (2 = FULL, 1 = NORMAL); "
                           f"both in WAL mode. DB files under {space.root} (removed at exit).\n")
         builders = [lambda b=b: b(space, sizes) for b in SECTIONS]
-        return common.run_suite(builders, rounds=sizes.rounds, console=console, verbose=verbose)
+        return run_suite(builders, rounds=sizes.rounds, console=console, verbose=verbose)
     finally:
         space.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = common.parser((__doc__ or "").splitlines()[0]).parse_args(argv)
-    sizes = common.chosen_sizes(args, FULL, QUICK)
-    console = common.make_console()
-    command = common.command_line("benchmarks.sqlite_bench", argv)
-    info = common.machine_info(["langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite",
-                                "langgraph-persist-kit", "aiosqlite"],
-                               sqlite=sqlite3.sqlite_version)
-    return common.run_and_report(
+    args = cli.parser((__doc__ or "").splitlines()[0]).parse_args(argv)
+    sizes = cli.chosen_sizes(args, FULL, QUICK)
+    console = cli.make_console()
+    command = cli.command_line("benchmarks.sqlite_bench", argv)
+    info = machine_info(["langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite",
+                         "langgraph-persist-kit", "aiosqlite"],
+                        sqlite=sqlite3.sqlite_version)
+    return cli.run_and_report(
         console, info, command, asdict(sizes),
         lambda: run(sizes, console=console, verbose=args.verbose), args.json,
     )

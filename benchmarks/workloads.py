@@ -26,7 +26,8 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from benchmarks.common import Case, Derived, Target, Work, time_each
+from benchmarks.cases import Case, Derived, Target
+from benchmarks.trials import Work, time_each
 from langgraph_persist_kit._core.calls import Call, aexecute, execute
 
 HUMAN = "Can you check the status of order #{n} and tell me when it ships? Thanks a lot!"

@@ -8,9 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import common
-from benchmarks.common import mark, with_p90
 from benchmarks.locks.config import ADDED_TRIPS, MODES, THROUGHPUT_RATIO, Sizes
+from benchmarks.report import mark, print_table, with_p90
 
 Results = Mapping[str, Mapping[str, Any]]  # backend -> {"run_time", "round_trips", ...}
 
@@ -52,7 +51,7 @@ def render_run_time(console: Console, sizes: Sizes, results: Results) -> None:
                       with_p90(f["round_trip_us"], f["round_trip_p90_us"], "us")
                       if f["round_trip_us"] is not None else "— (no server)",
                       "—" if trips is None else f"{trips:.1f}x")
-    common.print_table(
+    print_table(
         console, table,
         "added = median LockedGraph run - median bare run (the difference of two noisy "
         "medians: read it against lock alone). lock alone: `with thread_lock(saver, thread)` "
@@ -93,7 +92,7 @@ def render_round_trips(console: Console, sizes: Sizes, results: Results) -> None
                       f"{_n(f['round_trips_added_per_run'])} round trips\n[dim]{what}[/]",
                       f"+{_n(f['first_run_round_trips_added'])} round trips\n[dim]{note}[/]",
                       f"<= {ADDED_TRIPS}: {mark(f['target_met'])}")
-    common.print_table(
+    print_table(
         console, table,
         "Target: at most 1 round trip to acquire and 1 to release. Counted by patching "
         "the client libraries in this process, only while counting: psycopg Cursor.execute / "
@@ -123,7 +122,7 @@ def render_throughput(console: Console, sizes: Sizes, results: Results) -> None:
         table.add_row(backend, cell("bare"), cell("locked"),
                       f"{f['ratio']:.2f}x\n[dim]paired {f['paired_ratio_median']:.2f}x[/]",
                       f"ratio >= {THROUGHPUT_RATIO:g}: {mark(f['target_met'])}")
-    common.print_table(
+    print_table(
         console, table,
         "A round's figure: all its runs / (last worker's end - first worker's start); "
         "the workers start together at a barrier. Workers: forkserver children, started "

@@ -16,11 +16,12 @@ from contextlib import AsyncExitStack, ExitStack
 from functools import partial
 from typing import Annotated, Any, TypedDict
 
-from benchmarks import common
 from benchmarks import workloads as wl
 from benchmarks.locks.config import ADDED_TRIPS, Sizes
 from benchmarks.locks.count import Tally, counting, sqlite_tracer
 from benchmarks.locks.stores import Store, release_script_cached, round_trip_trial
+from benchmarks.runner import median_p90, run_trial
+from benchmarks.trials import atime_each, time_each
 from langgraph_persist_kit.concurrency import LockedGraph, athread_lock, thread_lock
 from langgraph_persist_kit.urls import async_saver_from_url, saver_from_url
 
@@ -65,8 +66,8 @@ class Session:
         graph, config = self.graphs[locked], wl.latest(thread_id)
         if self.is_async:
             return self.loop.run_until_complete(
-                common.atime_each(range(n), lambda _: graph.ainvoke(INPUT, config)))
-        return common.time_each(range(n), lambda _: graph.invoke(INPUT, config))
+                atime_each(range(n), lambda _: graph.ainvoke(INPUT, config)))
+        return time_each(range(n), lambda _: graph.invoke(INPUT, config))
 
     def lock(self, n: int, thread_id: str) -> list[float]:
         """Seconds each of ``n`` bare ``thread_lock`` takes and releases took."""
@@ -75,12 +76,12 @@ class Session:
             async def alock(_: Any) -> None:
                 async with athread_lock(saver, thread_id):
                     pass
-            return self.loop.run_until_complete(common.atime_each(range(n), alock))
+            return self.loop.run_until_complete(atime_each(range(n), alock))
 
         def lock(_: Any) -> None:
             with thread_lock(saver, thread_id):
                 pass
-        return common.time_each(range(n), lock)
+        return time_each(range(n), lock)
 
     def trace_sql(self, trace: Callable[[str], None] | None) -> None:
         """SQLite: call ``trace`` with every statement the saver's connection runs."""
@@ -116,13 +117,13 @@ def run_time(store: Store, mode: str, sizes: Sizes, loop: asyncio.AbstractEventL
             gc.collect()
             samples["lock"] += session.lock(sizes.locks, thread_id)
             if store.backend != "sqlite":
-                samples["trip"] += common.run_trial(
+                samples["trip"] += run_trial(
                     partial(round_trip_trial, store, session.is_async, sizes.locks), loop)
             log(f"{store.backend} {mode}: run time, round {r + 1}/{sizes.rounds}")
-    bare, bare_p90 = common.median_p90(samples["bare"], 1e3)
-    locked, locked_p90 = common.median_p90(samples["locked"], 1e3)
-    lock, lock_p90 = common.median_p90(samples["lock"], 1e6)
-    trip, trip_p90 = common.median_p90(samples["trip"], 1e6)
+    bare, bare_p90 = median_p90(samples["bare"], 1e3)
+    locked, locked_p90 = median_p90(samples["locked"], 1e3)
+    lock, lock_p90 = median_p90(samples["lock"], 1e6)
+    trip, trip_p90 = median_p90(samples["trip"], 1e6)
     assert bare is not None and locked is not None and lock is not None
     added = (locked - bare) * 1e3
     return {"runs": len(samples["bare"]), "bare_ms": bare, "bare_p90_ms": bare_p90,

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks import common, servers
+from benchmarks import servers
+from benchmarks.trials import Space
 from langgraph_persist_kit._core.urls import redact
 from langgraph_persist_kit.redis._lease import RELEASE
 
@@ -38,7 +39,7 @@ class Store:
         return f"{self.backend}: {redact(self.server)}, {where} {self.namespace}"
 
 
-def sqlite_store(space: common.Space) -> Store:
+def sqlite_store(space: Space) -> Store:
     path = space.path("locks.db")  # the run's directory is removed with the space
     return Store("sqlite", "sqlite:///" + path, space.root, path,
                  lambda: f"{path} removed with its directory at exit")
@@ -66,7 +67,7 @@ def redis_store(server: str, run_id: str) -> Store:
     return Store("redis", with_param(server, "key_prefix", prefix), server, prefix, close)
 
 
-def open_store(backend: str, urls: dict[str, str], space: common.Space) -> Store:
+def open_store(backend: str, urls: dict[str, str], space: Space) -> Store:
     run_id = servers.run_id()
     if backend == "sqlite":
         return sqlite_store(space)

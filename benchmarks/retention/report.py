@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import common
+from benchmarks.report import mark, print_table
 from benchmarks.retention.config import FLAT, WRITER_P99, Sizes
 from benchmarks.retention.measure import Figures
 
@@ -78,7 +78,7 @@ def writer_rows(row: Callable[..., Row], figs: Sequence[Figures], op: str,
         row(f"writer step p50 / p99 during {op}", step),
         (f"writer p99 during {op} / alone",
          ["—" if slower(f) is None else f"{slower(f):.2f}x" for f in figs], "",
-         "" if ratio is None else f"<= {WRITER_P99:g}x: {common.mark(ratio <= WRITER_P99)}"),
+         "" if ratio is None else f"<= {WRITER_P99:g}x: {mark(ratio <= WRITER_P99)}"),
     ]
 
 
@@ -95,7 +95,7 @@ def rows(figs: Sequence[Figures]) -> list[Row]:
                 "" if growth is None else target(growth))
 
     def flat(growth: float) -> str:
-        return f"flat: <= {FLAT:g}x: {common.mark(growth <= FLAT)}"
+        return f"flat: <= {FLAT:g}x: {mark(growth <= FLAT)}"
 
     def alone(f: Figures) -> str:
         a = f.writer["alone"]
@@ -138,7 +138,7 @@ def render(console: Console, sizes: Sizes, figs: Sequence[Figures]) -> None:
     table.add_column("target")
     for name, cells, growth, target in rows(figs):
         table.add_row(name, *cells, growth, target)
-    common.print_table(console, table, (
+    print_table(console, table, (
         f"Times: the timed pass (no tracemalloc), writer steps every "
         f"{sizes.writer_interval * 1e3:g} ms. tracemalloc peaks: a second store of each size, "
         "the same calls under tracemalloc without the writer. Compacted: after VACUUM "

@@ -8,9 +8,10 @@ import time
 from contextlib import AbstractContextManager
 from typing import Any
 
-from benchmarks import common, servers
+from benchmarks import servers
 from benchmarks.retention.config import OLD_AGE, RECENT_AGE, thread_id
 from benchmarks.retention.writer import Spec, open_saver
+from benchmarks.trials import Space
 from langgraph_persist_kit._core.urls import redact
 
 # --- stores -------------------------------------------------------------------------------------
@@ -65,7 +66,7 @@ class SqliteStore(Store):
     name = "sqlite"
 
     def __init__(self, root: str | None = None):
-        self.space = common.Space(root, prefix="persist-kit-retention-")
+        self.space = Space(root, prefix="persist-kit-retention-")
         self.path, self.template = self.space.path("store.db"), self.space.path("template.db")
 
     def writer_spec(self) -> Spec:
