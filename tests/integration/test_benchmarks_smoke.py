@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from benchmarks import common, sqlite_bench
+from benchmarks import sqlite_bench
+from benchmarks.cases import SIDES, Case, Section
+from benchmarks.report import machine_info, to_json
+from benchmarks.runner import percentile, run_suite
 from tests.helpers.backends import REDIS_URL
 
 
@@ -34,7 +37,7 @@ def test_sqlite_suite_runs_every_case_at_a_tiny_size(tmp_path: Path) -> None:
         assert row.ours is not None and row.ours > 0, f"{row.name}: ours={row.ours}"
         assert row.official is not None and row.official > 0, f"{row.name}: {row.official}"
     assert "MISSED" in out.getvalue() or "met" in out.getvalue()  # tables were rendered
-    payload = common.to_json(results, common.machine_info([]), "test", {})
+    payload = to_json(results, machine_info([]), "test", {})
     assert json.loads(json.dumps(payload))["sections"][0]["rows"][0]["ours"] > 0
     assert list(tmp_path.iterdir()) == []  # DB files cleaned up
 
@@ -108,8 +111,8 @@ def test_redis_suite_runs_in_quick_mode(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_percentile_and_interleaving_order() -> None:
-    assert common.percentile([5, 1, 4, 2, 3], 50) == 3
-    assert common.percentile([5, 1, 4, 2, 3], 90) == 5
+    assert percentile([5, 1, 4, 2, 3], 50) == 3
+    assert percentile([5, 1, 4, 2, 3], 90) == 5
     order: list[str] = []
 
     @contextmanager
@@ -117,8 +120,8 @@ def test_percentile_and_interleaving_order() -> None:
         order.append(side)
         yield lambda: [1.0]
 
-    case = common.Case("c", {side: partial(trial, side) for side in common.SIDES})
-    result = common.run_suite([common.Section("s", [case])], rounds=3)
+    case = Case("c", {side: partial(trial, side) for side in SIDES})
+    result = run_suite([Section("s", [case])], rounds=3)
     assert order == ["ours", "official", "official", "ours", "ours", "official"]
     assert result[0].rows[0][0].ratio == 1.0
 
