@@ -1,56 +1,41 @@
-"""``persist-kit cleanup``, ``prune``, ``stats`` and ``migrate`` through click's CliRunner.
+"""``persist-kit cleanup``, ``prune``, ``stats`` and ``migrate`` through click's CliRunner:
+their reports and progress lines, usage errors, help, and a section of docs/cli.md for
+every command.
 
 Each test runs on a real store of every backend: a SQLite file, a PostgreSQL
 schema (``?schema=``) and a Redis key prefix (``?key_prefix=``). Threads are
 made old without a race against the load: a second passes after they are
 written, the cleanup's clock is set to a day after that moment, and a second
-passes before any thread that must stay is written. The maintenance lock is
-held by the test (exit code 3 for the command) or by a child process that is
-then killed (the command must succeed once it is dead).
+passes before any thread that must stay is written. The maintenance lock is in
+test_maintenance_cli_lock.py, the crontab and Kubernetes examples in
+test_maintenance_cli_examples.py.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import click
 import pytest
-import yaml
-from click.testing import CliRunner, Result
-from langgraph.checkpoint.base import empty_checkpoint
 
 from langgraph_persist_kit import saver_from_url
 from langgraph_persist_kit.cli import cli, progress
 from langgraph_persist_kit.cli.maintenance import DURATION, Duration
-from langgraph_persist_kit.maintenance import MaintenanceLockedError, maintenance_lock
-from tests.helpers.backends import Space, fresh_schema, postgres_url, redis_prefix, store_url
+from tests.helpers.backends import Space, store_url
 from tests.helpers.maintenance import cutoff_after_a_gap
+from tests.helpers.maintenance_cli import (
+    BACKENDS,
+    as_json,
+    checkpoints_of,
+    counts,
+    error_line,
+    fill,
+    ok,
+    run,
+)
 from tests.helpers.paths import ROOT
-
-BACKENDS = ["sqlite", "postgres", "redis"]
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), env=env)
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-    return result
-
-
-def as_json(*args: str) -> Any:
-    return json.loads(ok(run(*args, "--json")).stdout)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -58,39 +43,6 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A store URL on a fresh SQLite file, PostgreSQL schema or Redis key prefix."""
     with store_url(request.param, Space(tmp_path, __name__)) as url:
         yield url
-
-
-def fill(url: str, names: list[str], checkpoints: int = 4) -> None:
-    """Write ``checkpoints`` root checkpoints to each thread of ``names``."""
-    with saver_from_url(url) as saver:
-        for name in names:
-            config: Any = {"configurable": {"thread_id": name, "checkpoint_ns": ""}}
-            version = None
-            for step in range(checkpoints):
-                checkpoint = empty_checkpoint()
-                version = saver.get_next_version(version)
-                checkpoint["channel_values"] = {"n": step}
-                checkpoint["channel_versions"] = {"n": version}
-                config = saver.put(config, checkpoint, {"source": "loop", "step": step},
-                                   {"n": version})
-
-
-def counts(url: str) -> dict[str, int]:
-    with saver_from_url(url) as saver:
-        return saver.stats()
-
-
-def checkpoints_of(url: str, thread_id: str) -> int:
-    with saver_from_url(url) as saver:
-        return len(list(saver.list({"configurable": {"thread_id": thread_id}})))
-
-
-def error_line(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert result.stdout == ""
-    return lines[0]
 
 
 # --- cleanup, prune, stats, migrate --------------------------------------------------
@@ -280,148 +232,3 @@ def test_every_command_is_documented() -> None:
                 assert any(o in heading for o in option.opts), (name, option.opts)
         assert command.help, f"{name} has no help text"
 
-
-# --- the maintenance lock ------------------------------------------------------------
-
-
-def test_a_held_lock_exits_3(url: str) -> None:
-    fill(url, ["a"])
-    with saver_from_url(url) as saver, maintenance_lock(saver):
-        for args in (("cleanup", url, "--older-than", "1s"), ("prune", url, "--keep-latest", "1"),
-                     ("cleanup", url, "--older-than", "1s", "--json", "--dry-run")):
-            line = error_line(run(*args), 3)
-            assert "another maintenance run holds the maintenance lock" in line
-            assert f"pid {os.getpid()} on " in line  # who holds it
-        assert ok(run("stats", url)).stdout  # reading needs no lock
-        with pytest.raises(MaintenanceLockedError), maintenance_lock(saver):
-            pass
-        with maintenance_lock(saver, name="other"):  # another name: another lock
-            pass
-    assert checkpoints_of(url, "a") == 4
-    assert as_json("prune", url, "--keep-latest", "1")["checkpoints_deleted"] == 3
-    with saver_from_url(url) as saver, maintenance_lock(saver):  # released again
-        pass
-
-
-def test_lock_on_an_in_memory_sqlite_database() -> None:
-    with saver_from_url("sqlite:///:memory:") as saver:
-        with (maintenance_lock(saver), pytest.raises(MaintenanceLockedError, match="in-memory"),
-              maintenance_lock(saver)):
-            pass
-        with maintenance_lock(saver):
-            pass
-    assert MaintenanceLockedError.__module__ == "langgraph_persist_kit.maintenance"
-
-
-HOLDER = """
-import sys, time
-from langgraph_persist_kit import saver_from_url
-from langgraph_persist_kit.maintenance import maintenance_lock
-with saver_from_url(sys.argv[1]) as saver, maintenance_lock(saver, lease=1.0):
-    print("locked", flush=True)
-    time.sleep(60)
-"""
-
-
-def test_a_killed_holder_releases_the_lock(url: str) -> None:
-    fill(url, ["a"])
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, url], stdout=subprocess.PIPE,
-                              text=True, env=env)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-        assert "another maintenance run" in error_line(
-            run("prune", url, "--keep-latest", "1"), 3)
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
-    deadline = time.monotonic() + 5  # Redis: the 1 s lease must run out; others: at once
-    while (result := run("prune", url, "--keep-latest", "1")).exit_code == 3:
-        assert time.monotonic() < deadline, result.stderr
-        time.sleep(0.1)
-    assert ok(result).stdout.startswith("pruned 1 threads: deleted 3 checkpoints")
-
-
-def test_redis_lease_is_renewed_while_held() -> None:
-    options: dict[str, Any] = {}
-    with redis_prefix("redis", options) as server:
-        url = f"{server}?key_prefix={options['key_prefix']}"
-        with saver_from_url(url) as saver:
-            key = f"{options['key_prefix']}:maintenance"
-            with maintenance_lock(saver, lease=1.0):
-                time.sleep(1.3)  # longer than the lease: renewed meanwhile
-                assert 0 < saver.client.pttl(key) <= 1000
-                assert "another" in error_line(run("cleanup", url, "--older-than", "1d"), 3)
-            assert saver.client.exists(key) == 0
-
-
-# --- examples/crontab.txt and examples/k8s-cronjob.yaml ------------------------------
-
-EXAMPLES = ROOT / "examples"
-SCRIPTS = Path(sys.executable).parent  # where the venv installed the persist-kit script
-
-
-def crontab() -> tuple[dict[str, str], str]:
-    """The example crontab's variables and its one command."""
-    lines = [line for line in (EXAMPLES / "crontab.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
-    variables = dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z_]+=", line))
-    (entry,) = [line for line in lines if not re.match(r"^[A-Z_]+=", line)]
-    minute, hour, day, month, weekday, command = entry.split(None, 5)
-    assert (day, month, weekday) == ("*", "*", "*") and minute.isdigit() and hour.isdigit()
-    assert "%" not in command  # cron would turn it into a newline
-    return variables, command
-
-
-def test_the_crontab_line_runs(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    fill(url, ["long"], checkpoints=22)
-    log = tmp_path / "retention.log"
-    variables, command = crontab()
-    env = {**os.environ, **variables, "PERSIST_KIT": str(SCRIPTS / "persist-kit"),
-           "PERSIST_KIT_URL": url, "PERSIST_KIT_LOG": str(log)}
-
-    def cron() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([variables["SHELL"], "-c", command], env=env,
-                              capture_output=True, text=True, timeout=60, check=False)
-
-    done = cron()
-    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")  # nothing to mail
-    assert "deleted 0 threads (0 checkpoints) idle for more than 30d" in log.read_text()
-    assert "pruned 1 threads: deleted 2 checkpoints" in log.read_text()
-    assert checkpoints_of(url, "long") == 20
-
-    with saver_from_url(url) as saver, maintenance_lock(saver):  # exit 3: fine, not mailed
-        done = cron()
-    assert (done.returncode, done.stdout) == (0, "")
-    assert log.read_text().count("error: another maintenance run holds") == 2
-
-    env["PERSIST_KIT_URL"] = f"sqlite:///{tmp_path / 'missing.db'}"  # a real failure: mailed
-    done = cron()
-    assert done.stdout.startswith("persist-kit retention failed: see ")
-    assert log.read_text().count("error: no SQLite database") == 1  # prune did not run
-
-
-def test_the_kubernetes_cronjob_runs() -> None:
-    url = f"{postgres_url(__name__)}?schema={fresh_schema()}"  # the example's backend
-    job = yaml.safe_load((EXAMPLES / "k8s-cronjob.yaml").read_text())
-    assert job["kind"] == "CronJob" and job["spec"]["concurrencyPolicy"] == "Forbid"
-    (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    (variable,) = container["env"]
-    assert variable["name"] == "PERSIST_KIT_URL" and "secretKeyRef" in variable["valueFrom"]
-    fill(url, ["long"], checkpoints=22)
-    env = {**os.environ, "PATH": f"{SCRIPTS}{os.pathsep}{os.environ['PATH']}",
-           "PERSIST_KIT_URL": url}
-
-    def job_run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*container["command"], *container["args"]], env=env,
-                              capture_output=True, text=True, timeout=60, check=False)
-
-    done = job_run()
-    assert done.returncode == 0, done.stderr
-    cleanup, prune = (json.loads("{" + part) for part in done.stdout.split("{")[1:])
-    assert cleanup["threads_deleted"] == 0 and prune["checkpoints_deleted"] == 2
-
-    with saver_from_url(url) as saver, maintenance_lock(saver):
-        done = job_run()
-    assert done.returncode == 0 and done.stderr.count("error: another maintenance run") == 2
