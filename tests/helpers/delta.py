@@ -1,7 +1,7 @@
 """Checkpoint chains stored the way LangGraph stores a ``DeltaChannel``: the channel is
 in ``new_versions`` at every step but holds a value (a snapshot) only every
-``SNAPSHOT`` steps; its updates live in pending writes (test_delta.py, test_postgres.py,
-test_redis.py)."""
+``SNAPSHOT`` steps; its updates live in pending writes (test_delta.py, test_postgres_storage.py,
+test_redis_storage.py)."""
 
 from __future__ import annotations
 

@@ -19,49 +19,6 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command, Send, interrupt
 
-# Kept importable from here for the test modules written before the comparisons moved
-# to tests.helpers.differential (new code imports them from there); drop these
-# re-exports once no module imports them from tests.helpers.graphs.
-from tests.helpers.differential import (
-    assert_same_delta_values,
-    assert_same_thread,
-    normalise_history,
-    normalise_snapshot,
-    positions,
-    run_concurrently,
-    sides,
-    stream,
-    thread,
-    without_interrupt_ids,
-)
-
-__all__ = [
-    "DeltaState",
-    "EchoState",
-    "FanState",
-    "LogState",
-    "assert_same_delta_values",
-    "assert_same_thread",
-    "chat_graph",
-    "delta_graph",
-    "echo_graph",
-    "extend",
-    "fanout_graph",
-    "flaky_graph",
-    "interrupt_graph",
-    "linear_graph",
-    "normalise_history",
-    "normalise_snapshot",
-    "parallel_interrupts_graph",
-    "positions",
-    "run_concurrently",
-    "sides",
-    "stream",
-    "subgraph_graph",
-    "thread",
-    "without_interrupt_ids",
-]
-
 # --- graphs -------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Counting a PostgreSQL saver's round trips (test_postgres.py, test_sessions.py)."""
+"""Counting a PostgreSQL saver's round trips (test_postgres_storage.py, test_sessions.py)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ from langgraph.channels import DeltaChannel
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send, interrupt
 
-from tests.helpers.graphs import extend, thread
+from tests.helpers.differential import thread
+from tests.helpers.graphs import extend
 from tests.helpers.harness import Harness
 
 

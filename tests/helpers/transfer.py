@@ -24,13 +24,13 @@ from langgraph_persist_kit import (
     import_threads,
 )
 from tests.helpers.backends import Space
+from tests.helpers.differential import thread
 from tests.helpers.graphs import (
     delta_graph,
     fanout_graph,
     interrupt_graph,
     parallel_interrupts_graph,
     subgraph_graph,
-    thread,
 )
 from tests.helpers.harness import Harness, open_harness
 

@@ -23,7 +23,8 @@ from langgraph.types import Command
 
 from langgraph_persist_kit.errors import ConfigurationError
 from tests.helpers.backends import BACKENDS, Space
-from tests.helpers.graphs import interrupt_graph, normalise_snapshot, positions, sides, thread
+from tests.helpers.differential import normalise_snapshot, positions, sides, thread
+from tests.helpers.graphs import interrupt_graph
 from tests.helpers.harness import Harness, open_harness
 
 

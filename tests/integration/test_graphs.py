@@ -20,9 +20,18 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langgraph.types import Command
 
-from tests.helpers.graphs import (
+from tests.helpers.differential import (
     assert_same_delta_values,
     assert_same_thread,
+    normalise_snapshot,
+    positions,
+    run_concurrently,
+    sides,
+    stream,
+    thread,
+    without_interrupt_ids,
+)
+from tests.helpers.graphs import (
     chat_graph,
     delta_graph,
     echo_graph,
@@ -30,15 +39,8 @@ from tests.helpers.graphs import (
     flaky_graph,
     interrupt_graph,
     linear_graph,
-    normalise_snapshot,
     parallel_interrupts_graph,
-    positions,
-    run_concurrently,
-    sides,
-    stream,
     subgraph_graph,
-    thread,
-    without_interrupt_ids,
 )
 from tests.helpers.harness import Harness
 

@@ -27,15 +27,8 @@ from langgraph_persist_kit.maintenance import (
     prune_threads,
 )
 from tests.helpers.backends import BACKENDS, Space
-from tests.helpers.graphs import (
-    chat_graph,
-    delta_graph,
-    interrupt_graph,
-    normalise_snapshot,
-    positions,
-    subgraph_graph,
-    thread,
-)
+from tests.helpers.differential import normalise_snapshot, positions, thread
+from tests.helpers.graphs import chat_graph, delta_graph, interrupt_graph, subgraph_graph
 from tests.helpers.harness import Harness, open_harness
 from tests.helpers.maintenance import DAY, cutoff_after_a_gap
 

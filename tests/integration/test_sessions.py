@@ -26,16 +26,13 @@ from langgraph_persist_kit import (
     replay,
 )
 from langgraph_persist_kit.errors import ConfigurationError
+from tests.helpers.differential import normalise_history, normalise_snapshot, positions, thread
 from tests.helpers.graphs import (
     delta_graph,
     fanout_graph,
     interrupt_graph,
     linear_graph,
-    normalise_history,
-    normalise_snapshot,
-    positions,
     subgraph_graph,
-    thread,
 )
 from tests.helpers.harness import COMBINATIONS, Harness, open_harness
 from tests.helpers.sessions import answer, review_graph

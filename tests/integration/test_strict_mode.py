@@ -30,7 +30,7 @@ from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph_persist_kit.cli.base import ALLOW_TYPE, PersistKitGroup, open_store
 from langgraph_persist_kit.strict_serde import strict_serde
 from tests.helpers.backends import Space, store_url
-from tests.helpers.graphs import assert_same_thread, thread
+from tests.helpers.differential import assert_same_thread, thread
 from tests.helpers.harness import Harness, open_harness
 from tests.helpers.paths import ROOT
 from tests.helpers.strict import Ticket, ticket_graph

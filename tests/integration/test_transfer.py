@@ -33,13 +33,8 @@ from langgraph_persist_kit import (
     import_threads,
 )
 from langgraph_persist_kit.errors import ConfigurationError
-from tests.helpers.graphs import (
-    assert_same_thread,
-    interrupt_graph,
-    linear_graph,
-    thread,
-    without_interrupt_ids,
-)
+from tests.helpers.differential import assert_same_thread, thread, without_interrupt_ids
+from tests.helpers.graphs import interrupt_graph, linear_graph
 from tests.helpers.harness import Harness
 from tests.helpers.transfer import (
     GRAPHS,

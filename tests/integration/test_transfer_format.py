@@ -19,7 +19,8 @@ from langgraph_persist_kit import export_threads, import_threads
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.transfer._format import end_line, header_line, thread_lines
 from langgraph_persist_kit.transfer._reader import read_threads, to_tuples
-from tests.helpers.graphs import linear_graph, thread
+from tests.helpers.differential import thread
+from tests.helpers.graphs import linear_graph
 
 # --- bad input ----------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from langgraph_persist_kit._core.raw_values import raw_view
 from langgraph_persist_kit.cli import cli
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.sqlite import SqliteSaver
-from tests.helpers.graphs import thread
+from tests.helpers.differential import thread
 from tests.helpers.sessions import answer, review_graph
 from tests.helpers.transfer import copy, export_text, import_text, side
 
