@@ -21,7 +21,7 @@ from langgraph.checkpoint.base import (
     DeltaChannelHistory,
 )
 
-from langgraph_persist_kit._core.plan import Plan, R
+from langgraph_persist_kit._core.plan import Listing, Plan, R
 from langgraph_persist_kit._core.saver import PersistSaverBase, writes_need_transaction
 from langgraph_persist_kit._core.versioning import check_loaded
 from langgraph_persist_kit.types import ThreadInfo
@@ -37,7 +37,7 @@ class AsyncSaverMethods(PersistSaverBase):
         """Run the plan ``make_plan()`` builds (a driver may build it again to retry)."""
         raise NotImplementedError
 
-    def _iterate(self, plan: Plan[None]) -> AsyncIterator[Any]:
+    def _iterate(self, plan: Listing) -> AsyncIterator[Any]:
         raise NotImplementedError
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:

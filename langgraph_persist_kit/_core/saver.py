@@ -30,7 +30,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._core.codec import Version, next_version
-from langgraph_persist_kit._core.plan import Plan, R
+from langgraph_persist_kit._core.plan import Listing, Plan, R
 from langgraph_persist_kit._core.versioning import check_loaded
 from langgraph_persist_kit.types import ThreadInfo
 
@@ -55,9 +55,9 @@ class StorePlans(Protocol):
     def get_tuple(self, serde: SerializerProtocol, config: RunnableConfig) -> Plan[Any]: ...
     def list_checkpoints(self, serde: SerializerProtocol, config: RunnableConfig | None, *,
                          filter: Mapping[str, Any] | None, before: RunnableConfig | None,
-                         limit: int | None) -> Plan[None]: ...
+                         limit: int | None) -> Listing: ...
     def list_threads(self, *, filter: Mapping[str, Any] | None,
-                     limit: int | None) -> Plan[None]: ...
+                     limit: int | None) -> Listing: ...
     def put(self, serde: SerializerProtocol, config: RunnableConfig, checkpoint: Checkpoint,
             metadata: CheckpointMetadata, new_versions: ChannelVersions) -> Plan[Any]: ...
     def put_writes(self, serde: SerializerProtocol, config: RunnableConfig,
@@ -104,6 +104,7 @@ class PersistSaverBase(BaseCheckpointSaver[str]):
 
 
 def writes_need_transaction(plans: StorePlans, writes: Sequence[Any]) -> bool:
+    """Whether ``put_writes`` of ``writes`` spans several statements (so a transaction)."""
     limit = plans.WRITES_PER_STATEMENT
     return limit is not None and len(writes) > limit
 
@@ -111,14 +112,11 @@ def writes_need_transaction(plans: StorePlans, writes: Sequence[Any]) -> bool:
 class SaverMethods(PersistSaverBase):
     """Sync ``BaseCheckpointSaver`` methods on top of a driver's ``_run`` / ``_iterate``."""
 
-    plans: StorePlans
-    serde: SerializerProtocol
-
     def _run(self, make_plan: Callable[[], Plan[R]], *, transaction: bool = False) -> R:
         """Run the plan ``make_plan()`` builds (a driver may build it again to retry)."""
         raise NotImplementedError
 
-    def _iterate(self, plan: Plan[None]) -> Iterator[Any]:
+    def _iterate(self, plan: Listing) -> Iterator[Any]:
         raise NotImplementedError
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:

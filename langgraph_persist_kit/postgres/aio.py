@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from langgraph_persist_kit._core.aio import AsyncSaverMethods
 from langgraph_persist_kit._core.modes import AsyncOnly
-from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, aiterate, arun, single
+from langgraph_persist_kit._core.plan import Listing, Plan, Query, R, Rows, aiterate, arun, single
 from langgraph_persist_kit.errors import BackendUnavailableError
 from langgraph_persist_kit.postgres._common import (
     DEFAULT_SCHEMA,
@@ -131,7 +131,7 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
                 await self.conn.check()  # after a restart every idle connection is dead
         raise AssertionError("unreachable")
 
-    def _iterate(self, plan: Plan[None]) -> AsyncIterator[Any]:
+    def _iterate(self, plan: Listing) -> AsyncIterator[Any]:
         async def execute(query: Query) -> Rows:
             return await self._run(partial(single, query))
 

@@ -17,7 +17,7 @@ from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from langgraph_persist_kit._core.modes import SyncOnly
-from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, iterate, run, single
+from langgraph_persist_kit._core.plan import Listing, Plan, Query, R, Rows, iterate, run, single
 from langgraph_persist_kit._core.saver import SaverMethods
 from langgraph_persist_kit.errors import BackendUnavailableError
 from langgraph_persist_kit.postgres._common import (
@@ -160,7 +160,7 @@ class PostgresSaver(SyncOnly, SaverMethods):
                 self.conn.check()  # after a restart every idle connection is dead: drop them all
         raise AssertionError("unreachable")
 
-    def _iterate(self, plan: Plan[None]) -> Iterator[Any]:
+    def _iterate(self, plan: Listing) -> Iterator[Any]:
         """Drive an emitting plan; a connection per page, never held across a yield."""
 
         def execute(query: Query) -> Rows:

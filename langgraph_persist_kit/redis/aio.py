@@ -18,7 +18,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from langgraph_persist_kit._core.aio import AsyncSaverMethods
 from langgraph_persist_kit._core.modes import AsyncOnly
-from langgraph_persist_kit._core.plan import Plan, R, aiterate, arun
+from langgraph_persist_kit._core.plan import Listing, Plan, R, aiterate, arun
 from langgraph_persist_kit.redis._common import (
     RedisClientMixin,
     batches_pipeline,
@@ -118,7 +118,7 @@ class AsyncRedisSaver(AsyncOnly, RedisClientMixin, AsyncSaverMethods):
         with redis_errors():
             return await arun(make_plan(), self._execute)
 
-    def _iterate(self, plan: Plan[None]) -> AsyncIterator[Any]:
+    def _iterate(self, plan: Listing) -> AsyncIterator[Any]:
         async def execute(request: Any) -> Any:
             if not self.is_setup:
                 await self.setup()

@@ -15,7 +15,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.cluster import RedisCluster
 
 from langgraph_persist_kit._core.modes import SyncOnly
-from langgraph_persist_kit._core.plan import Plan, R, iterate, run
+from langgraph_persist_kit._core.plan import Listing, Plan, R, iterate, run
 from langgraph_persist_kit._core.saver import SaverMethods
 from langgraph_persist_kit.redis._common import (
     RedisClientMixin,
@@ -160,7 +160,7 @@ class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
         with redis_errors():
             return run(make_plan(), self._execute)
 
-    def _iterate(self, plan: Plan[None]) -> Iterator[Any]:
+    def _iterate(self, plan: Listing) -> Iterator[Any]:
         if not self.is_setup:
             self.setup()
 

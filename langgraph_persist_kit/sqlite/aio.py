@@ -17,7 +17,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._core.aio import AsyncSaverMethods
 from langgraph_persist_kit._core.modes import AsyncOnly
-from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, aiterate, arun
+from langgraph_persist_kit._core.plan import Listing, Plan, Query, R, Rows, aiterate, arun
 from langgraph_persist_kit.sqlite import _common
 from langgraph_persist_kit.sqlite._common import Synchronous, sqlite_errors
 from langgraph_persist_kit.sqlite._plans import PLANS
@@ -113,7 +113,7 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
                     await self.conn.rollback()  # a no-op when nothing is open
                     raise
 
-    def _iterate(self, plan: Plan[None]) -> AsyncIterator[Any]:
+    def _iterate(self, plan: Listing) -> AsyncIterator[Any]:
         """Drive an emitting plan; one async generator between the plan and the caller."""
 
         async def execute(query: Query) -> Rows:

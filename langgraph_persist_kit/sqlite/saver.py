@@ -17,7 +17,7 @@ from typing import Any
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._core.modes import SyncOnly
-from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, iterate, run
+from langgraph_persist_kit._core.plan import Listing, Plan, Query, R, Rows, iterate, run
 from langgraph_persist_kit._core.saver import SaverMethods
 from langgraph_persist_kit.sqlite import _common
 from langgraph_persist_kit.sqlite._common import Synchronous, sqlite_errors
@@ -124,7 +124,7 @@ class SqliteSaver(SyncOnly, SaverMethods):
                 self.conn.rollback()  # a no-op when nothing is open
                 raise
 
-    def _iterate(self, plan: Plan[None]) -> Iterator[Any]:
+    def _iterate(self, plan: Listing) -> Iterator[Any]:
         """Drive an emitting plan; the lock is held per query, never across a yield."""
 
         def execute(query: Query) -> Rows:
