@@ -13,7 +13,6 @@ test_maintenance_cli_examples.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,10 +22,8 @@ import pytest
 from langgraph_persist_kit import saver_from_url
 from langgraph_persist_kit.cli import cli, progress
 from langgraph_persist_kit.cli.maintenance import DURATION, Duration
-from tests.helpers.backends import Space, store_url
 from tests.helpers.maintenance import cutoff_after_a_gap
 from tests.helpers.maintenance_cli import (
-    BACKENDS,
     as_json,
     checkpoints_of,
     counts,
@@ -36,14 +33,6 @@ from tests.helpers.maintenance_cli import (
     run,
 )
 from tests.helpers.paths import ROOT
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A store URL on a fresh SQLite file, PostgreSQL schema or Redis key prefix."""
-    with store_url(request.param, Space(tmp_path, __name__)) as url:
-        yield url
-
 
 # --- cleanup, prune, stats, migrate --------------------------------------------------
 

@@ -10,17 +10,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from langgraph_persist_kit import saver_from_url
 from langgraph_persist_kit.maintenance import MaintenanceLockedError, maintenance_lock
-from tests.helpers.backends import Space, redis_prefix, store_url
+from tests.helpers.backends import redis_prefix
 from tests.helpers.maintenance_cli import (
-    BACKENDS,
     as_json,
     checkpoints_of,
     error_line,
@@ -29,13 +26,6 @@ from tests.helpers.maintenance_cli import (
     run,
 )
 from tests.helpers.paths import ROOT
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A store URL on a fresh SQLite file, PostgreSQL schema or Redis key prefix."""
-    with store_url(request.param, Space(tmp_path, __name__)) as url:
-        yield url
 
 
 def test_a_held_lock_exits_3(url: str) -> None:

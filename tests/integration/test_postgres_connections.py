@@ -37,10 +37,6 @@ def module_url() -> str:
     return postgres_url(__name__)
 
 
-@pytest.fixture
-def schema() -> str:
-    return fresh_schema()
-
 
 def lock_thread_row(schema: str, thread_id: str) -> psycopg.Connection:
     """A connection holding the registry row of ``thread_id`` locked (until rollback)."""

@@ -29,10 +29,6 @@ def module_url() -> str:
 MIGRATIONS_DIR = ROOT / "langgraph_persist_kit" / "postgres" / "migrations"
 
 
-@pytest.fixture
-def schema() -> str:
-    return fresh_schema()
-
 
 def test_schemas_isolate_tenants() -> None:
     a, b = fresh_schema(), fresh_schema()

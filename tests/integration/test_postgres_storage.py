@@ -14,7 +14,7 @@ from langgraph.types import Command
 
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.postgres import PostgresSaver
-from tests.helpers.backends import fresh_schema, postgres_url
+from tests.helpers.backends import postgres_url
 from tests.helpers.delta import build_chain
 from tests.helpers.graphs import interrupt_graph
 from tests.helpers.postgres import CountingCursor, count_round_trips
@@ -26,10 +26,6 @@ def module_url() -> str:
     processes re-import the module)."""
     return postgres_url(__name__)
 
-
-@pytest.fixture
-def schema() -> str:
-    return fresh_schema()
 
 
 def test_one_round_trip_per_call(schema: str) -> None:

@@ -7,8 +7,6 @@ Options and pools are in test_redis_options.py."""
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -27,13 +25,6 @@ from langgraph_persist_kit.redis._keys import KeySpace
 from tests.helpers.backends import drop_prefix, redis_url
 from tests.helpers.graphs import chat_graph
 from tests.helpers.redis_checkpoints import put_one
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    name = "pk-test-" + uuid.uuid4().hex[:12]
-    yield name
-    drop_prefix(redis_url(), name)
 
 
 def test_key_prefixes_isolate_tenants(prefix: str) -> None:

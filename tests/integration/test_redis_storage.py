@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import redis
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.conformance.test_utils import generate_config
@@ -28,13 +26,6 @@ from tests.helpers.backends import drop_prefix, redis_cluster_url, redis_url
 from tests.helpers.delta import build_chain
 from tests.helpers.graphs import chat_graph
 from tests.helpers.redis_checkpoints import put_one
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    name = "pk-test-" + uuid.uuid4().hex[:12]
-    yield name
-    drop_prefix(redis_url(), name)
 
 
 class CountingConnection(redis.Connection):

@@ -6,25 +6,15 @@ and the run and registry entries that expired threads leave behind cleared by
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 import redis
 from langgraph.checkpoint.conformance.test_utils import generate_config
 
 from langgraph_persist_kit.redis import RedisSaver
 from langgraph_persist_kit.redis._keys import BUCKETS, KeySpace
-from tests.helpers.backends import drop_prefix, redis_url
+from tests.helpers.backends import redis_url
 from tests.helpers.redis_checkpoints import put_one
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    name = "pk-test-" + uuid.uuid4().hex[:12]
-    yield name
-    drop_prefix(redis_url(), name)
 
 
 def thread_ttls(client: redis.Redis, prefix: str, thread_id: str) -> list[int]:
