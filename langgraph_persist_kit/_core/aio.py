@@ -118,9 +118,11 @@ class AsyncSaverMethods(PersistSaverBase):
         """A page of thread ids; see `SaverMethods.thread_ids_page`."""
         return await self._run(partial(self.plans.thread_ids_page, cursor, limit))
 
-    async def astats(self) -> dict[str, int]:
-        """Counts and bytes of the store; see `SaverMethods.stats`."""
-        return await self._run(self.plans.stats)
+    async def astats(self, thread_id: str | None = None) -> dict[str, Any]:
+        """Counts and bytes of the store, or of one thread; see `SaverMethods.stats`."""
+        if thread_id is None:
+            return await self._run(self.plans.stats)
+        return await self._run(partial(self.plans.thread_stats, thread_id))
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

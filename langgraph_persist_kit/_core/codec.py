@@ -337,3 +337,28 @@ def thread_info(thread_id: str, created: float, updated: float, metadata: str | 
     return ThreadInfo(
         thread_id, utc_datetime(created), utc_datetime(updated), orjson.loads(metadata or "{}")
     )
+
+
+def thread_stats(thread_id: str, checkpoints: int, checkpoint_bytes: int, writes: int,
+                 write_bytes: int, channels: Iterable[Sequence[Any]]) -> dict[str, Any]:
+    """What ``stats(thread_id=...)`` returns, from a store's counts.
+
+    Args:
+        channels: ``(checkpoint_ns, channel, versions, bytes)`` per stored channel.
+    """
+    per_channel = sorted(
+        ({"checkpoint_ns": ns, "channel": channel, "versions": int(versions),
+          "bytes": int(size)} for ns, channel, versions, size in channels),
+        key=lambda c: (-c["bytes"], c["checkpoint_ns"], c["channel"]))
+    channel_bytes = sum(c["bytes"] for c in per_channel)
+    return {
+        "thread_id": thread_id,
+        "checkpoints": int(checkpoints),
+        "checkpoint_bytes": int(checkpoint_bytes),
+        "writes": int(writes),
+        "write_bytes": int(write_bytes),
+        "channel_values": sum(c["versions"] for c in per_channel),
+        "channel_bytes": channel_bytes,
+        "bytes": int(checkpoint_bytes) + int(write_bytes) + channel_bytes,
+        "channels": per_channel,
+    }

@@ -71,6 +71,7 @@ class StorePlans(Protocol):
     def prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]: ...
     def prune_thread(self, thread_id: str, keep_latest: int, dry_run: bool) -> Plan[int]: ...
     def stats(self) -> Plan[dict[str, int]]: ...
+    def thread_stats(self, thread_id: str) -> Plan[dict[str, Any]]: ...
     def thread_ids_page(self, cursor: Any, limit: int) -> Plan[tuple[Sequence[str], Any]]: ...
     def thread_count(self) -> Plan[int]: ...
     def cleanup_batch(self, cutoff: float, cursor: Any, batch_size: int,
@@ -297,11 +298,27 @@ class SaverMethods(PersistSaverBase):
         holding them all): ``(ids, next cursor)``, the cursor ``None`` at the end."""
         return self._run(partial(self.plans.thread_ids_page, cursor, limit))
 
-    def stats(self) -> dict[str, int]:
-        """``{"threads", "checkpoints", "writes", "channel_values", "bytes"}`` of the store
-        (``persist-kit stats``); bytes as the store counts them: the SQLite file's pages
-        in use, the PostgreSQL tables with indexes, Redis ``MEMORY USAGE`` of the keys."""
-        return self._run(self.plans.stats)
+    def stats(self, thread_id: str | None = None) -> dict[str, Any]:
+        """Counts and bytes of the store, or of one thread (``persist-kit stats``).
+
+        Args:
+            thread_id: ``None`` for the whole store: ``{"threads", "checkpoints",
+                "writes", "channel_values", "bytes"}``, bytes as the store counts them
+                (the SQLite file's pages in use, the PostgreSQL tables with indexes,
+                Redis ``MEMORY USAGE`` of the keys). A thread id for that thread:
+                ``{"thread_id", "checkpoints", "checkpoint_bytes", "writes",
+                "write_bytes", "channel_values", "channel_bytes", "bytes", "channels"}``,
+                where ``channels`` lists ``{"checkpoint_ns", "channel", "versions",
+                "bytes"}`` largest first and bytes are those of the stored payloads
+                (PostgreSQL: after its compression). A thread the store does not hold
+                gives zeros.
+
+        Raises:
+            ConfigurationError: For a ``thread_id`` that is not a valid id.
+        """
+        if thread_id is None:
+            return self._run(self.plans.stats)
+        return self._run(partial(self.plans.thread_stats, thread_id))
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

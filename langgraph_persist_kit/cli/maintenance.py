@@ -228,8 +228,11 @@ def _prune_with_progress(saver: BaseCheckpointSaver, keep_latest: int,
 STAT_LABELS = {
     "threads": "threads",
     "checkpoints": "checkpoints",
+    "checkpoint_bytes": "checkpoint bytes",
     "writes": "pending writes",
+    "write_bytes": "pending write bytes",
     "channel_values": "channel values",
+    "channel_bytes": "channel value bytes",
     "bytes": "bytes",
 }
 
@@ -246,33 +249,56 @@ def _size(count: int) -> str:
 
 @click.command("stats")
 @URL
+@click.option("--thread", "thread_id", metavar="ID", default=None,
+              help="Count one thread: checkpoints, pending writes and each channel's bytes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as a JSON object.")
-def stats_command(url: str, as_json: bool) -> None:
+def stats_command(url: str, thread_id: str | None, as_json: bool) -> None:
     """Count the threads, checkpoints and bytes of the store at URL.
 
     Also pending writes and stored channel values. Bytes are as the store
     counts them: the SQLite file's pages in use, the PostgreSQL tables with
-    their indexes, Redis MEMORY USAGE of the keys.
+    their indexes, Redis MEMORY USAGE of the keys. With --thread, one thread's
+    counts and the bytes of its stored payloads, channel by channel, largest
+    first (PostgreSQL: after its compression).
     """
     with open_store(url) as saver:
         stats = getattr(saver, "stats", None)
         if stats is None:
             raise Failure(f"{type(saver).__name__} cannot count its store")
-        counts: dict[str, int] = stats()
+        counts: dict[str, Any] = stats() if thread_id is None else stats(thread_id=thread_id)
+    if thread_id is not None and not (counts["checkpoints"] or counts["writes"]):
+        raise Failure(f"no thread {thread_id!r} in {redact(url)}: see persist-kit threads URL")
     if as_json:
         echo_json(counts)
         return
     console = make_console()
     # the title is a line of its own: as a table title, rich would fold it to the table's
     # width, and a long URL is more use whole (to copy, or to grep in a log)
-    console.print(Text(f"Store {redact(url)}", style="italic"), soft_wrap=True)
+    title = f"Store {redact(url)}" + ("" if thread_id is None else f", thread {thread_id}")
+    console.print(Text(title, style="italic"), soft_wrap=True)
     table = Table()
     table.add_column("what")
     table.add_column("count", justify="right")
     for key, value in counts.items():
-        table.add_row(STAT_LABELS.get(key, key),
-                      _size(value) if key == "bytes" else f"{value:,}")
+        if key in STAT_LABELS:
+            table.add_row(STAT_LABELS[key],
+                          _size(value) if key.endswith("bytes") else f"{value:,}")
     console.print(table)
+    if thread_id is not None:
+        console.print(_channels_table(counts["channels"]))
+
+
+def _channels_table(channels: list[dict[str, Any]]) -> Table:
+    """One row per stored channel of a thread: namespace, channel, versions, bytes."""
+    table = Table(title="channel values, largest first")
+    table.add_column("namespace")
+    table.add_column("channel")
+    table.add_column("versions", justify="right")
+    table.add_column("bytes", justify="right")
+    for channel in channels:
+        table.add_row(channel["checkpoint_ns"] or "(root)", channel["channel"],
+                      f"{channel['versions']:,}", _size(channel["bytes"]))
+    return table
 
 
 def _schema_version(saver: BaseCheckpointSaver) -> int | None:

@@ -213,6 +213,25 @@ SELECT (SELECT count(*) FROM {schema}.threads), (SELECT count(*) FROM {schema}.c
         FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
         WHERE n.nspname = %(schema_name)s AND c.relkind = 'r')
 
+-- select_thread_stats --
+-- One thread's checkpoints (count, stored bytes of bodies, versions and metadata:
+-- pg_column_size, after compression) and pending writes (count, stored bytes of values).
+SELECT (SELECT count(*) FROM {schema}.checkpoints WHERE thread_id = %(thread_id)s),
+       (SELECT coalesce(sum(pg_column_size(checkpoint) + pg_column_size(channel_versions)
+                            + pg_column_size(metadata)), 0)::bigint
+        FROM {schema}.checkpoints WHERE thread_id = %(thread_id)s),
+       (SELECT count(*) FROM {schema}.writes WHERE thread_id = %(thread_id)s),
+       (SELECT coalesce(sum(pg_column_size(value)), 0)::bigint
+        FROM {schema}.writes WHERE thread_id = %(thread_id)s)
+
+-- select_thread_channel_stats --
+-- One thread's stored channel values per namespace and channel: versions and stored
+-- bytes (after compression), largest first.
+SELECT checkpoint_ns, channel, count(*), coalesce(sum(pg_column_size(value)), 0)::bigint
+FROM {schema}.channel_values WHERE thread_id = %(thread_id)s
+GROUP BY checkpoint_ns, channel
+ORDER BY 4 DESC, 1, 2
+
 -- select_thread_ids --
 -- Up to %(limit)s thread ids after %(after)s, in id order (prune_threads pages through them).
 SELECT thread_id FROM {schema}.threads WHERE thread_id > %(after)s

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from langgraph_persist_kit._core.checks import check_id
-from langgraph_persist_kit._core.codec import kept_when_paused
+from langgraph_persist_kit._core.codec import kept_when_paused, thread_stats
 from langgraph_persist_kit._core.lineage import ancestor_chain
 from langgraph_persist_kit.redis import _keys as k
 from langgraph_persist_kit.redis._buckets import bucket_range
@@ -89,6 +89,25 @@ class RedisUpkeep:
                              for key in keys])
         totals["bytes"] += sum(size or 0 for size in sizes)
         return totals
+
+    def thread_stats(self, thread_id: str) -> RedisPlan[dict[str, Any]]:
+        """One thread's checkpoints, pending writes and channel values, with the bytes of
+        their payloads (``HSTRLEN``): two pipelines on the thread's keys, no value read."""
+        keys = self.keys.thread_keys(check_id(thread_id, "thread_id"))
+        hashes = (keys[2], keys[3], keys[4], keys[6])  # headers, bodies, values, writes
+        fields = yield Batch([Command(("HKEYS", key)) for key in hashes])
+        sizes = iter((yield Batch([Command(("HSTRLEN", key, field))
+                                   for key, names in zip(hashes, fields, strict=True)
+                                   for field in names])))
+        headers, bodies, values, writes = ([next(sizes) for _ in names] for names in fields)
+        channels: dict[tuple[str, str], list[int]] = {}
+        for field, size in zip(fields[2], values, strict=True):
+            ns, channel, _ = k.split_member(field)
+            entry = channels.setdefault((ns, channel), [0, 0])
+            entry[0] += 1
+            entry[1] += size
+        return thread_stats(thread_id, len(headers), sum(headers) + sum(bodies), len(writes),
+                            sum(writes), [(*key, n, size) for key, (n, size) in channels.items()])
 
     def thread_count(self) -> RedisPlan[int]:
         """How many threads the buckets' registries hold (expired ones until purged)."""

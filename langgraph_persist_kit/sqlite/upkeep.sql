@@ -179,6 +179,24 @@ SELECT (SELECT count(*) FROM threads), (SELECT count(*) FROM checkpoints),
        (SELECT (p.page_count - f.freelist_count) * s.page_size
         FROM pragma_page_count() AS p, pragma_freelist_count() AS f, pragma_page_size() AS s)
 
+-- select_thread_stats --
+-- One thread's checkpoints (count, bytes of bodies, versions and metadata) and pending
+-- writes (count, bytes of values).
+SELECT (SELECT count(*) FROM checkpoints WHERE thread_id = :thread_id),
+       (SELECT coalesce(sum(length(checkpoint) + length(CAST(channel_versions AS BLOB))
+                            + length(CAST(metadata AS BLOB))), 0)
+        FROM checkpoints WHERE thread_id = :thread_id),
+       (SELECT count(*) FROM writes WHERE thread_id = :thread_id),
+       (SELECT coalesce(sum(length(value)), 0) FROM writes WHERE thread_id = :thread_id)
+
+-- select_thread_channel_stats --
+-- One thread's stored channel values per namespace and channel: versions and bytes,
+-- largest first.
+SELECT checkpoint_ns, channel, count(*), coalesce(sum(length(value)), 0)
+FROM channel_values WHERE thread_id = :thread_id
+GROUP BY checkpoint_ns, channel
+ORDER BY 4 DESC, 1, 2
+
 -- select_thread_ids --
 -- Up to :limit thread ids after :after, in id order (prune_threads pages through them).
 SELECT thread_id FROM threads WHERE thread_id > :after ORDER BY thread_id LIMIT :limit

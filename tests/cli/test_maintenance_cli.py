@@ -160,6 +160,22 @@ def test_stats_match_the_saver(url: str) -> None:
     assert f"{expected['bytes']:,}" in table
 
 
+def test_stats_of_one_thread_match_the_saver(url: str) -> None:
+    fill(url, ["a", "b"], checkpoints=3)
+    with saver_from_url(url) as saver:
+        expected = saver.stats(thread_id="a")
+    assert expected["checkpoints"] == 3 and expected["channel_values"] == 3
+    assert [(c["channel"], c["versions"]) for c in expected["channels"]] == [("n", 3)]
+    assert as_json("stats", url, "--thread", "a") == expected
+    table = ok(run("stats", url, "--thread", "a")).stdout
+    assert "thread a" in table.splitlines()[0]
+    line = next(row for row in table.splitlines() if " checkpoints " in row)
+    assert " 3 " in line, table
+    row = next(row for row in table.splitlines() if " n " in row)
+    assert "(root)" in row and " 3 " in row, table
+    assert "no thread 'nobody'" in error_line(run("stats", url, "--thread", "nobody"), 1)
+
+
 def test_migrate_sets_a_store_up(url: str) -> None:
     report = as_json("migrate", url)
     assert report["current"] is True and report["schema_version"] >= 1
