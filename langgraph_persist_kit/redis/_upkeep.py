@@ -79,13 +79,13 @@ class RedisUpkeep:
             for thread_id in threads[start:start + PAGE_SIZE]:
                 keys = self.keys.thread_keys(thread_id)
                 requests += [Command(("HLEN", keys[6])), Command(("HLEN", keys[4]))]
-                requests += [Command(("MEMORY", "USAGE", key)) for key in keys[:7]]
+                requests += [Command(("MEMORY", "USAGE", key, "SAMPLES", 0)) for key in keys[:7]]
             replies = yield Batch(requests)
             for i in range(0, len(replies), 9):
                 totals["writes"] += replies[i]
                 totals["channel_values"] += replies[i + 1]
                 totals["bytes"] += sum(size or 0 for size in replies[i + 2:i + 9])
-        sizes = yield Batch([Command(("MEMORY", "USAGE", key)) for keys in buckets
+        sizes = yield Batch([Command(("MEMORY", "USAGE", key, "SAMPLES", 0)) for keys in buckets
                              for key in keys])
         totals["bytes"] += sum(size or 0 for size in sizes)
         return totals

@@ -210,3 +210,27 @@ def test_locks_suite_runs_in_quick_mode(tmp_path: Path, capsys: pytest.CaptureFi
                             (f"pk\\_locks\\_{os.getpid()}\\_%",)).fetchall() == []
     with redis.Redis.from_url(rd) as client:
         assert list(client.scan_iter(match=f"pk-bench-{os.getpid()}-*", count=1000)) == []
+
+
+@pytest.mark.timeout(60)
+def test_storage_suite_measures_every_side_and_draws_the_chart(tmp_path: Path) -> None:
+    from benchmarks import servers, storage_bench
+
+    urls = {"postgres": os.environ.get(servers.PG_URL_VAR, servers.PG_DEFAULT),
+            "redis": REDIS_URL}
+    sizes = storage_bench.TINY
+    results = storage_bench.run(sizes, urls)
+
+    assert list(results) == [side.name for side in storage_bench.SIDES]
+    for name, points in results.items():
+        assert list(points) == [0, 2, 4], name
+        assert points[4] > points[0] > 0 or (points[0] == 0 and points[4] > 0), (name, points)
+    figures = storage_bench.figures(results, sizes)
+    assert figures["ours, SQLite"]["vs_official"] > 0
+    assert figures["official SQLite"]["vs_official"] is None
+    chart = tmp_path / "storage.png"
+    storage_bench.chart(results, sizes, str(chart))
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = io.StringIO()
+    Console(file=out, width=160).print(storage_bench.table(results, sizes))
+    assert "ours, Redis" in out.getvalue()
