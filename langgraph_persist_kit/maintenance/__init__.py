@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from langgraph_persist_kit._core.calls import Call, aexecute, execute
 from langgraph_persist_kit._core.plan import Plan, arun, run
+from langgraph_persist_kit._core.saver import PersistSaverBase
 from langgraph_persist_kit.errors import ConfigurationError, MaintenanceLockedError
 from langgraph_persist_kit.maintenance.lock import maintenance_lock
 
@@ -125,7 +126,9 @@ class _Pacer:
 
 
 def _maintained(saver: Any, method: str) -> Any:
-    if not hasattr(saver, method):
+    """``saver``, if it is one of this package's (its ``method`` is the hook used), or
+    `ConfigurationError`."""
+    if not isinstance(saver, PersistSaverBase):
         raise ConfigurationError(
             f"{type(saver).__name__} has no {method}(): retention works on this package's "
             "savers (SQLite, PostgreSQL, Redis)"
