@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -172,8 +173,21 @@ def opened(side: Side, index: int, run: str, tmp: str, urls: dict[str, str],
                 yield saver, lambda: redis_bytes(urls["redis"], prefix + ":")
 
 
-def measure_side(side: Side, opened_side: Opened, sizes: Sizes) -> dict[int, int]:
-    """Run the chat for ``sizes.turns`` turns: ``{turn: bytes}`` every ``sizes.every``."""
+READS = 21
+"""``get_state`` calls timed at the last turn (the median is reported)."""
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One side's figures: ``{turn: bytes}`` every ``--every`` turns, and the median µs of
+    ``graph.get_state`` at the last turn (the read a delta-stored value must keep fast)."""
+
+    bytes: dict[int, int]
+    get_state_us: float
+
+
+def measure_side(side: Side, opened_side: Opened, sizes: Sizes) -> Measured:
+    """Run the chat for ``sizes.turns`` turns, measuring as `Measured` says."""
     saver, count = opened_side
     graph = chat_graph(side.state).compile(checkpointer=saver)
     rng = random.Random(11)
@@ -184,15 +198,20 @@ def measure_side(side: Side, opened_side: Opened, sizes: Sizes) -> dict[int, int
                      config)
         if turn % sizes.every == 0 or turn == sizes.turns:
             points[turn] = count()
-    return points
+    reads = []
+    for _ in range(READS):
+        started = time.perf_counter()
+        graph.get_state(config)
+        reads.append(time.perf_counter() - started)
+    return Measured(points, statistics.median(reads) * 1e6)
 
 
 def run(sizes: Sizes, urls: dict[str, str], sides: Sequence[Side] = SIDES,
-        log: Callable[[str], None] = lambda _: None) -> dict[str, dict[int, int]]:
-    """``{side name: {turn: bytes}}``; every store is dropped at the end."""
+        log: Callable[[str], None] = lambda _: None) -> dict[str, Measured]:
+    """``{side name: Measured}``; every store is dropped at the end."""
     run_id = servers.run_id()
     databases: list[str] = []
-    results: dict[str, dict[int, int]] = {}
+    results: dict[str, Measured] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="persist-kit-storage-") as tmp:
             for index, side in enumerate(sides):
@@ -221,20 +240,24 @@ def per_turn(points: dict[int, int], first: int, last: int) -> float:
     return (points[last] - points[first]) / (last - first)
 
 
-def figures(results: dict[str, dict[int, int]], sizes: Sizes) -> dict[str, dict[str, Any]]:
+def figures(results: dict[str, Measured], sizes: Sizes) -> dict[str, dict[str, Any]]:
     """Per side: bytes at the last turn, its ratios to the official peer and to the
     DeltaChannel graph, and the growth (bytes per turn near the end / near turn 20)."""
     turns = sizes.turns
     early = min(20, turns)
     early_from = max(0, early - sizes.every)
-    delta = results.get("official PostgreSQL, DeltaChannel graph", {}).get(turns)
+    at_end = {name: measured.bytes[turns] for name, measured in results.items()}
+    delta = at_end.get("official PostgreSQL, DeltaChannel graph")
     peers = {side.backend: side.name for side in SIDES if side.official and side.state is Chat}
     out = {}
     for side in SIDES:
         if side.name not in results:
             continue
-        points = results[side.name]
-        peer = results.get(peers[side.backend], {}).get(turns)
+        points = results[side.name].bytes
+        peer = at_end.get(peers[side.backend])
+        peer_read = (results[peers[side.backend]].get_state_us
+                     if peers[side.backend] in results else None)
+        read = results[side.name].get_state_us
         start_rate = per_turn(points, early_from, early)
         out[side.name] = {
             "bytes": points[turns],
@@ -242,15 +265,18 @@ def figures(results: dict[str, dict[int, int]], sizes: Sizes) -> dict[str, dict[
             "vs_delta_graph": None if side.official or not delta else points[turns] / delta,
             "growth": (per_turn(points, turns - sizes.every, turns) / start_rate
                        if start_rate else None),
+            "get_state_us": read,
+            "get_state_vs_official": None if side.official or not peer_read else read / peer_read,
         }
     return out
 
 
-def table(results: dict[str, dict[int, int]], sizes: Sizes) -> Table:
+def table(results: dict[str, Measured], sizes: Sizes) -> Table:
     found = figures(results, sizes)
     t = Table(title=f"Bytes of one {sizes.turns}-turn chat thread (~{MESSAGE_BYTES} B messages)")
     for column in ("side", f"bytes at turn {sizes.turns}", "vs official peer",
-                   "vs DeltaChannel graph", "growth (bytes/turn, end vs turn 20)"):
+                   "vs DeltaChannel graph", "growth (bytes/turn, end vs turn 20)",
+                   f"get_state at turn {sizes.turns}"):
         t.add_column(column, justify="left" if column == "side" else "right")
 
     def ratio(value: float | None, target: float) -> str:
@@ -263,11 +289,12 @@ def table(results: dict[str, dict[int, int]], sizes: Sizes) -> Table:
                   ratio(row["vs_official"], TARGET_VS_OFFICIAL),
                   ratio(row["vs_delta_graph"], TARGET_VS_DELTA),
                   "—" if growth is None else (f"{growth:.2f}x" if official
-                                              else ratio(growth, TARGET_GROWTH)))
+                                              else ratio(growth, TARGET_GROWTH)),
+                  f"{row['get_state_us'] / 1000:.2f} ms")
     return t
 
 
-def chart(results: dict[str, dict[int, int]], sizes: Sizes, path: str) -> None:
+def chart(results: dict[str, Measured], sizes: Sizes, path: str) -> None:
     """Bytes (MiB) against turns, a line per side, to the PNG ``path`` (matplotlib)."""
     import matplotlib
     matplotlib.use("Agg")
@@ -277,7 +304,7 @@ def chart(results: dict[str, dict[int, int]], sizes: Sizes, path: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=110)
     for side in SIDES:
         if side.name in results:
-            points = results[side.name]
+            points = results[side.name].bytes
             delta_graph = side.state is DeltaChat
             ax.plot(list(points), [b / 2**20 for b in points.values()], label=side.name,
                     color="tab:purple" if delta_graph else colors[side.backend],
@@ -321,7 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"chart written to {args.chart}")
     if args.json:
         dump_json(args.json, payload(command, info, {"turns": sizes.turns, "every": sizes.every},
-                                     bytes=results, figures=figures(results, sizes)))
+                                     bytes={name: m.bytes for name, m in results.items()},
+                                     figures=figures(results, sizes)))
         console.print(f"JSON written to {args.json}")
     return 0
 
