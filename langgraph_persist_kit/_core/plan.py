@@ -89,6 +89,23 @@ class Turn(Generic[R]):
         """Throw the request's ``error`` into the plan; see `answer`."""
         self.answer(None, error)
 
+    def request(self, execute: Callable[[Any], Any]) -> None:
+        """Make the waiting request with ``execute``: its reply goes to the plan, its error
+        into the plan (an error the plan raises itself goes out to the caller)."""
+        try:
+            reply = execute(self.step)
+        except Exception as exc:
+            return self.fail(exc)
+        self.answer(reply)
+
+    async def arequest(self, execute: Callable[[Any], Awaitable[Any]]) -> None:
+        """`request`, with an awaitable ``execute``."""
+        try:
+            reply = await execute(self.step)
+        except Exception as exc:
+            return self.fail(exc)
+        self.answer(reply)
+
     def take(self) -> list[Any]:
         """The items emitted since the last take."""
         items, self.emitted = self.emitted, []
@@ -112,10 +129,7 @@ def run(plan: Generator[Any, Any, R], execute: Callable[[Any], Any]) -> R:
     """Drive ``plan`` to its result with a blocking ``execute``."""
     turn = Turn(plan)
     while turn.step is not None:
-        try:
-            turn.answer(execute(turn.step))
-        except Exception as exc:
-            turn.fail(exc)
+        turn.request(execute)
     return turn.result  # type: ignore[return-value]  # set when step is None
 
 
@@ -123,10 +137,7 @@ async def arun(plan: Generator[Any, Any, R], execute: Callable[[Any], Awaitable[
     """Drive ``plan`` to its result with an awaitable ``execute``; see `run`."""
     turn = Turn(plan)
     while turn.step is not None:
-        try:
-            turn.answer(await execute(turn.step))
-        except Exception as exc:
-            turn.fail(exc)
+        await turn.arequest(execute)
     return turn.result  # type: ignore[return-value]
 
 
@@ -137,10 +148,7 @@ def iterate(plan: Listing, execute: Callable[[Any], Any]) -> Iterator[Any]:
         yield from turn.take()
         if turn.step is None:
             return
-        try:
-            turn.answer(execute(turn.step))
-        except Exception as exc:
-            turn.fail(exc)
+        turn.request(execute)
 
 
 async def aiterate(plan: Listing, execute: Callable[[Any], Awaitable[Any]]) -> AsyncIterator[Any]:
@@ -151,10 +159,7 @@ async def aiterate(plan: Listing, execute: Callable[[Any], Awaitable[Any]]) -> A
             yield item
         if turn.step is None:
             return
-        try:
-            turn.answer(await execute(turn.step))
-        except Exception as exc:
-            turn.fail(exc)
+        await turn.arequest(execute)
 
 
 def single(query: Query) -> SqlPlan[Rows]:
