@@ -150,7 +150,8 @@ def opened(side: Side, index: int, run: str, tmp: str, urls: dict[str, str],
         path = os.path.join(tmp, f"side-{index}.db")
         cls: Any = OfficialSqliteSaver if side.official else SqliteSaver
         with cls.from_conn_string(path) as saver:
-            saver.setup()
+            if side.official:  # ours set their store up when they open
+                saver.setup()
             yield saver, lambda: disk_bytes(path)
     elif side.backend == "postgres":
         name = f"pk_storage_{run.replace('-', '_')}_{index}"
@@ -158,7 +159,8 @@ def opened(side: Side, index: int, run: str, tmp: str, urls: dict[str, str],
         url = servers.create_database(urls["postgres"], name)
         cls = OfficialPostgresSaver if side.official else PostgresSaver
         with cls.from_conn_string(url) as saver:
-            saver.setup()
+            if side.official:
+                saver.setup()
             yield saver, lambda: postgres_bytes(url)
     else:
         prefix = f"pk-bench-{run}-storage-{index}"
