@@ -265,7 +265,7 @@ def stats_command(url: str, thread_id: str | None, as_json: bool) -> None:
         stats = getattr(saver, "stats", None)
         if stats is None:
             raise Failure(f"{type(saver).__name__} cannot count its store")
-        counts: dict[str, Any] = stats() if thread_id is None else stats(thread_id=thread_id)
+        counts: dict[str, Any] = stats(thread_id=thread_id)
     if thread_id is not None and not (counts["checkpoints"] or counts["writes"]):
         raise Failure(f"no thread {thread_id!r} in {redact(url)}: see persist-kit threads URL")
     if as_json:
