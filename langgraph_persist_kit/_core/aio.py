@@ -42,7 +42,7 @@ class AsyncSaverMethods(PersistSaverBase):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """Fetch a checkpoint in one query; see `SaverMethods.get_tuple`."""
-        loaded = await self._run(partial(self.plans.get_tuple, self.serde, config))
+        loaded = await self._run(self._get_tuple_plan(config))
         check_loaded(config, loaded)
         return loaded
 
@@ -63,7 +63,7 @@ class AsyncSaverMethods(PersistSaverBase):
     async def aput(self, config: RunnableConfig, checkpoint: Checkpoint,
                    metadata: CheckpointMetadata, new_versions: ChannelVersions) -> RunnableConfig:
         """Store a checkpoint atomically; see `SaverMethods.put`."""
-        plan = partial(self.plans.put, self.serde, config, checkpoint, metadata, new_versions)
+        plan = self._put_plan(config, checkpoint, metadata, new_versions)
         return await self._run(plan, transaction=not self.plans.ATOMIC_PUT)
 
     async def aput_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]],

@@ -344,11 +344,13 @@ def thread_stats(thread_id: str, checkpoints: int, checkpoint_bytes: int, writes
     """What ``stats(thread_id=...)`` returns, from a store's counts.
 
     Args:
-        channels: ``(checkpoint_ns, channel, versions, bytes)`` per stored channel.
+        channels: ``(checkpoint_ns, channel, versions, stored bytes, rebuilt bytes)``
+            per stored channel (`deltas.channel_totals`).
     """
     per_channel = sorted(
         ({"checkpoint_ns": ns, "channel": channel, "versions": int(versions),
-          "bytes": int(size)} for ns, channel, versions, size in channels),
+          "bytes": int(size), "rebuilt_bytes": int(rebuilt)}
+         for ns, channel, versions, size, rebuilt in channels),
         key=lambda c: (-c["bytes"], c["checkpoint_ns"], c["channel"]))
     channel_bytes = sum(c["bytes"] for c in per_channel)
     return {
@@ -359,6 +361,7 @@ def thread_stats(thread_id: str, checkpoints: int, checkpoint_bytes: int, writes
         "write_bytes": int(write_bytes),
         "channel_values": sum(c["versions"] for c in per_channel),
         "channel_bytes": channel_bytes,
+        "rebuilt_bytes": sum(c["rebuilt_bytes"] for c in per_channel),
         "bytes": int(checkpoint_bytes) + int(write_bytes) + channel_bytes,
         "channels": per_channel,
     }

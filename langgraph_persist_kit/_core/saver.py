@@ -30,6 +30,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._core.codec import Version, next_version
+from langgraph_persist_kit._core.deltas import AppendDeltas, new_deltas
 from langgraph_persist_kit._core.plan import Listing, Plan, R
 from langgraph_persist_kit._core.versioning import check_loaded
 from langgraph_persist_kit.types import ThreadInfo
@@ -52,14 +53,16 @@ class StorePlans(Protocol):
 
     def setup(self) -> Plan[Any]: ...
 
-    def get_tuple(self, serde: SerializerProtocol, config: RunnableConfig) -> Plan[Any]: ...
+    def get_tuple(self, serde: SerializerProtocol, config: RunnableConfig,
+                  deltas: AppendDeltas | None) -> Plan[Any]: ...
     def list_checkpoints(self, serde: SerializerProtocol, config: RunnableConfig | None, *,
                          filter: Mapping[str, Any] | None, before: RunnableConfig | None,
                          limit: int | None) -> Listing: ...
     def list_threads(self, *, filter: Mapping[str, Any] | None,
                      limit: int | None) -> Listing: ...
     def put(self, serde: SerializerProtocol, config: RunnableConfig, checkpoint: Checkpoint,
-            metadata: CheckpointMetadata, new_versions: ChannelVersions) -> Plan[Any]: ...
+            metadata: CheckpointMetadata, new_versions: ChannelVersions,
+            deltas: AppendDeltas | None) -> Plan[Any]: ...
     def put_writes(self, serde: SerializerProtocol, config: RunnableConfig,
                    writes: Sequence[tuple[str, Any]], task_id: str,
                    task_path: str) -> Plan[None]: ...
@@ -83,9 +86,13 @@ class StorePlans(Protocol):
 class PersistSaverBase(BaseCheckpointSaver[str]):
     """Base of every saver: string channel versions and a setup flag."""
 
-    def __init__(self, *, serde: SerializerProtocol | None = None) -> None:
+    def __init__(self, *, serde: SerializerProtocol | None = None, append_deltas: bool = True,
+                 append_cache_bytes: int | None = None) -> None:
         super().__init__(serde=serde)
         self.is_setup = False
+        self.deltas = new_deltas(append_deltas, append_cache_bytes)
+        """What the saver remembers to store appended list items only (`_core/deltas.py`);
+        ``None`` when append-delta storage is off."""
 
     plans: StorePlans
     serde: SerializerProtocol
@@ -98,6 +105,17 @@ class PersistSaverBase(BaseCheckpointSaver[str]):
         """The newest schema version this release knows for the saver's store: what
         ``setup()`` migrates to (``persist-kit migrate`` reports it)."""
         return int(self.plans.schema_version)
+
+    def _get_tuple_plan(self, config: RunnableConfig) -> Callable[[], Plan[Any]]:
+        """``get_tuple``'s plan factory, for both modes."""
+        return partial(self.plans.get_tuple, self.serde, config, self.deltas)
+
+    def _put_plan(self, config: RunnableConfig, checkpoint: Checkpoint,
+                  metadata: CheckpointMetadata,
+                  new_versions: ChannelVersions) -> Callable[[], Plan[Any]]:
+        """``put``'s plan factory, for both modes."""
+        return partial(self.plans.put, self.serde, config, checkpoint, metadata, new_versions,
+                       self.deltas)
 
     def get_next_version(self, current: Version | None, channel: None = None) -> str:
         """A version greater than ``current``: ``"<32-digit counter>.<random>"``."""
@@ -136,7 +154,7 @@ class SaverMethods(PersistSaverBase):
             StaleThreadError: In a `VersionedGraph` run, when the latest root
                 checkpoint is not the one the caller expected.
         """
-        loaded = self._run(partial(self.plans.get_tuple, self.serde, config))
+        loaded = self._run(self._get_tuple_plan(config))
         check_loaded(config, loaded)
         return loaded
 
@@ -180,7 +198,7 @@ class SaverMethods(PersistSaverBase):
             StaleThreadError: In a `VersionedGraph` run, when the parent is no
                 longer the thread's latest root checkpoint; nothing is stored.
         """
-        plan = partial(self.plans.put, self.serde, config, checkpoint, metadata, new_versions)
+        plan = self._put_plan(config, checkpoint, metadata, new_versions)
         return self._run(plan, transaction=not self.plans.ATOMIC_PUT)
 
     def put_writes(self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,

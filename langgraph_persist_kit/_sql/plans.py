@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any, ClassVar
 
+import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     ChannelVersions,
@@ -43,6 +44,7 @@ from langgraph_persist_kit._core.codec import (
     Version,
     target_of,
 )
+from langgraph_persist_kit._core.deltas import AppendDeltas, Piece, rebuild
 from langgraph_persist_kit._core.lineage import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
 from langgraph_persist_kit._core.plan import Listing, Query, Rows, SqlPlan, paged
 from langgraph_persist_kit._sql.migrations import Migration
@@ -67,7 +69,9 @@ class SqlPlans(SqlUpkeep, PrunePlans):
 
     * `CHECKPOINT_ROW`: thread, ns, checkpoint_id, parent_id, type, body, versions JSON,
       metadata JSON, -
-    * `VALUE_ROW`: thread, ns, channel, version, type, value, -, -, -
+    * `VALUE_ROW`: thread, ns, channel, version, type, value, base_version, position, items
+      (the checkpoints' channel values and every version their pieces extend; see
+      `_core/deltas.py`)
     * `WRITE_ROW`: thread, ns, checkpoint_id, task_id, type, value, channel, task_path, idx
     """
 
@@ -132,10 +136,14 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         by_id = f"{in_namespace} AND checkpoint_id = {p('checkpoint_id')}"
         return self._select(by_id), self._select(f"{in_namespace} AND {self.LATEST}")
 
-    def _assemble(self, serde: SerializerProtocol, rows: Rows) -> list[CheckpointTuple]:
-        """Turn `select_checkpoints` rows into tuples, newest first."""
+    def _assemble(self, serde: SerializerProtocol, rows: Rows,
+                  deltas: AppendDeltas | None = None) -> list[CheckpointTuple]:
+        """Turn `select_checkpoints` rows into tuples, newest first.
+
+        With ``deltas`` (``get_tuple``), the saver learns the list values it read.
+        """
         checkpoints: list[StoredCheckpoint] = []
-        values: dict[tuple[str, str], dict[Any, tuple[str, bytes]]] = defaultdict(dict)
+        pieces: dict[tuple[str, str], dict[Any, Piece]] = defaultdict(dict)
         writes: dict[tuple[str, str, str], list[StoredWrite]] = defaultdict(list)
         for row in rows:  # three row layouts, told apart by the first column
             if row[0] == CHECKPOINT_ROW:
@@ -143,9 +151,10 @@ class SqlPlans(SqlUpkeep, PrunePlans):
                 checkpoints.append(StoredCheckpoint(thread, ns, checkpoint_id, parent,
                                                     body_type, bytes(body), versions, metadata))
             elif row[0] == VALUE_ROW:
-                _, thread, ns, channel, version, value_type, value, _, _, _ = row
-                values[(thread, ns)][(channel, self.decode_version(version))] = (
-                    value_type, bytes(value))
+                _, thread, ns, channel, version, value_type, value, base, position, items = row
+                pieces[(thread, ns)][(channel, self.decode_version(version))] = Piece(
+                    value_type, bytes(value),
+                    None if base is None else self.decode_version(base), position, items)
             else:
                 _, thread, ns, checkpoint_id, task_id, value_type, value, channel, path, idx = row
                 writes[(thread, ns, checkpoint_id)].append(
@@ -153,19 +162,31 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         checkpoints.sort(
             key=lambda cp: (cp.checkpoint_id, cp.thread_id, cp.checkpoint_ns), reverse=True
         )
+        versions = [orjson.loads(cp.channel_versions) for cp in checkpoints]
+        wanted: dict[tuple[str, str], set[tuple[str, Any]]] = defaultdict(set)
+        for cp, cp_versions in zip(checkpoints, versions):
+            wanted[(cp.thread_id, cp.checkpoint_ns)].update(cp_versions.items())
+        rebuilt = {group: rebuild(pieces[group], keys) for group, keys in wanted.items()}
+        if deltas is not None:
+            for (thread, ns), found in rebuilt.items():
+                deltas.learn(thread, ns, {channel: chain
+                                          for (channel, _), chain in found.chains.items()})
         return [
             cp.to_tuple(
                 serde,
-                values[(cp.thread_id, cp.checkpoint_ns)],
+                rebuilt[(cp.thread_id, cp.checkpoint_ns)].values,
                 writes[(cp.thread_id, cp.checkpoint_ns, cp.checkpoint_id)],
+                cp_versions,
             )
-            for cp in checkpoints
+            for cp, cp_versions in zip(checkpoints, versions)
         ]
 
     def get_tuple(
-        self, serde: SerializerProtocol, config: RunnableConfig
+        self, serde: SerializerProtocol, config: RunnableConfig,
+        deltas: AppendDeltas | None = None,
     ) -> SqlPlan[CheckpointTuple | None]:
-        """The named checkpoint (or the namespace's latest) in one query."""
+        """The named checkpoint (or the namespace's latest) in one query; ``deltas``
+        learns the list values read (see `_core/deltas.py`)."""
         target = target_of(config)
         by_id, latest = self._get_sql
         rows = yield Query(
@@ -177,7 +198,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
                 "limit": 1,
             },
         )
-        tuples = self._assemble(serde, rows)
+        tuples = self._assemble(serde, rows, deltas)
         return tuples[0] if tuples else None
 
     def _filters(self, filter: Mapping[str, Any] | None, params: dict[str, Any]) -> list[str]:
@@ -345,10 +366,14 @@ class SqlPlans(SqlUpkeep, PrunePlans):
                 "channels": self.array(list(channels)),
             },
         )
-        seeds = {
-            (row[1], self.decode_version(row[2])): (row[3], bytes(row[4]))
-            for row in rows if row[0] == 0
+        pieces = {
+            (channel, self.decode_version(version)): Piece(
+                value_type, bytes(value), None if base is None else self.decode_version(base),
+                position, items)
+            for kind, channel, version, value_type, value, base, position, items in rows
+            if kind == 0
         }
+        seeds = rebuild(pieces, walk.seeds.items()).values
         writes = [(a, b, c, bytes(d), e, f, g) for kind, a, b, c, d, e, f, g in rows if kind == 1]
         return walk.history(serde, seeds, writes)
 

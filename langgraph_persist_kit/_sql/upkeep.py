@@ -14,6 +14,7 @@ import orjson
 
 from langgraph_persist_kit._core.checks import check_id
 from langgraph_persist_kit._core.codec import NULL_TASK_ID, thread_stats
+from langgraph_persist_kit._core.deltas import channel_totals
 from langgraph_persist_kit._core.lineage import ancestor_chain
 from langgraph_persist_kit._core.plan import Query, SqlPlan
 
@@ -101,10 +102,10 @@ class SqlUpkeep:
         """One thread's checkpoints, pending writes and channel values, with bytes."""
         params = {"thread_id": check_id(thread_id, "thread_id")}
         rows = yield Query(self.queries["select_thread_stats"], params)
-        channels = yield Query(self.queries["select_thread_channel_stats"], params)
+        values = yield Query(self.queries["select_thread_channel_stats"], params)
         checkpoints, checkpoint_bytes, writes, write_bytes = rows[0]
         return thread_stats(params["thread_id"], checkpoints, checkpoint_bytes, writes,
-                            write_bytes, channels)
+                            write_bytes, channel_totals(values))
 
     def thread_ids_page(self, cursor: Any, limit: int) -> SqlPlan[tuple[list[str], Any]]:
         """Up to ``limit`` thread ids after ``cursor``; the next cursor, ``None`` at the end."""

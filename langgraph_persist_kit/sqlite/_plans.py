@@ -24,6 +24,7 @@ from langgraph_persist_kit._core.codec import (
     target_of,
     thread_info,
 )
+from langgraph_persist_kit._core.deltas import AppendDeltas, stored_values
 from langgraph_persist_kit._core.plan import Query, SqlPlan
 from langgraph_persist_kit._core.versioning import put_head, stale
 from langgraph_persist_kit._sql.migrations import load_migrations, migrate
@@ -106,23 +107,35 @@ class SqlitePlans(SqlPlans):
         return self.queries[name].format(rows=", ".join([row] * count))
 
     def put(self, serde: SerializerProtocol, config: RunnableConfig, checkpoint: Checkpoint,
-            metadata: CheckpointMetadata, new_versions: ChannelVersions) -> SqlPlan[RunnableConfig]:
+            metadata: CheckpointMetadata, new_versions: ChannelVersions,
+            deltas: AppendDeltas | None = None) -> SqlPlan[RunnableConfig]:
         """Store the new channel values, then the checkpoint row (run in a transaction).
 
         In a versioned run, first compare the thread's head with the parent
-        (`versioning.put_head`): the transaction holds SQLite's write lock.
+        (`versioning.put_head`): the transaction holds SQLite's write lock. List values
+        that extend a stored version are stored as pieces (``deltas``), if the versions
+        they extend are still stored; otherwise whole.
         """
         enc = encode_checkpoint(serde, config, checkpoint, metadata, new_versions)
         target = enc.target
+        values = stored_values(deltas, target.thread_id, target.checkpoint_ns, enc.values)
         compare, parent = put_head(config)
         if compare:
             rows = yield Query(self.queries["select_head"], {"thread_id": target.thread_id})
             head = rows[0][0] if rows else None
             if head not in (parent, enc.checkpoint_id):  # the latter: a put retried
                 raise stale(target.thread_id, parent, head)
-        for chunk in _chunks(enc.values, ROWS_PER_STATEMENT):
+        if values.has_pieces:
+            channels, versions = zip(*values.bases())
+            found = yield Query(self.queries["select_bases"], {
+                "thread_id": target.thread_id, "checkpoint_ns": target.checkpoint_ns,
+                "channels": json.dumps(channels), "versions": self.array(map(json.dumps, versions)),
+            })
+            if len(found) < len(channels):
+                values.whole_rows()
+        for chunk in _chunks(values.rows, ROWS_PER_STATEMENT):
             params = [p for row in chunk for p in (target.thread_id, target.checkpoint_ns, *row)]
-            yield Query(self._rows_sql("insert_channel_values", 6, len(chunk)), params)
+            yield Query(self._rows_sql("insert_channel_values", 9, len(chunk)), params)
         yield Query(
             self.queries["insert_checkpoint"],
             {
@@ -138,6 +151,7 @@ class SqlitePlans(SqlPlans):
                 "created_at": time.time(),
             },
         )
+        values.stored()
         return enc.config
 
     def put_writes(self, serde: SerializerProtocol, config: RunnableConfig,

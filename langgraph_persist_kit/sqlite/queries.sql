@@ -21,26 +21,36 @@ INSERT INTO persist_kit_migrations (version, name, applied_at) VALUES (?, ?, ?)
 
 -- select_checkpoints --
 -- Checkpoint rows matching {where}, newest first, then every channel value and
--- pending write they need: one round trip for get_tuple or a page of list.
--- Row layout: see SqlPlans (kinds 0 checkpoint, 1 channel value, 2 pending write).
-WITH cp AS (
+-- pending write they need: one round trip for get_tuple or a page of list. The
+-- values include every version their pieces extend (wanted follows base_version
+-- through rows of type 'append', whose base_version is read without touching a
+-- whole value's overflow pages). Row layout: see SqlPlans (kinds 0 checkpoint,
+-- 1 channel value, 2 pending write).
+WITH RECURSIVE cp AS (
     SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type,
            checkpoint, channel_versions, metadata
     FROM checkpoints
     WHERE {where}
     ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC
     LIMIT :limit
+), wanted (thread_id, checkpoint_ns, channel, version) AS (
+    SELECT cp.thread_id, cp.checkpoint_ns, je.key, je.value
+    FROM cp, json_each(cp.channel_versions) AS je
+    UNION
+    SELECT p.thread_id, p.checkpoint_ns, p.channel, p.base_version
+    FROM wanted AS w JOIN channel_values AS p
+      ON p.thread_id = w.thread_id AND p.checkpoint_ns = w.checkpoint_ns
+     AND p.channel = w.channel AND p.version = w.version
+    WHERE p.type = 'append'
 )
 SELECT 0, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type,
        checkpoint, channel_versions, metadata, NULL
 FROM cp
 UNION ALL
-SELECT 1, v.thread_id, v.checkpoint_ns, v.channel, v.version, v.type, v.value, NULL, NULL, NULL
+SELECT 1, v.thread_id, v.checkpoint_ns, v.channel, v.version, v.type, v.value,
+       v.base_version, v.position, v.items
 FROM channel_values AS v
-WHERE (v.thread_id, v.checkpoint_ns, v.channel, v.version) IN (
-    SELECT cp.thread_id, cp.checkpoint_ns, je.key, je.value
-    FROM cp, json_each(cp.channel_versions) AS je
-)
+WHERE (v.thread_id, v.checkpoint_ns, v.channel, v.version) IN (SELECT * FROM wanted)
 UNION ALL
 SELECT 2, w.thread_id, w.checkpoint_ns, w.checkpoint_id, w.task_id, w.type, w.value,
        w.channel, w.task_path, w.idx
@@ -48,10 +58,22 @@ FROM cp JOIN writes AS w
   ON w.thread_id = cp.thread_id AND w.checkpoint_ns = cp.checkpoint_ns
  AND w.checkpoint_id = cp.checkpoint_id
 
+-- select_bases --
+-- Of the versions (:channels, :versions: JSON arrays, versions as JSON text) that a
+-- put's pieces extend, those still stored (read in the put's transaction).
+SELECT channel, version FROM channel_values
+WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
+  AND (channel, version) IN (
+      SELECT c.value, json_extract(v.value, '$')
+      FROM json_each(:channels) AS c JOIN json_each(:versions) AS v ON v.key = c.key)
+
 -- insert_channel_values --
--- The channel values a put brings, {rows} being one "(?, ?, ?, ?, ?, ?)" each.
-INSERT OR REPLACE INTO channel_values (thread_id, checkpoint_ns, channel, version, type, value)
-VALUES {rows}
+-- The channel values a put brings, {rows} being one "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+-- each. A version already stored is kept: a channel version names one value, and
+-- stored rows never change, so chains of pieces cannot loop.
+INSERT OR IGNORE INTO channel_values (
+    thread_id, checkpoint_ns, channel, version, type, value, base_version, position, items
+) VALUES {rows}
 
 -- select_head --
 -- The latest root checkpoint of :thread_id, read inside a versioned put's
@@ -113,14 +135,22 @@ ORDER BY chain.depth
 
 -- select_delta_history --
 -- Seed values (:seed_channels and :seed_versions, JSON arrays of channels and of
--- versions as JSON text) and the pending writes of :checkpoint_ids on :channels.
--- Kinds: 0 seed value, 1 pending write.
-SELECT 0, channel, version, type, value, NULL, NULL, NULL
+-- versions as JSON text), with every version their pieces extend, and the pending
+-- writes of :checkpoint_ids on :channels. Kinds: 0 seed value, 1 pending write.
+WITH RECURSIVE wanted (channel, version) AS (
+    SELECT c.value, json_extract(v.value, '$')
+    FROM json_each(:seed_channels) AS c JOIN json_each(:seed_versions) AS v ON v.key = c.key
+    UNION
+    SELECT p.channel, p.base_version
+    FROM wanted AS w JOIN channel_values AS p
+      ON p.thread_id = :thread_id AND p.checkpoint_ns = :checkpoint_ns
+     AND p.channel = w.channel AND p.version = w.version
+    WHERE p.type = 'append'
+)
+SELECT 0, channel, version, type, value, base_version, position, items
 FROM channel_values
 WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
-  AND (channel, version) IN (
-      SELECT c.value, json_extract(v.value, '$')
-      FROM json_each(:seed_channels) AS c JOIN json_each(:seed_versions) AS v ON v.key = c.key)
+  AND (channel, version) IN (SELECT * FROM wanted)
 UNION ALL
 SELECT 1, checkpoint_id, channel, type, value, task_id, idx, task_path
 FROM writes

@@ -19,9 +19,12 @@ DELETE FROM channel_values WHERE thread_id = :thread_id
 DELETE FROM threads WHERE thread_id = :thread_id
 
 -- copy_thread_channel_values --
--- The channel values of :source, stored again under :target.
-INSERT OR REPLACE INTO channel_values (thread_id, checkpoint_ns, channel, version, type, value)
-SELECT :target, checkpoint_ns, channel, version, type, value
+-- The channel values of :source, stored again under :target (pieces with the
+-- versions they extend; a version the target holds already is kept).
+INSERT OR IGNORE INTO channel_values (
+    thread_id, checkpoint_ns, channel, version, type, value, base_version, position, items
+)
+SELECT :target, checkpoint_ns, channel, version, type, value, base_version, position, items
 FROM channel_values WHERE thread_id = :source
 
 -- copy_thread_checkpoints --
@@ -85,14 +88,23 @@ WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
   AND checkpoint_id < :latest AND checkpoint_id NOT IN (SELECT value FROM json_each(:keep))
 
 -- delete_unreferenced_channel_values --
--- Channel values of :thread_ids (JSON array) that no checkpoint refers to any more.
+-- Channel values of :thread_ids (JSON array) that no checkpoint refers to any more,
+-- directly or as a version a referred piece extends (append-delta storage).
 -- (Uncorrelated: the referenced set is built once, not once per value row.)
+WITH RECURSIVE used (thread_id, checkpoint_ns, channel, version) AS (
+    SELECT c.thread_id, c.checkpoint_ns, je.key, je.value
+    FROM checkpoints AS c, json_each(c.channel_versions) AS je
+    WHERE c.thread_id IN (SELECT value FROM json_each(:thread_ids))
+    UNION
+    SELECT p.thread_id, p.checkpoint_ns, p.channel, p.base_version
+    FROM used AS u JOIN channel_values AS p
+      ON p.thread_id = u.thread_id AND p.checkpoint_ns = u.checkpoint_ns
+     AND p.channel = u.channel AND p.version = u.version
+    WHERE p.type = 'append'
+)
 DELETE FROM channel_values
 WHERE thread_id IN (SELECT value FROM json_each(:thread_ids))
-  AND (thread_id, checkpoint_ns, channel, version) NOT IN (
-      SELECT c.thread_id, c.checkpoint_ns, je.key, je.value
-      FROM checkpoints AS c, json_each(c.channel_versions) AS je
-      WHERE c.thread_id IN (SELECT value FROM json_each(:thread_ids)))
+  AND (thread_id, checkpoint_ns, channel, version) NOT IN (SELECT * FROM used)
 
 -- refresh_threads --
 -- Recompute the latest root checkpoint and metadata of :thread_ids (JSON array).
@@ -190,12 +202,11 @@ SELECT (SELECT count(*) FROM checkpoints WHERE thread_id = :thread_id),
        (SELECT coalesce(sum(length(value)), 0) FROM writes WHERE thread_id = :thread_id)
 
 -- select_thread_channel_stats --
--- One thread's stored channel values per namespace and channel: versions and bytes,
--- largest first.
-SELECT checkpoint_ns, channel, count(*), coalesce(sum(length(value)), 0)
+-- One thread's stored channel values: namespace, channel, version, the version a
+-- piece extends, stored bytes and items (stats adds them up per channel, stored
+-- and rebuilt).
+SELECT checkpoint_ns, channel, version, base_version, length(value), items
 FROM channel_values WHERE thread_id = :thread_id
-GROUP BY checkpoint_ns, channel
-ORDER BY 4 DESC, 1, 2
 
 -- select_thread_ids --
 -- Up to :limit thread ids after :after, in id order (prune_threads pages through them).

@@ -74,7 +74,8 @@ def test_bytes_grow_with_the_thread_and_a_delete_empties_it(harness: Harness) ->
     empty = h.call("stats", thread_id="t")
     assert {k: v for k, v in empty.items() if k != "thread_id"} == {
         "checkpoints": 0, "checkpoint_bytes": 0, "writes": 0, "write_bytes": 0,
-        "channel_values": 0, "channel_bytes": 0, "bytes": 0, "channels": []}
+        "channel_values": 0, "channel_bytes": 0, "rebuilt_bytes": 0, "bytes": 0,
+        "channels": []}
 
 
 @pytest.mark.parametrize("thread_id", ["it's", "a:b{c}*%", "🧵" * 3, "x" * 1000])

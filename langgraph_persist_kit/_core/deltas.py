@@ -1,0 +1,426 @@
+"""Append-delta storage of list values: store what a new version appended, rebuild on read.
+
+Owns: deciding whether a channel value is stored whole or as the items it appended to
+an earlier stored version (`AppendDeltas`), and rebuilding values from their pieces
+(`rebuild`). Every store keeps the same three facts beside a value: the version it
+extends (``base_version``), its ``position`` in the chain, and its number of ``items``.
+
+**Why bytes.** LangGraph's serializer writes a list as a msgpack array: a header
+holding the number of items, then each item's own encoding, one after the other. So
+a new version extends a stored one exactly when its item bytes start with the stored
+version's item bytes. That is decided by comparing bytes, never by decoding: a message
+mutated in place, replaced by id or removed changes the bytes, and the value is stored
+whole. A rebuilt value is ``header(items) + root items + piece + piece ...``, the very
+bytes the serializer produced, so reads are exact by construction.
+
+**Bounded reads.** Pieces form chains rooted at a whole value. Versions of a chain get
+positions 0, 1, 2, ...; the version at position ``k`` extends the one at ``k - B**t``,
+where ``B**t`` is the largest power of `BRANCHING` dividing ``k`` (a B-ary Fenwick
+layout). A value is rebuilt from one piece per nonzero base-B digit unit of its position
+(at most ``(B - 1) * log_B(k)`` pieces, 9 on average at 3,000 versions), and each
+appended item is stored about ``log_B(k)`` times, so storage grows as ``n log n``
+rather than ``n**2``. A chain reaching `MAX_POSITION` starts again with a whole value.
+
+**Bounded memory.** The saver remembers, per (thread, namespace, channel), the latest
+list it stored or read and where its chain's pieces end, up to ``cache_bytes`` bytes of
+values in all (least recently used first out). A value it does not remember (a new
+process, an evicted thread) is stored whole; a ``get_tuple`` teaches it the values it
+read, so a thread resumed in another process goes on with pieces at its next write.
+
+**Never trusted.** The memory is only a hint: a store writes a piece only if the
+version it extends is still stored (a prune or a delete in another process may have
+removed it) and otherwise stores the value whole. Stored values are never replaced
+(a channel version names one value), so chains cannot form cycles.
+
+Only values the serializer tagged ``"msgpack"`` are split; anything else, and every
+value of an ``EncryptedSerializer`` (tagged ``"msgpack+aes"``), is stored whole, so
+nothing is stored in plaintext that was meant to be encrypted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from langgraph_persist_kit._core.codec import ChannelValueRow, Version
+from langgraph_persist_kit.errors import BackendError
+
+APPEND = "append"
+"""Type tag of a stored piece: the items a version appended to its ``base_version``."""
+
+LIST_TYPE = "msgpack"
+"""The serializer type whose lists are split (a rebuilt value has this type)."""
+
+BRANCHING = 4
+"""The B of the chain layout: fewer pieces per read against fewer copies of each item."""
+
+MAX_POSITION = BRANCHING**7
+"""Chains restart with a whole value here: at most 21 pieces after the whole value."""
+
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+"""Bytes of list values a saver remembers to detect appends (`AppendDeltas`)."""
+
+
+class BrokenChainError(BackendError):
+    """A stored piece's base version is missing: the value cannot be rebuilt."""
+
+
+# --- msgpack array headers ------------------------------------------------------------
+
+
+def list_header(data: bytes) -> tuple[int, int] | None:
+    """``(header length, number of items)`` of a msgpack array, or ``None``."""
+    if not data:
+        return None
+    first = data[0]
+    if 0x90 <= first <= 0x9F:
+        return 1, first & 0x0F
+    if first == 0xDC and len(data) >= 3:
+        return 3, int.from_bytes(data[1:3], "big")
+    if first == 0xDD and len(data) >= 5:
+        return 5, int.from_bytes(data[1:5], "big")
+    return None
+
+
+def array_header(items: int) -> bytes:
+    """The shortest msgpack array header for ``items`` items (what msgpack writes)."""
+    if items < 16:
+        return bytes([0x90 | items])
+    if items < 1 << 16:
+        return b"\xdc" + items.to_bytes(2, "big")
+    return b"\xdd" + items.to_bytes(4, "big")
+
+
+def base_position(position: int) -> int:
+    """The position the version at ``position`` (>= 1) extends."""
+    unit = 1
+    while position % (unit * BRANCHING) == 0:
+        unit *= BRANCHING
+    return position - unit
+
+
+# --- what a store writes --------------------------------------------------------------
+
+
+class StoredValue(NamedTuple):
+    """One channel value row as a store writes it.
+
+    ``base_version`` is ``None`` for a whole value; ``position`` and ``items`` are
+    ``None`` for a value that is not a list.
+    """
+
+    channel: str
+    version: Version
+    type: str
+    value: bytes
+    base_version: Version | None
+    position: int | None
+    items: int | None
+
+
+@dataclass(frozen=True)
+class Link:
+    """A stored version of a chain: its position, items, and where its items end."""
+
+    position: int
+    version: Version
+    items: int
+    end: int
+
+
+@dataclass(frozen=True)
+class _Chain:
+    data: bytes  # the latest value, whole
+    start: int  # where its items start (after the header)
+    links: tuple[Link, ...]  # the latest version's chain, whole value first
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass
+class DeltaPut:
+    """The channel values of one ``put``, with pieces where the saver saw appends.
+
+    A store writes `rows`; if a piece's base version is gone, it writes `whole_rows()`
+    instead. Then it calls `stored` so that the saver remembers what it wrote.
+    """
+
+    rows: list[StoredValue]
+    _deltas: AppendDeltas | None
+    _key: tuple[str, str]
+    _chains: dict[str, _Chain | None]
+    _whole: bool = False
+
+    @property
+    def has_pieces(self) -> bool:
+        return any(row.base_version is not None for row in self.rows)
+
+    def bases(self) -> list[tuple[str, Version]]:
+        """``(channel, base_version)`` of each piece: what must still be stored."""
+        return [(r.channel, r.base_version) for r in self.rows if r.base_version is not None]
+
+    def whole_rows(self) -> list[StoredValue]:
+        """Every value whole (lists as chain roots): when a base version is gone."""
+        self._whole = True
+        self.rows = [_whole(row, self._chains.get(row.channel)) for row in self.rows]
+        for channel, chain in self._chains.items():
+            if chain is not None:
+                link = chain.links[-1]
+                self._chains[channel] = _Chain(chain.data, chain.start,
+                                               (Link(0, link.version, link.items, link.end),))
+        return self.rows
+
+    def stored(self) -> None:
+        """Remember the values written (call after the store committed them)."""
+        if self._deltas is not None:
+            self._deltas.remember(self._key, self._chains)
+
+
+def _whole(row: StoredValue, chain: _Chain | None) -> StoredValue:
+    if row.base_version is None:
+        return row
+    assert chain is not None
+    return StoredValue(row.channel, row.version, LIST_TYPE, chain.data, None, 0, row.items)
+
+
+class AppendDeltas:
+    """What one saver remembers to store appended items only (see the module).
+
+    Args:
+        cache_bytes: The most bytes of list values to remember; 0 remembers nothing
+            (every value is stored whole).
+    """
+
+    def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.cache_bytes = cache_bytes
+        self._chains: OrderedDict[tuple[str, str, str], _Chain] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def _get(self, key: tuple[str, str, str]) -> _Chain | None:
+        with self._lock:
+            chain = self._chains.get(key)
+            if chain is not None:
+                self._chains.move_to_end(key)
+            return chain
+
+    def _set(self, key: tuple[str, str, str], chain: _Chain | None) -> None:
+        with self._lock:
+            old = self._chains.pop(key, None)
+            if old is not None:
+                self._bytes -= old.size
+            if chain is None or chain.size > self.cache_bytes:
+                return
+            self._chains[key] = chain
+            self._bytes += chain.size
+            while self._bytes > self.cache_bytes:
+                _, evicted = self._chains.popitem(last=False)
+                self._bytes -= evicted.size
+
+    def __len__(self) -> int:
+        return len(self._chains)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of list values remembered now."""
+        return self._bytes
+
+    def forget(self, thread_id: str | None = None) -> None:
+        """Forget one thread (or everything)."""
+        with self._lock:
+            for key in [k for k in self._chains if thread_id is None or k[0] == thread_id]:
+                self._bytes -= self._chains.pop(key).size
+
+    def encode(self, thread_id: str, checkpoint_ns: str,
+               rows: Sequence[ChannelValueRow]) -> DeltaPut:
+        """Turn a put's channel values into stored rows, pieces where they extend."""
+        chains: dict[str, _Chain | None] = {}
+        out = []
+        for row in rows:
+            stored, chain = self._encode_one((thread_id, checkpoint_ns, row.channel), row)
+            out.append(stored)
+            chains[row.channel] = chain
+        return DeltaPut(out, self, (thread_id, checkpoint_ns), chains)
+
+    def _encode_one(self, key: tuple[str, str, str],
+                    row: ChannelValueRow) -> tuple[StoredValue, _Chain | None]:
+        header = list_header(row.value) if row.type == LIST_TYPE else None
+        if header is None or row.value[: header[0]] != array_header(header[1]):
+            return StoredValue(*row, None, None, None), None
+        start, items = header
+        end = len(row.value) - start
+        known = self._get(key)
+        if known is not None:
+            top = known.links[-1]
+            if top.version == row.version:  # the same version again (an import): no change
+                return StoredValue(*row, None, 0, items), known
+            if (items >= top.items and top.position + 1 < MAX_POSITION
+                    and end >= top.end
+                    and memoryview(row.value)[start:start + top.end]
+                    == memoryview(known.data)[known.start:]):
+                position = top.position + 1
+                wanted = base_position(position)
+                chain = tuple(link for link in known.links if link.position <= wanted)
+                base = chain[-1]
+                piece = row.value[start + base.end:]
+                link = Link(position, row.version, items, end)
+                return (StoredValue(row.channel, row.version, APPEND, piece, base.version,
+                                    position, items),
+                        _Chain(row.value, start, (*chain, link)))
+        return (StoredValue(*row, None, 0, items),
+                _Chain(row.value, start, (Link(0, row.version, items, end),)))
+
+    def remember(self, key: tuple[str, str], chains: Mapping[str, _Chain | None]) -> None:
+        """Remember the latest value of each channel (``None``: not a list, forget it)."""
+        for channel, chain in chains.items():
+            self._set((*key, channel), chain)
+
+    def learn(self, thread_id: str, checkpoint_ns: str,
+              rebuilt: Mapping[str, _Chain]) -> None:
+        """Remember values a read rebuilt (see `Rebuilt.chains`)."""
+        self.remember((thread_id, checkpoint_ns), rebuilt)
+
+
+def stored_values(deltas: AppendDeltas | None, thread_id: str, checkpoint_ns: str,
+                  rows: Sequence[ChannelValueRow]) -> DeltaPut:
+    """The rows a put stores: with pieces when ``deltas`` is on, else every value whole."""
+    if deltas is None:
+        return DeltaPut([StoredValue(*row, None, None, None) for row in rows], None,
+                        (thread_id, checkpoint_ns), {})
+    return deltas.encode(thread_id, checkpoint_ns, rows)
+
+
+def new_deltas(enabled: bool, cache_bytes: int | None) -> AppendDeltas | None:
+    """The saver's `AppendDeltas`, or ``None`` when append-delta storage is off."""
+    if not enabled:
+        return None
+    return AppendDeltas(DEFAULT_CACHE_BYTES if cache_bytes is None else int(cache_bytes))
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+class Piece(NamedTuple):
+    """A stored channel value as read back: whole, or a piece with its base version."""
+
+    type: str
+    value: bytes
+    base_version: Version | None = None
+    position: int | None = None
+    items: int | None = None
+
+
+class Rebuilt(NamedTuple):
+    """Values rebuilt from pieces: ``values[(channel, version)] = (type, bytes)``."""
+
+    values: dict[tuple[str, Version], tuple[str, bytes]]
+    chains: dict[tuple[str, Version], _Chain]
+
+
+def rebuild(stored: Mapping[tuple[str, Version], Piece],
+            wanted: Iterable[tuple[str, Version]] | None = None) -> Rebuilt:
+    """Rebuild whole values from the rows a read returned (a version's whole chain).
+
+    Args:
+        stored: ``(channel, version) -> Piece`` for the wanted versions and every
+            version their pieces extend.
+        wanted: The versions to rebuild (default: every stored one).
+
+    Raises:
+        BrokenChainError: A piece's base version is not among ``stored``.
+    """
+    values: dict[tuple[str, Version], tuple[str, bytes]] = {}
+    chains: dict[tuple[str, Version], _Chain] = {}
+    for key in stored if wanted is None else wanted:
+        piece = stored.get(key)
+        if piece is None:
+            continue
+        if piece.type != APPEND:
+            values[key] = (piece.type, piece.value)
+            if piece.items is not None or piece.type == LIST_TYPE:
+                chain = _root_chain(key[1], piece)
+                if chain is not None:
+                    chains[key] = chain
+            continue
+        chain = _rebuild_chain(stored, key)
+        values[key] = (LIST_TYPE, chain.data)
+        chains[key] = chain
+    return Rebuilt(values, chains)
+
+
+def _root_chain(version: Version, piece: Piece) -> _Chain | None:
+    header = list_header(piece.value) if piece.type == LIST_TYPE else None
+    if header is None:
+        return None
+    start, items = header
+    return _Chain(piece.value, start,
+                  (Link(piece.position or 0, version, items, len(piece.value) - start),))
+
+
+def _rebuild_chain(stored: Mapping[tuple[str, Version], Piece],
+                   key: tuple[str, Version]) -> _Chain:
+    pieces: list[tuple[Version, Piece]] = []
+    channel, version = key
+    piece = stored[key]
+    while piece.type == APPEND:
+        pieces.append((version, piece))
+        if len(pieces) > MAX_POSITION:
+            raise BrokenChainError(f"channel {channel!r}: a chain of pieces loops")
+        version = piece.base_version  # type: ignore[assignment]
+        found = stored.get((channel, version))
+        if found is None:
+            raise BrokenChainError(
+                f"channel {channel!r} version {key[1]!r} extends version {version!r}, "
+                "which is no longer stored")
+        piece = found
+    root = _root_chain(version, piece)
+    if root is None:
+        raise BrokenChainError(f"channel {channel!r}: version {version!r} is not a list")
+    parts = [memoryview(root.data)[root.start:]]
+    links = [Link(piece.position or 0, version, root.links[0].items, root.links[0].end)]
+    end = links[0].end
+    for piece_version, part in reversed(pieces):
+        parts.append(memoryview(part.value))
+        end += len(part.value)
+        links.append(Link(part.position or 0, piece_version, part.items or 0, end))
+    header = array_header(links[-1].items)
+    data = b"".join([header, *parts])
+    return _Chain(data, len(header), tuple(links))
+
+
+def channel_totals(rows: Iterable[Sequence[Any]]) -> list[tuple[str, str, int, int, int]]:
+    """Per channel ``(ns, channel, versions, stored bytes, rebuilt bytes)`` of a thread,
+    from its value rows ``(ns, channel, version, base_version, stored bytes, items)``
+    (``base_version`` ``None`` for a whole value): what ``stats(thread_id=...)`` reports."""
+    by_key = {(ns, ch, v): (base, int(size), items) for ns, ch, v, base, size, items in rows}
+    items_bytes: dict[tuple[str, str, Version], int] = {}
+
+    def items_of(start: tuple[str, str, Version]) -> int:
+        """Bytes of a version's items (its whole list without the header)."""
+        path, key = [], start
+        while key not in items_bytes:
+            base, size, items = by_key[key]
+            base_key = (key[0], key[1], base)
+            if base is None or base_key not in by_key or len(path) > MAX_POSITION:
+                header = len(array_header(items)) if items is not None and base is None else 0
+                items_bytes[key] = size - header
+                break
+            path.append(key)
+            key = base_key
+        for link in reversed(path):
+            items_bytes[link] = items_bytes[(*link[:2], by_key[link][0])] + by_key[link][1]
+        return items_bytes[start]
+
+    totals: dict[tuple[str, str], list[int]] = {}
+    for key, (base, size, items) in by_key.items():
+        rebuilt = size if base is None else len(array_header(items or 0)) + items_of(key)
+        entry = totals.setdefault((key[0], key[1]), [0, 0, 0])
+        entry[0] += 1
+        entry[1] += size
+        entry[2] += rebuilt
+    return [(ns, channel, n, size, rebuilt) for (ns, channel), (n, size, rebuilt) in totals.items()]
