@@ -395,9 +395,14 @@ def _rebuild_chain(stored: Mapping[tuple[str, Version], Piece],
 
 def channel_totals(rows: Iterable[Sequence[Any]]) -> list[tuple[str, str, int, int, int]]:
     """Per channel ``(ns, channel, versions, stored bytes, rebuilt bytes)`` of a thread,
-    from its value rows ``(ns, channel, version, base_version, stored bytes, items)``
-    (``base_version`` ``None`` for a whole value): what ``stats(thread_id=...)`` reports."""
-    by_key = {(ns, ch, v): (base, int(size), items) for ns, ch, v, base, size, items in rows}
+    from its value rows ``(ns, channel, version, base_version, stored bytes, items[, raw
+    bytes])`` (``base_version`` ``None`` for a whole value; raw bytes, before a store's
+    compression, default to the stored bytes): what ``stats(thread_id=...)`` reports."""
+    stored: dict[tuple[str, str, Version], int] = {}
+    by_key = {}
+    for ns, ch, v, base, size, items, *raw in rows:
+        stored[(ns, ch, v)] = int(size)
+        by_key[(ns, ch, v)] = (base, int(raw[0]) if raw else int(size), items)
     items_bytes: dict[tuple[str, str, Version], int] = {}
 
     def items_of(start: tuple[str, str, Version]) -> int:
@@ -421,6 +426,6 @@ def channel_totals(rows: Iterable[Sequence[Any]]) -> list[tuple[str, str, int, i
         rebuilt = size if base is None else len(array_header(items or 0)) + items_of(key)
         entry = totals.setdefault((key[0], key[1]), [0, 0, 0])
         entry[0] += 1
-        entry[1] += size
+        entry[1] += stored[key]
         entry[2] += rebuilt
     return [(ns, channel, n, size, rebuilt) for (ns, channel), (n, size, rebuilt) in totals.items()]

@@ -153,8 +153,8 @@ class SqlPlans(SqlUpkeep, PrunePlans):
             elif row[0] == VALUE_ROW:
                 _, thread, ns, channel, version, value_type, value, base, position, items = row
                 pieces[(thread, ns)][(channel, self.decode_version(version))] = Piece(
-                    value_type, bytes(value),
-                    None if base is None else self.decode_version(base), position, items)
+                    value_type, bytes(value), None if base is None else self.decode_version(base),
+                    None if position is None else int(position), items)
             else:
                 _, thread, ns, checkpoint_id, task_id, value_type, value, channel, path, idx = row
                 writes[(thread, ns, checkpoint_id)].append(
@@ -369,7 +369,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         pieces = {
             (channel, self.decode_version(version)): Piece(
                 value_type, bytes(value), None if base is None else self.decode_version(base),
-                position, items)
+                position, None if items is None else int(items))
             for kind, channel, version, value_type, value, base, position, items in rows
             if kind == 0
         }

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
+import psycopg
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -26,6 +27,7 @@ from langgraph_persist_kit._core.codec import (
     encode_writes,
     target_of,
 )
+from langgraph_persist_kit._core.deltas import AppendDeltas, DeltaPut, stored_values
 from langgraph_persist_kit._core.plan import Query, SqlPlan
 from langgraph_persist_kit._core.versioning import put_head, stale
 from langgraph_persist_kit._sql.migrations import Migration, load_migrations, migrate, refuse_newer
@@ -172,12 +174,16 @@ class PostgresPlans(SqlPlans):
         return (yield from migrate(self.migrations, self.queries))
 
     def put(self, serde: SerializerProtocol, config: RunnableConfig, checkpoint: Checkpoint,
-            metadata: CheckpointMetadata, new_versions: ChannelVersions) -> SqlPlan[RunnableConfig]:
+            metadata: CheckpointMetadata, new_versions: ChannelVersions,
+            deltas: AppendDeltas | None = None) -> SqlPlan[RunnableConfig]:
         """Checkpoint, new channel values and registry row: one statement, one round trip.
 
         In a versioned run the statement moves the thread's head only from
         the parent, with the row locked (`versioning.put_head`), and stores
-        nothing otherwise.
+        nothing otherwise. List values that extend a stored version are stored as
+        pieces (``deltas``); if a version they extend is gone (the statement stores
+        nothing and says so, or the foreign key catches a delete racing it), the put
+        runs again with every value whole.
 
         Raises:
             ConfigurationError: For metadata holding a NUL character (JSONB cannot).
@@ -188,26 +194,29 @@ class PostgresPlans(SqlPlans):
             refuse_nul(orjson.loads(enc.metadata), "metadata stored in PostgreSQL")
         compare, parent = put_head(config)
         head = "any" if not compare else "after_parent" if parent else "first"
-        stored = yield Query(
-            self.put_sql[head],
-            {
-                "thread_id": enc.target.thread_id,
-                "checkpoint_ns": enc.target.checkpoint_ns,
-                "checkpoint_id": enc.checkpoint_id,
-                "parent_checkpoint_id": enc.parent_checkpoint_id,
-                "type": enc.body_type,
-                "checkpoint": enc.body,
-                "channel_versions": enc.channel_versions,
-                "metadata": enc.metadata,
-                "run_id": enc.run_id,
-                "channels": [v.channel for v in enc.values],
-                "versions": [json.dumps(v.version) for v in enc.values],
-                "types": [v.type for v in enc.values],
-                "values": [v.value for v in enc.values],
-            },
-        )
-        if not stored[0][0]:
+        values = stored_values(deltas, enc.target.thread_id, enc.target.checkpoint_ns,
+                               enc.values)
+        params = {
+            "thread_id": enc.target.thread_id,
+            "checkpoint_ns": enc.target.checkpoint_ns,
+            "checkpoint_id": enc.checkpoint_id,
+            "parent_checkpoint_id": enc.parent_checkpoint_id,
+            "type": enc.body_type,
+            "checkpoint": enc.body,
+            "channel_versions": enc.channel_versions,
+            "metadata": enc.metadata,
+            "run_id": enc.run_id,
+        }
+        try:
+            stored, found = (yield Query(self.put_sql[head], {**params, **_value_params(values)}))[0]
+        except psycopg.errors.ForeignKeyViolation:
+            found = False
+        if not found:
+            values.whole_rows()
+            stored, found = (yield Query(self.put_sql[head], {**params, **_value_params(values)}))[0]
+        if not stored:
             raise stale(enc.target.thread_id, parent)
+        values.stored()
         return enc.config
 
     def put_writes(self, serde: SerializerProtocol, config: RunnableConfig,
@@ -232,6 +241,24 @@ class PostgresPlans(SqlPlans):
                 "values": [r.value for r in rows],
             },
         )
+
+
+def _value_params(values: DeltaPut) -> dict[str, Any]:
+    """The channel value arrays of ``insert_checkpoint``."""
+    rows = values.rows
+    bases = values.bases()
+    return {
+        "channels": [v.channel for v in rows],
+        "versions": [json.dumps(v.version) for v in rows],
+        "types": [v.type for v in rows],
+        "values": [v.value for v in rows],
+        "base_versions_of": [None if v.base_version is None else json.dumps(v.base_version)
+                             for v in rows],
+        "positions": [v.position for v in rows],
+        "items": [v.items for v in rows],
+        "base_channels": [channel for channel, _ in bases],
+        "base_versions": [json.dumps(version) for _, version in bases],
+    }
 
 
 @lru_cache(maxsize=64)

@@ -36,32 +36,44 @@ INSERT INTO {schema}.persist_kit_migrations (version, name, applied_at) VALUES (
 
 -- select_checkpoints --
 -- Checkpoint rows matching {where}, newest first, then every channel value and
--- pending write they need: one round trip. Row layout: see SqlPlans.
-WITH cp AS MATERIALIZED (
+-- pending write they need, with every version their pieces extend (wanted follows
+-- base_version): one round trip. Row layout: see SqlPlans.
+WITH RECURSIVE cp AS MATERIALIZED (
     SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
            channel_versions, metadata
     FROM {schema}.checkpoints
     WHERE {where}
     ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC
     LIMIT %(limit)s
+), wanted (thread_id, checkpoint_ns, channel, version) AS (
+    SELECT DISTINCT cp.thread_id, cp.checkpoint_ns, je.key, je.value
+    FROM cp, jsonb_each(cp.channel_versions) AS je
+    UNION
+    SELECT w.thread_id, w.checkpoint_ns, w.channel, b.base_version
+    FROM wanted AS w
+    CROSS JOIN LATERAL (  -- one primary-key lookup, as below
+        SELECT x.base_version FROM {schema}.channel_values AS x
+        WHERE x.thread_id = w.thread_id AND x.checkpoint_ns = w.checkpoint_ns
+          AND x.channel = w.channel AND x.version = w.version
+        LIMIT 1
+    ) AS b
+    WHERE b.base_version IS NOT NULL
 )
 SELECT 0, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
        channel_versions::text, metadata::text, NULL::int
 FROM cp
 UNION ALL
 SELECT 1, v.thread_id, v.checkpoint_ns, v.channel, v.version::text, v.type, v.value,
-       NULL, NULL, NULL
-FROM (
-    SELECT DISTINCT cp.thread_id, cp.checkpoint_ns, je.key, je.value
-    FROM cp, jsonb_each(cp.channel_versions) AS je
-) AS k
+       v.base_version::text, v.position::text, v.items
+FROM wanted AS k
 -- one primary-key lookup per distinct (channel, version): the planner cannot
 -- estimate jsonb_each and would otherwise hash-join a scan of the whole table
 CROSS JOIN LATERAL (
-    SELECT x.thread_id, x.checkpoint_ns, x.channel, x.version, x.type, x.value
+    SELECT x.thread_id, x.checkpoint_ns, x.channel, x.version, x.type, x.value,
+           x.base_version, x.position, x.items
     FROM {schema}.channel_values AS x
     WHERE x.thread_id = k.thread_id AND x.checkpoint_ns = k.checkpoint_ns
-      AND x.channel = k.key AND x.version = k.value
+      AND x.channel = k.channel AND x.version = k.version
     LIMIT 1  -- the key is unique; LIMIT keeps the planner from flattening this into a scan
 ) AS v
 UNION ALL
@@ -73,20 +85,31 @@ FROM cp JOIN {schema}.writes AS w
 
 -- insert_checkpoint --
 -- A checkpoint, its new channel values and the registry row, in one statement.
--- {head} moves the registry row first (head_any, or one of the compare-and-set
--- heads of a versioned run); the checkpoint and its values are stored only if it
--- returned a row. Returns the number of checkpoints stored (0 or 1).
-WITH head AS (
+-- bases checks that every version the put's pieces extend is still stored; {head}
+-- moves the registry row first (head_any, or one of the compare-and-set heads of a
+-- versioned run) only then; the checkpoint and its values are stored only if it
+-- returned a row. Returns the number of checkpoints stored (0 or 1) and whether the
+-- bases were found (if not, nothing was stored: the put is retried whole). A stored
+-- version is never replaced (a channel version names one value).
+WITH bases AS (
+    SELECT count(*) = cardinality(%(base_channels)s::text[]) AS found
+    FROM {schema}.channel_values AS b
+    WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
+      AND (b.channel, b.version) IN (
+          SELECT x.channel, x.version::jsonb
+          FROM unnest(%(base_channels)s::text[], %(base_versions)s::text[]) AS x (channel, version))
+), head AS (
 {head}
 ), new_values AS (
     INSERT INTO {schema}.channel_values AS cv
-        (thread_id, checkpoint_ns, channel, version, type, value)
-    SELECT %(thread_id)s, %(checkpoint_ns)s, v.channel, v.version::jsonb, v.type, v.value
+        (thread_id, checkpoint_ns, channel, version, type, value, base_version, position, items)
+    SELECT %(thread_id)s, %(checkpoint_ns)s, v.channel, v.version::jsonb, v.type, v.value,
+           v.base_version::jsonb, v.position, v.items
     FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
-                %(values)b::bytea[]) AS v (channel, version, type, value)
+                %(values)b::bytea[], %(base_versions_of)s::text[], %(positions)s::int[],
+                %(items)s::int[]) AS v (channel, version, type, value, base_version, position, items)
     WHERE EXISTS (SELECT FROM head)
-    ON CONFLICT (thread_id, checkpoint_ns, channel, version)
-    DO UPDATE SET type = excluded.type, value = excluded.value
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 ), new_checkpoint AS (
     INSERT INTO {schema}.checkpoints (
         thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
@@ -101,17 +124,16 @@ WITH head AS (
         checkpoint = excluded.checkpoint, channel_versions = excluded.channel_versions,
         metadata = excluded.metadata, run_id = excluded.run_id, created_at = excluded.created_at
 )
-SELECT count(*) FROM head
+SELECT (SELECT count(*) FROM head), (SELECT found FROM bases)
 
 -- head_any --
 -- The registry row after any put: last-write time, and the latest root
 -- checkpoint with its metadata when this one is newer.
 INSERT INTO {schema}.threads AS t (thread_id, created_at, updated_at, latest_checkpoint_id, metadata)
-VALUES (
-    %(thread_id)s, now(), now(),
-    CASE WHEN %(checkpoint_ns)s::text = '' THEN %(checkpoint_id)s::text END,
-    CASE WHEN %(checkpoint_ns)s::text = '' THEN %(metadata)s::jsonb END
-)
+SELECT %(thread_id)s, now(), now(),
+       CASE WHEN %(checkpoint_ns)s::text = '' THEN %(checkpoint_id)s::text END,
+       CASE WHEN %(checkpoint_ns)s::text = '' THEN %(metadata)s::jsonb END
+WHERE (SELECT found FROM bases)
 ON CONFLICT (thread_id) DO UPDATE SET
     updated_at = greatest(t.updated_at, excluded.updated_at),
     metadata = CASE WHEN excluded.latest_checkpoint_id >= coalesce(t.latest_checkpoint_id, '')
@@ -131,13 +153,15 @@ UPDATE {schema}.threads AS t SET
     latest_checkpoint_id = %(checkpoint_id)s, metadata = %(metadata)s::jsonb
 WHERE t.thread_id = %(thread_id)s
   AND t.latest_checkpoint_id IN (%(parent_checkpoint_id)s, %(checkpoint_id)s)
+  AND (SELECT found FROM bases)
 RETURNING 1
 
 -- head_first --
 -- A versioned run's first root checkpoint of a thread: only while it has none. Of
 -- two racing inserts, the second meets the first's row and its WHERE is false.
 INSERT INTO {schema}.threads AS t (thread_id, created_at, updated_at, latest_checkpoint_id, metadata)
-VALUES (%(thread_id)s, now(), now(), %(checkpoint_id)s, %(metadata)s::jsonb)
+SELECT %(thread_id)s, now(), now(), %(checkpoint_id)s, %(metadata)s::jsonb
+WHERE (SELECT found FROM bases)
 ON CONFLICT (thread_id) DO UPDATE SET
     updated_at = greatest(t.updated_at, excluded.updated_at),
     latest_checkpoint_id = excluded.latest_checkpoint_id, metadata = excluded.metadata
@@ -200,13 +224,22 @@ LEFT JOIN LATERAL (  -- a primary-key lookup per (channel, version); see select_
 ORDER BY chain.depth
 
 -- select_delta_history --
--- Seed values and the pending writes of %(checkpoint_ids)s on %(channels)s.
-SELECT 0, channel, version::text, type, value, NULL::text, NULL::int, NULL::text
+-- Seed values, with every version their pieces extend, and the pending writes of
+-- %(checkpoint_ids)s on %(channels)s. Kinds: 0 seed value, 1 pending write.
+WITH RECURSIVE wanted (channel, version) AS (
+    SELECT s.channel COLLATE "C", s.version::jsonb
+    FROM unnest(%(seed_channels)s::text[], %(seed_versions)s::text[]) AS s (channel, version)
+    UNION
+    SELECT p.channel, p.base_version
+    FROM wanted AS w JOIN {schema}.channel_values AS p
+      ON p.thread_id = %(thread_id)s AND p.checkpoint_ns = %(checkpoint_ns)s
+     AND p.channel = w.channel AND p.version = w.version
+    WHERE p.base_version IS NOT NULL
+)
+SELECT 0, channel, version::text, type, value, base_version::text, position, items::text
 FROM {schema}.channel_values
 WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
-  AND (channel, version) IN (
-      SELECT s.channel, s.version::jsonb
-      FROM unnest(%(seed_channels)s::text[], %(seed_versions)s::text[]) AS s (channel, version))
+  AND (channel, version) IN (SELECT channel, version FROM wanted)
 UNION ALL
 SELECT 1, checkpoint_id, channel, type, value, task_id, idx, task_path
 FROM {schema}.writes

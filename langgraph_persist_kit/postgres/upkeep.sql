@@ -26,12 +26,14 @@ DELETE FROM {schema}.channel_values WHERE thread_id = %(thread_id)s
 DELETE FROM {schema}.threads WHERE thread_id = %(thread_id)s
 
 -- copy_thread_channel_values --
--- The channel values of %(source)s, stored again under %(target)s.
-INSERT INTO {schema}.channel_values (thread_id, checkpoint_ns, channel, version, type, value)
-SELECT %(target)s, checkpoint_ns, channel, version, type, value
+-- The channel values of %(source)s, stored again under %(target)s (pieces with the
+-- versions they extend; a version the target holds already is kept).
+INSERT INTO {schema}.channel_values (
+    thread_id, checkpoint_ns, channel, version, type, value, base_version, position, items
+)
+SELECT %(target)s, checkpoint_ns, channel, version, type, value, base_version, position, items
 FROM {schema}.channel_values WHERE thread_id = %(source)s
-ON CONFLICT (thread_id, checkpoint_ns, channel, version)
-DO UPDATE SET type = excluded.type, value = excluded.value
+ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 
 -- copy_thread_checkpoints --
 -- The checkpoints of %(source)s, stored again under %(target)s.
@@ -111,12 +113,19 @@ WHERE thread_id = %(thread_id)s AND checkpoint_ns = %(checkpoint_ns)s
   AND checkpoint_id < %(latest)s AND checkpoint_id <> ALL(%(keep)s::text[])
 
 -- delete_unreferenced_channel_values --
--- Channel values of %(thread_ids)s that no checkpoint refers to any more.
+-- Channel values of %(thread_ids)s that no checkpoint refers to any more, directly
+-- or as a version a referred piece extends (append-delta storage).
 -- (The referenced set is built once and hash-joined, not rescanned per value row.)
-WITH referenced AS MATERIALIZED (
-    SELECT DISTINCT c.thread_id, c.checkpoint_ns, je.key AS channel, je.value AS version
+WITH RECURSIVE referenced (thread_id, checkpoint_ns, channel, version) AS (
+    SELECT DISTINCT c.thread_id, c.checkpoint_ns, je.key COLLATE "C", je.value
     FROM {schema}.checkpoints AS c, jsonb_each(c.channel_versions) AS je
     WHERE c.thread_id = ANY(%(thread_ids)s::text[])
+    UNION
+    SELECT p.thread_id, p.checkpoint_ns, p.channel, p.base_version
+    FROM referenced AS r JOIN {schema}.channel_values AS p
+      ON p.thread_id = r.thread_id AND p.checkpoint_ns = r.checkpoint_ns
+     AND p.channel = r.channel AND p.version = r.version
+    WHERE p.base_version IS NOT NULL
 )
 DELETE FROM {schema}.channel_values AS v
 WHERE v.thread_id = ANY(%(thread_ids)s::text[])
@@ -225,12 +234,12 @@ SELECT (SELECT count(*) FROM {schema}.checkpoints WHERE thread_id = %(thread_id)
         FROM {schema}.writes WHERE thread_id = %(thread_id)s)
 
 -- select_thread_channel_stats --
--- One thread's stored channel values per namespace and channel: versions and stored
--- bytes (after compression), largest first.
-SELECT checkpoint_ns, channel, count(*), coalesce(sum(pg_column_size(value)), 0)::bigint
+-- One thread's stored channel values: namespace, channel, version, the version a
+-- piece extends, stored bytes (after compression), items and bytes before
+-- compression (stats adds them up per channel, stored and rebuilt).
+SELECT checkpoint_ns, channel, version::text, base_version::text, pg_column_size(value),
+       items, octet_length(value)
 FROM {schema}.channel_values WHERE thread_id = %(thread_id)s
-GROUP BY checkpoint_ns, channel
-ORDER BY 4 DESC, 1, 2
 
 -- select_thread_ids --
 -- Up to %(limit)s thread ids after %(after)s, in id order (prune_threads pages through them).
