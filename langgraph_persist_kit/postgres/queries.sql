@@ -36,8 +36,11 @@ INSERT INTO {schema}.persist_kit_migrations (version, name, applied_at) VALUES (
 
 -- select_checkpoints --
 -- Checkpoint rows matching {where}, newest first, then every channel value and
--- pending write they need, with every version their pieces extend (wanted follows
--- base_version): one round trip. Row layout: see SqlPlans.
+-- pending write they need, with every version their pieces extend: one round trip.
+-- Row layout: see SqlPlans. The chain is walked one step per row of arrays (the
+-- keys of a step, then the versions they extend), so the planner sees a handful of
+-- rows, not thousands: a misjudged cost would switch on PostgreSQL's JIT, which
+-- costs more than the whole query.
 WITH RECURSIVE cp AS MATERIALIZED (
     SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
            channel_versions, metadata
@@ -45,19 +48,31 @@ WITH RECURSIVE cp AS MATERIALIZED (
     WHERE {where}
     ORDER BY checkpoint_id DESC, thread_id DESC, checkpoint_ns DESC
     LIMIT %(limit)s
-), wanted (thread_id, checkpoint_ns, channel, version) AS (
-    SELECT DISTINCT cp.thread_id, cp.checkpoint_ns, je.key, je.value
+), chain (depth, threads, namespaces, channels, versions) AS (
+    SELECT 0, array_agg(cp.thread_id), array_agg(cp.checkpoint_ns), array_agg(je.key),
+           array_agg(je.value)
     FROM cp, jsonb_each(cp.channel_versions) AS je
-    UNION
-    SELECT w.thread_id, w.checkpoint_ns, w.channel, b.base_version
-    FROM wanted AS w
-    CROSS JOIN LATERAL (  -- one primary-key lookup, as below
-        SELECT x.base_version FROM {schema}.channel_values AS x
-        WHERE x.thread_id = w.thread_id AND x.checkpoint_ns = w.checkpoint_ns
-          AND x.channel = w.channel AND x.version = w.version
-        LIMIT 1
-    ) AS b
-    WHERE b.base_version IS NOT NULL
+    UNION ALL
+    SELECT c.depth + 1, n.threads, n.namespaces, n.channels, n.versions
+    FROM chain AS c CROSS JOIN LATERAL (
+        SELECT array_agg(k.thread_id) AS threads, array_agg(k.checkpoint_ns) AS namespaces,
+               array_agg(k.channel) AS channels, array_agg(b.base_version) AS versions
+        FROM unnest(c.threads, c.namespaces, c.channels, c.versions)
+             AS k (thread_id, checkpoint_ns, channel, version)
+        CROSS JOIN LATERAL (
+            SELECT x.base_version FROM {schema}.channel_values AS x
+            WHERE x.thread_id = k.thread_id AND x.checkpoint_ns = k.checkpoint_ns
+              AND x.channel = k.channel AND x.version = k.version
+            LIMIT 1
+        ) AS b
+        WHERE b.base_version IS NOT NULL
+    ) AS n
+    WHERE n.channels IS NOT NULL AND c.depth < 64
+), wanted AS (
+    SELECT DISTINCT k.thread_id, k.checkpoint_ns, k.channel, k.version
+    FROM chain AS c,
+         unnest(c.threads, c.namespaces, c.channels, c.versions)
+         AS k (thread_id, checkpoint_ns, channel, version)
 )
 SELECT 0, thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
        channel_versions::text, metadata::text, NULL::int
