@@ -107,12 +107,14 @@ FROM cp JOIN {schema}.writes AS w
 -- bases were found (if not, nothing was stored: the put is retried whole). A stored
 -- version is never replaced (a channel version names one value).
 WITH bases AS (
-    SELECT count(*) = cardinality(%(base_channels)s::text[]) AS found
-    FROM {schema}.channel_values AS b
-    WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = %(checkpoint_ns)s
-      AND (b.channel, b.version) IN (
-          SELECT x.channel, x.version::jsonb
-          FROM unnest(%(base_channels)s::text[], %(base_versions)s::text[]) AS x (channel, version))
+    SELECT count(b.found) = cardinality(%(base_channels)s::text[]) AS found
+    FROM unnest(%(base_channels)s::text[], %(base_versions)s::text[]) AS x (channel, version)
+    CROSS JOIN LATERAL (  -- a primary-key lookup per base version
+        SELECT 1 AS found FROM {schema}.channel_values AS v
+        WHERE v.thread_id = %(thread_id)s AND v.checkpoint_ns = %(checkpoint_ns)s
+          AND v.channel = x.channel AND v.version = x.version::jsonb
+        LIMIT 1
+    ) AS b
 ), head AS (
 {head}
 ), new_values AS (
