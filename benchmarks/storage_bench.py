@@ -61,6 +61,10 @@ TARGET_GROWTH = 1.5
 """Issue 14: bytes added per turn near the end <= this x those near turn 20 (linear growth)."""
 
 
+TARGET_SUPER_STEP = 0.6
+"""Issue 14: a compiled-graph super-step at the last turns <= this x the official saver's."""
+
+
 @dataclass(frozen=True)
 class Sizes:
     turns: int = 200
@@ -175,17 +179,22 @@ def opened(side: Side, index: int, run: str, tmp: str, urls: dict[str, str],
                 yield saver, lambda: redis_bytes(urls["redis"], prefix + ":")
 
 
+SUPER_STEPS = 2
+"""Super-steps (checkpoints) of one turn of `chat_graph`: the input, then ``bot``."""
+
 READS = 21
 """``get_state`` calls timed at the last turn (the median is reported)."""
 
 
 @dataclass(frozen=True)
 class Measured:
-    """One side's figures: ``{turn: bytes}`` every ``--every`` turns, and the median µs of
-    ``graph.get_state`` at the last turn (the read a delta-stored value must keep fast)."""
+    """One side's figures: ``{turn: bytes}`` every ``--every`` turns, the median µs of
+    ``graph.get_state`` at the last turn (the read a delta-stored value must keep fast) and
+    of one super-step over the last ``--every`` turns (``invoke`` time / super-steps)."""
 
     bytes: dict[int, int]
     get_state_us: float
+    super_step_us: float
 
 
 def measure_side(side: Side, opened_side: Opened, sizes: Sizes) -> Measured:
@@ -195,9 +204,13 @@ def measure_side(side: Side, opened_side: Opened, sizes: Sizes) -> Measured:
     rng = random.Random(11)
     config = {"configurable": {"thread_id": "chat"}}
     points = {0: count()}
+    steps: list[float] = []
     for turn in range(1, sizes.turns + 1):
+        started = time.perf_counter()
         graph.invoke({"messages": [HumanMessage(words(rng, MESSAGE_BYTES), id=f"h-{turn}")]},
                      config)
+        if turn > sizes.turns - sizes.every:
+            steps.append((time.perf_counter() - started) / SUPER_STEPS)
         if turn % sizes.every == 0 or turn == sizes.turns:
             points[turn] = count()
     reads = []
@@ -205,7 +218,7 @@ def measure_side(side: Side, opened_side: Opened, sizes: Sizes) -> Measured:
         started = time.perf_counter()
         graph.get_state(config)
         reads.append(time.perf_counter() - started)
-    return Measured(points, statistics.median(reads) * 1e6)
+    return Measured(points, statistics.median(reads) * 1e6, statistics.median(steps) * 1e6)
 
 
 def run(sizes: Sizes, urls: dict[str, str], sides: Sequence[Side] = SIDES,
@@ -260,6 +273,9 @@ def figures(results: dict[str, Measured], sizes: Sizes) -> dict[str, dict[str, A
         peer_read = (results[peers[side.backend]].get_state_us
                      if peers[side.backend] in results else None)
         read = results[side.name].get_state_us
+        step = results[side.name].super_step_us
+        peer_step = (results[peers[side.backend]].super_step_us
+                     if peers[side.backend] in results else None)
         start_rate = per_turn(points, early_from, early)
         out[side.name] = {
             "bytes": points[turns],
@@ -269,6 +285,8 @@ def figures(results: dict[str, Measured], sizes: Sizes) -> dict[str, dict[str, A
                        if start_rate else None),
             "get_state_us": read,
             "get_state_vs_official": None if side.official or not peer_read else read / peer_read,
+            "super_step_us": step,
+            "super_step_vs_official": None if side.official or not peer_step else step / peer_step,
         }
     return out
 
@@ -278,7 +296,8 @@ def table(results: dict[str, Measured], sizes: Sizes) -> Table:
     t = Table(title=f"Bytes of one {sizes.turns}-turn chat thread (~{MESSAGE_BYTES} B messages)")
     for column in ("side", f"bytes at turn {sizes.turns}", "vs official peer",
                    "vs DeltaChannel graph", "growth (bytes/turn, end vs turn 20)",
-                   f"get_state at turn {sizes.turns}"):
+                   f"get_state at turn {sizes.turns}",
+                   f"super-step, last {sizes.every} turns (vs official)"):
         t.add_column(column, justify="left" if column == "side" else "right")
 
     def ratio(value: float | None, target: float) -> str:
@@ -292,7 +311,10 @@ def table(results: dict[str, Measured], sizes: Sizes) -> Table:
                   ratio(row["vs_delta_graph"], TARGET_VS_DELTA),
                   "—" if growth is None else (f"{growth:.2f}x" if official
                                               else ratio(growth, TARGET_GROWTH)),
-                  f"{row['get_state_us'] / 1000:.2f} ms")
+                  f"{row['get_state_us'] / 1000:.2f} ms",
+                  f"{row['super_step_us'] / 1000:.2f} ms"
+                  + ("" if row["super_step_vs_official"] is None
+                     else f" ({ratio(row['super_step_vs_official'], TARGET_SUPER_STEP)})"))
     return t
 
 

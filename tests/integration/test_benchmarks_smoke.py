@@ -227,6 +227,7 @@ def test_storage_suite_measures_every_side_and_draws_the_chart(tmp_path: Path) -
         assert list(points) == [0, 2, 4], name
         assert points[4] > points[0] >= 0, (name, points)
         assert measured.get_state_us > 0, name
+        assert measured.super_step_us > 0, name
     figures = storage_bench.figures(results, sizes)
     assert figures["ours, SQLite"]["vs_official"] > 0
     assert figures["official SQLite"]["vs_official"] is None
@@ -236,3 +237,19 @@ def test_storage_suite_measures_every_side_and_draws_the_chart(tmp_path: Path) -
     out = io.StringIO()
     Console(file=out, width=160).print(storage_bench.table(results, sizes))
     assert "ours, Redis" in out.getvalue()
+
+
+@pytest.mark.timeout(60)
+def test_long_read_suite_times_both_storages_on_every_backend() -> None:
+    from benchmarks import long_read_bench, servers
+
+    urls = {"postgres": os.environ.get(servers.PG_URL_VAR, servers.PG_DEFAULT),
+            "redis": REDIS_URL}
+    results = long_read_bench.run(3, 1, urls)
+
+    assert list(results) == list(long_read_bench.BACKENDS)
+    for backend, row in results.items():
+        assert row["on"] > 0 and row["off"] > 0, backend
+        assert row["ratio"] == pytest.approx(row["on"] / row["off"]), backend
+    table = long_read_bench.table(results, 3)
+    assert table.row_count == 3
