@@ -407,7 +407,8 @@ def channel_totals(rows: Iterable[Sequence[Any]]) -> list[tuple[str, str, int, i
 
     def items_of(start: tuple[str, str, Version]) -> int:
         """Bytes of a version's items (its whole list without the header)."""
-        path, key = [], start
+        path: list[tuple[str, str, Version]] = []
+        key = start
         while key not in items_bytes:
             base, size, items = by_key[key]
             base_key = (key[0], key[1], base)
@@ -418,7 +419,8 @@ def channel_totals(rows: Iterable[Sequence[Any]]) -> list[tuple[str, str, int, i
             path.append(key)
             key = base_key
         for link in reversed(path):
-            items_bytes[link] = items_bytes[(*link[:2], by_key[link][0])] + by_key[link][1]
+            base_key = (link[0], link[1], by_key[link][0])
+            items_bytes[link] = items_bytes[base_key] + by_key[link][1]
         return items_bytes[start]
 
     totals: dict[tuple[str, str], list[int]] = {}

@@ -164,7 +164,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         )
         versions = [orjson.loads(cp.channel_versions) for cp in checkpoints]
         wanted: dict[tuple[str, str], set[tuple[str, Any]]] = defaultdict(set)
-        for cp, cp_versions in zip(checkpoints, versions):
+        for cp, cp_versions in zip(checkpoints, versions, strict=True):
             wanted[(cp.thread_id, cp.checkpoint_ns)].update(cp_versions.items())
         rebuilt = {group: rebuild(pieces[group], keys) for group, keys in wanted.items()}
         if deltas is not None:
@@ -178,7 +178,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
                 writes[(cp.thread_id, cp.checkpoint_ns, cp.checkpoint_id)],
                 cp_versions,
             )
-            for cp, cp_versions in zip(checkpoints, versions)
+            for cp, cp_versions in zip(checkpoints, versions, strict=True)
         ]
 
     def get_tuple(

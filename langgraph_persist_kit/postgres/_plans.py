@@ -207,13 +207,14 @@ class PostgresPlans(SqlPlans):
             "metadata": enc.metadata,
             "run_id": enc.run_id,
         }
+        sql = self.put_sql[head]
         try:
-            stored, found = (yield Query(self.put_sql[head], {**params, **_value_params(values)}))[0]
+            stored, found = (yield Query(sql, {**params, **_value_params(values)}))[0]
         except psycopg.errors.ForeignKeyViolation:
             found = False
         if not found:
             values.whole_rows()
-            stored, found = (yield Query(self.put_sql[head], {**params, **_value_params(values)}))[0]
+            stored, found = (yield Query(sql, {**params, **_value_params(values)}))[0]
         if not stored:
             raise stale(enc.target.thread_id, parent)
         values.stored()

@@ -126,12 +126,13 @@ class SqlitePlans(SqlPlans):
             if head not in (parent, enc.checkpoint_id):  # the latter: a put retried
                 raise stale(target.thread_id, parent, head)
         if values.has_pieces:
-            channels, versions = zip(*values.bases())
+            bases = values.bases()
             found = yield Query(self.queries["select_bases"], {
                 "thread_id": target.thread_id, "checkpoint_ns": target.checkpoint_ns,
-                "channels": json.dumps(channels), "versions": self.array(map(json.dumps, versions)),
+                "channels": self.array([channel for channel, _ in bases]),
+                "versions": self.array([json.dumps(version) for _, version in bases]),
             })
-            if len(found) < len(channels):
+            if len(found) < len(bases):
                 values.whole_rows()
         for chunk in _chunks(values.rows, ROWS_PER_STATEMENT):
             params = [p for row in chunk for p in (target.thread_id, target.checkpoint_ns, *row)]
