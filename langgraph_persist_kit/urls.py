@@ -20,7 +20,9 @@ def saver_from_url(url: str, **options: Any) -> AbstractContextManager[BaseCheck
         url: ``sqlite:///relative.db``, ``sqlite:////absolute.db``,
             ``postgresql://user:password@host:5432/db``, ``redis://host:6379/0``
             or ``rediss://...`` (standalone or cluster).
-        **options: Passed to ``from_conn_string`` (e.g. ``serde=``).
+        **options: Passed to ``from_conn_string`` (e.g. ``serde=``,
+            ``append_deltas=False``); each backend's own options may also be in
+            ``url``'s query (``?append_deltas=false``), a keyword winning.
 
     Returns:
         A context manager yielding a ready saver.

@@ -1,9 +1,9 @@
-"""What callers give the savers, checked before anything is written: ids, metadata
-JSON and metadata filters.
+"""What callers give the savers, checked before anything is written: options, ids,
+metadata JSON and metadata filters.
 
-Owns: the refusals every store shares (NUL characters, lone surrogates, JSON nested past
-`MAX_JSON_DEPTH`, filters that are not JSON), canonical metadata JSON, and how a filter
-matches metadata.
+Owns: the refusals every store shares (unknown options, bad append-delta options, NUL
+characters, lone surrogates, JSON nested past `MAX_JSON_DEPTH`, filters that are not
+JSON), canonical metadata JSON, and how a filter matches metadata.
 """
 
 from __future__ import annotations
@@ -38,6 +38,69 @@ def refuse_unknown(options: Mapping[str, object], accepted: Sequence[str], where
             raise ConfigurationError(
                 f"unknown {where} option {name!r}{hint}; accepted: {', '.join(accepted)}"
             )
+
+
+APPEND_OPTIONS = ("append_deltas", "append_cache_bytes")
+"""The append-delta options every saver takes (`_core/deltas.py`), as keywords of its
+constructor and ``from_conn_string`` or in a store URL's query."""
+
+_FLAGS = {"true": True, "1": True, "yes": True, "on": True,
+          "false": False, "0": False, "no": False, "off": False}
+
+
+def check_append_options(append_deltas: object, append_cache_bytes: object) -> None:
+    """Refuse append-delta options of the wrong type or range, by name.
+
+    Raises:
+        ConfigurationError: When ``append_deltas`` is not a bool, or
+            ``append_cache_bytes`` is neither ``None`` nor a whole number of bytes >= 0.
+    """
+    if not isinstance(append_deltas, bool):
+        raise ConfigurationError(f"append_deltas must be True or False, not {append_deltas!r}")
+    if append_cache_bytes is not None and (
+        isinstance(append_cache_bytes, bool) or not isinstance(append_cache_bytes, int)
+        or append_cache_bytes < 0
+    ):
+        raise ConfigurationError(
+            f"append_cache_bytes must be a whole number of bytes >= 0, not {append_cache_bytes!r}"
+        )
+
+
+def append_options(url_options: Mapping[str, str], append_deltas: bool | None = None,
+                   append_cache_bytes: int | None = None) -> dict[str, Any]:
+    """The saver constructor's ``append_deltas`` / ``append_cache_bytes``, from a URL's
+    query and ``from_conn_string``'s keywords (a keyword that is not ``None`` wins).
+
+    Args:
+        url_options: The URL's query; only `APPEND_OPTIONS` are read from it
+            (``append_deltas=false``: true/false, 1/0, yes/no or on/off;
+            ``append_cache_bytes=1048576``).
+        append_deltas, append_cache_bytes: The keywords; ``None`` is not given.
+
+    Raises:
+        ConfigurationError: For a bad value in the URL or the keywords, naming the option.
+    """
+    if "append_deltas" in url_options:
+        text = url_options["append_deltas"]
+        flag = _FLAGS.get(text.strip().lower())
+        if flag is None:
+            raise ConfigurationError(
+                f"append_deltas in the URL must be true or false, not {text!r}"
+            )
+        append_deltas = flag if append_deltas is None else append_deltas
+    if "append_cache_bytes" in url_options:
+        text = url_options["append_cache_bytes"]
+        try:
+            size = int(text)
+        except ValueError:
+            raise ConfigurationError(
+                f"append_cache_bytes in the URL must be a whole number of bytes, not {text!r}"
+            ) from None
+        append_cache_bytes = size if append_cache_bytes is None else append_cache_bytes
+    options = {"append_deltas": True if append_deltas is None else append_deltas,
+               "append_cache_bytes": append_cache_bytes}
+    check_append_options(**options)
+    return options
 
 
 # --- ids ----------------------------------------------------------------------

@@ -29,6 +29,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from langgraph_persist_kit._core.checks import check_append_options
 from langgraph_persist_kit._core.codec import Version, next_version
 from langgraph_persist_kit._core.deltas import AppendDeltas, new_deltas
 from langgraph_persist_kit._core.plan import Listing, Plan, R
@@ -88,6 +89,7 @@ class PersistSaverBase(BaseCheckpointSaver[str]):
 
     def __init__(self, *, serde: SerializerProtocol | None = None, append_deltas: bool = True,
                  append_cache_bytes: int | None = None) -> None:
+        check_append_options(append_deltas, append_cache_bytes)
         super().__init__(serde=serde)
         self.is_setup = False
         self.deltas = new_deltas(append_deltas, append_cache_bytes)

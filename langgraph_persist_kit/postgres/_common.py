@@ -15,7 +15,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
-from langgraph_persist_kit._core.checks import refuse_unknown
+from langgraph_persist_kit._core.checks import APPEND_OPTIONS, append_options, refuse_unknown
 from langgraph_persist_kit._core.urls import quote_userinfo, redact, scrub, take_query_param
 from langgraph_persist_kit.errors import (
     BackendUnavailableError,
@@ -43,44 +43,52 @@ def check_schema(schema: object) -> str:
     return schema
 
 
-def check_conninfo(conn: object) -> tuple[str, str | None]:
-    """``(conninfo for psycopg, schema from the URL or None)`` of a ``from_conn_string`` conn.
+URL_OPTIONS = ("schema", *APPEND_OPTIONS)
+"""A PostgreSQL URL's query parameters that are ours, taken out before psycopg sees it."""
+
+
+def check_conninfo(conn: object) -> tuple[str, dict[str, str]]:
+    """``(conninfo for psycopg, our options from the URL)`` of a ``from_conn_string`` conn.
 
     Accepts what psycopg accepts: a ``postgresql://`` / ``postgres://`` URL
-    (``?schema=NAME`` in it is ours, taken out before psycopg sees it; a raw ``@``
-    in its password is encoded, as redis-py and browsers read it) or a
-    libpq ``key=value`` string (``"host=db dbname=app user=me"``; its schema
-    is given as the ``schema=`` keyword argument: libpq has no such key).
+    (`URL_OPTIONS` in its query, ``?schema=NAME&append_deltas=false``, are ours, taken
+    out before psycopg sees it; a raw ``@`` in its password is encoded, as redis-py and
+    browsers read it) or a libpq ``key=value`` string (``"host=db dbname=app user=me"``;
+    our options are given as keyword arguments: libpq has no such keys).
 
     Raises:
-        ConfigurationError: For a non-string, a URL of another scheme, or a
-            conninfo libpq cannot parse (an unknown option is named); the
+        ConfigurationError: For a non-string, a URL of another scheme, a bad schema,
+            or a conninfo libpq cannot parse (an unknown option is named); the
             message never holds the password.
     """
     if not isinstance(conn, str):
         raise ConfigurationError(
             f"a PostgreSQL conn must be a URL or key=value string, not {type(conn).__name__}"
         )
-    schema = None
+    ours: dict[str, str] = {}
     if "://" in conn.split("=", 1)[0]:  # a URL (a key=value string has "=" before any "://")
         if not re.match(r"\s*postgres(ql)?://", conn, re.IGNORECASE):
             raise ConfigurationError(
                 f"{redact(conn)!r} is not a PostgreSQL URL: use "
                 "postgresql://user:password@host:5432/dbname or host=... dbname=... user=..."
             )
-        conn, schema = take_query_param(quote_userinfo(conn), "schema")
+        conn = quote_userinfo(conn)
+        for name in URL_OPTIONS:
+            conn, value = take_query_param(conn, name)
+            if value is not None:
+                ours[name] = value
     try:
         conninfo_to_dict(conn)  # libpq's own parser: every form psycopg accepts
     except psycopg.ProgrammingError as exc:
-        hint = ("; schema is not a libpq option: pass schema=... to from_conn_string"
-                if '"schema"' in str(exc) else "")
+        hint = "".join(f"; {name} is not a libpq option: pass {name}=... to from_conn_string"
+                       for name in URL_OPTIONS if f'"{name}"' in str(exc))
         raise ConfigurationError(
             f"not a valid PostgreSQL conninfo {redact(conn)!r}: "
             f"{scrub(' '.join(str(exc).split()), conn)}{hint}"
         ) from None  # the driver's exception would repeat the unmasked text
-    if schema is not None:
-        check_schema(schema)
-    return conn, schema
+    if "schema" in ours:
+        check_schema(ours["schema"])
+    return conn, ours
 
 
 def connection_kwargs(pgbouncer: bool) -> dict[str, Any]:
@@ -97,7 +105,8 @@ def connection_kwargs(pgbouncer: bool) -> dict[str, Any]:
     return kwargs
 
 
-KEYWORDS = ("serde", "schema", "pool_min_size", "pool_max_size", "pool_timeout", "pgbouncer")
+KEYWORDS = ("serde", "schema", "pool_min_size", "pool_max_size", "pool_timeout", "pgbouncer",
+            *APPEND_OPTIONS)
 """What ``from_conn_string`` takes besides the conninfo."""
 
 
@@ -109,24 +118,29 @@ def pool_settings(
     timeout: float,
     pgbouncer: bool,
     unknown: dict[str, Any],
+    append_deltas: bool | None = None,
+    append_cache_bytes: int | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
-    """What ``from_conn_string`` opens: ``(url, schema, options)``.
+    """What ``from_conn_string`` opens: ``(url, schema, options)``; a keyword that is not
+    ``None`` wins over the URL's option.
 
     ``options`` holds ``kwargs`` (every connection's settings),
-    ``connect_timeout`` (whole seconds, for the first connection) and ``pool``
-    (the pool's arguments; the pool is opened by the caller).
+    ``connect_timeout`` (whole seconds, for the first connection), ``pool``
+    (the pool's arguments; the pool is opened by the caller) and ``saver`` (the
+    saver's ``append_deltas`` / ``append_cache_bytes``).
 
     Raises:
-        ConfigurationError: For a conninfo that is not PostgreSQL, a bad schema, or
-            ``unknown`` keywords (named).
+        ConfigurationError: For a conninfo that is not PostgreSQL, a bad schema or
+            append option, or ``unknown`` keywords (named).
     """
     refuse_unknown(unknown, KEYWORDS, "PostgreSQL keyword")
-    url, url_schema = check_conninfo(conn)
+    url, from_url = check_conninfo(conn)
     kwargs = connection_kwargs(pgbouncer)
     pool = {"min_size": min_size, "max_size": max_size, "timeout": timeout, "kwargs": kwargs,
             "open": False}
-    options = {"kwargs": kwargs, "connect_timeout": max(1, int(timeout)), "pool": pool}
-    chosen = schema if schema is not None else url_schema
+    options = {"kwargs": kwargs, "connect_timeout": max(1, int(timeout)), "pool": pool,
+               "saver": append_options(from_url, append_deltas, append_cache_bytes)}
+    chosen = schema if schema is not None else from_url.get("schema")
     return url, check_schema(DEFAULT_SCHEMA if chosen is None else chosen), options
 
 

@@ -43,11 +43,22 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
             that the caller owns; see `PostgresSaver`.
         serde: See `PostgresSaver`.
         schema: See `PostgresSaver`.
+        append_deltas: As for `PostgresSaver`: appended list items only, on by
+            default; ``False`` stores every value whole, as before; stored data
+            reads back the same either way.
+        append_cache_bytes: As for `PostgresSaver`: bytes of list values remembered to
+            spot appends (default 64 MiB, `deltas.DEFAULT_CACHE_BYTES`).
+
+    Raises:
+        ConfigurationError: For a bad ``schema``, ``append_deltas`` or
+            ``append_cache_bytes``.
     """
 
     def __init__(self, conn: psycopg.AsyncConnection | AsyncConnectionPool, *,
-                 serde: SerializerProtocol | None = None, schema: str = DEFAULT_SCHEMA) -> None:
-        super().__init__(serde=serde)
+                 serde: SerializerProtocol | None = None, schema: str = DEFAULT_SCHEMA,
+                 append_deltas: bool = True, append_cache_bytes: int | None = None) -> None:
+        super().__init__(serde=serde, append_deltas=append_deltas,
+                         append_cache_bytes=append_cache_bytes)
         self.conn = conn
         self.plans = plans_for(schema)
         self.lock = asyncio.Lock()
@@ -57,14 +68,16 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
     async def from_conn_string(cls, conn: str, *, serde: SerializerProtocol | None = None,
                                schema: str | None = None, pool_min_size: int = 1,
                                pool_max_size: int = 10, pool_timeout: float = 30.0,
-                               pgbouncer: bool = False,
+                               pgbouncer: bool = False, append_deltas: bool | None = None,
+                               append_cache_bytes: int | None = None,
                                **unknown: Any) -> AsyncIterator[AsyncPostgresSaver]:
         """Open a pool, set the schema up, yield a saver, close the pool.
 
         Arguments and errors as `PostgresSaver.from_conn_string`.
         """
         url, schema, options = pool_settings(
-            conn, schema, pool_min_size, pool_max_size, pool_timeout, pgbouncer, unknown
+            conn, schema, pool_min_size, pool_max_size, pool_timeout, pgbouncer, unknown,
+            append_deltas, append_cache_bytes,
         )
         with postgres_errors(url):
             first = await psycopg.AsyncConnection.connect(
@@ -74,7 +87,7 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
             pool = AsyncConnectionPool(url, **options["pool"])
             await pool.open(wait=True, timeout=pool_timeout)
         try:
-            saver = cls(pool, serde=serde, schema=schema)
+            saver = cls(pool, serde=serde, schema=schema, **options["saver"])
             await saver.setup()
             yield saver
         finally:

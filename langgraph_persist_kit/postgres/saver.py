@@ -50,6 +50,19 @@ class PostgresSaver(SyncOnly, SaverMethods):
             writes (e.g. ``EncryptedSerializer``); metadata stays plain JSONB.
         schema: The schema holding the tables (created by `setup`); savers
             on different schemas never see each other's threads.
+        append_deltas: Store a list value that extends the channel's previous
+            value (a chat's ``messages``) as the items it appended only, rebuilt
+            exactly on read; on by default. ``False`` stores every value whole,
+            as before. Data stored with it on or off reads back the same either
+            way, so it can be switched at any time.
+        append_cache_bytes: The most bytes of list values the saver remembers to
+            spot appends, least recently used first out (default 64 MiB,
+            `deltas.DEFAULT_CACHE_BYTES`). A value not remembered is stored whole;
+            0 remembers nothing. Unused when ``append_deltas`` is off.
+
+    Raises:
+        ConfigurationError: For a bad ``schema``, ``append_deltas`` or
+            ``append_cache_bytes``.
 
     Example:
         ```python
@@ -61,8 +74,10 @@ class PostgresSaver(SyncOnly, SaverMethods):
     """
 
     def __init__(self, conn: psycopg.Connection | ConnectionPool, *,
-                 serde: SerializerProtocol | None = None, schema: str = DEFAULT_SCHEMA) -> None:
-        super().__init__(serde=serde)
+                 serde: SerializerProtocol | None = None, schema: str = DEFAULT_SCHEMA,
+                 append_deltas: bool = True, append_cache_bytes: int | None = None) -> None:
+        super().__init__(serde=serde, append_deltas=append_deltas,
+                         append_cache_bytes=append_cache_bytes)
         self.conn = conn
         self.plans = plans_for(schema)
         self.lock = threading.Lock()
@@ -72,11 +87,13 @@ class PostgresSaver(SyncOnly, SaverMethods):
     def from_conn_string(cls, conn: str, *, serde: SerializerProtocol | None = None,
                          schema: str | None = None, pool_min_size: int = 1, pool_max_size: int = 10,
                          pool_timeout: float = 30.0, pgbouncer: bool = False,
+                         append_deltas: bool | None = None, append_cache_bytes: int | None = None,
                          **unknown: Any) -> Iterator[PostgresSaver]:
         """Open a connection pool, set the schema up, yield a saver, close the pool.
 
         Args:
-            conn: A ``postgresql://`` URL; ``?schema=NAME`` in it picks the schema.
+            conn: A ``postgresql://`` URL; ``?schema=NAME`` in it picks the schema,
+                ``?append_deltas=false`` and ``?append_cache_bytes=N`` set those options.
             serde: See the class.
             schema: See the class; overrides the URL's ``schema``; default ``"public"``.
             pool_min_size: Connections kept open.
@@ -85,15 +102,21 @@ class PostgresSaver(SyncOnly, SaverMethods):
                 pool for its first one) before failing.
             pgbouncer: ``True`` behind PgBouncer in transaction pooling mode:
                 no server-side prepared statements.
+            append_deltas: See the class (default ``True``); overrides the URL's,
+                where it is ``true`` or ``false``.
+            append_cache_bytes: See the class; bytes (default 64 MiB); overrides
+                the URL's.
             **unknown: Refused: any other option is a `ConfigurationError` naming it.
 
         Raises:
-            ConfigurationError: For a URL that is not PostgreSQL or a bad schema.
+            ConfigurationError: For a URL that is not PostgreSQL, a bad schema or
+                append option, or an unknown option.
             BackendUnavailableError: When the server cannot be reached.
             SchemaVersionError: The schema was migrated by a newer version.
         """
         url, schema, options = pool_settings(
-            conn, schema, pool_min_size, pool_max_size, pool_timeout, pgbouncer, unknown
+            conn, schema, pool_min_size, pool_max_size, pool_timeout, pgbouncer, unknown,
+            append_deltas, append_cache_bytes,
         )
         with postgres_errors(url):
             # one plain connection first: a wrong URL fails at once, with libpq's reason
@@ -102,7 +125,7 @@ class PostgresSaver(SyncOnly, SaverMethods):
             pool = ConnectionPool(url, **options["pool"])
             pool.open(wait=True, timeout=pool_timeout)
         try:
-            saver = cls(pool, serde=serde, schema=schema)
+            saver = cls(pool, serde=serde, schema=schema, **options["saver"])
             saver.setup()
             yield saver
         finally:

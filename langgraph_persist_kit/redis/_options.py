@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from langgraph_persist_kit._core.checks import APPEND_OPTIONS, append_options
 from langgraph_persist_kit._core.urls import backend_of, quote_userinfo, redact
 from langgraph_persist_kit.errors import ConfigurationError
 
@@ -30,7 +31,8 @@ DEFAULT_POOL_TIMEOUT = 30.0
 POOL_EXHAUSTED = "No connection available."
 """redis-py's message when a blocking pool has no free connection in time (ours too)."""
 
-SAVER_OPTIONS = ("key_prefix", "ttl", "refresh_on_read", "pool_max_size", "pool_timeout")
+SAVER_OPTIONS = ("key_prefix", "ttl", "refresh_on_read", "pool_max_size", "pool_timeout",
+                 *APPEND_OPTIONS)
 CONNECTION_OPTIONS = ("db", "socket_timeout", "socket_connect_timeout", "socket_keepalive",
                       "retry_on_timeout", "health_check_interval", "client_name", "protocol")
 """redis-py's own connection options, passed on to it."""
@@ -56,6 +58,7 @@ class Settings:
         pool_max_size: The most connections open at once (on a cluster: per node).
         pool_timeout: Seconds a call waits for a free connection, > 0.
         connection: redis-py connection options given as keywords.
+        append_deltas, append_cache_bytes: The saver's (see `RedisSaver`).
     """
 
     url: str = field(repr=False)  # may hold a password
@@ -65,6 +68,8 @@ class Settings:
     pool_max_size: int
     pool_timeout: float
     connection: dict[str, Any]
+    append_deltas: bool = True
+    append_cache_bytes: int | None = None
 
     def client_options(self) -> dict[str, Any]:
         """Keywords for redis-py's ``from_url`` (the URL's own options win)."""
@@ -110,8 +115,10 @@ def read_settings(conn: str, given: dict[str, Any]) -> Settings:
     refresh = mine.get("refresh_on_read", False)
     if not isinstance(refresh, bool):
         raise ConfigurationError(f"refresh_on_read must be true or false, not {refresh!r}")
+    appends = append_options({k: v for k, v in from_url.items() if k in APPEND_OPTIONS},
+                             given.get("append_deltas"), given.get("append_cache_bytes"))
     return Settings(url, mine.get("key_prefix"), mine.get("ttl"), refresh, size, float(timeout),
-                    {k: v for k, v in given.items() if k not in SAVER_OPTIONS})
+                    {k: v for k, v in given.items() if k not in SAVER_OPTIONS}, **appends)
 
 
 def check_name(name: str, where: str, tls: bool) -> None:
@@ -141,7 +148,9 @@ def _take_saver_options(url: str, tls: bool) -> tuple[str, dict[str, Any]]:
         raw_name, _, raw_value = item.partition("=")
         name = unquote(raw_name)
         check_name(name, "url", tls)
-        if name in SAVER_OPTIONS:
+        if name in APPEND_OPTIONS:
+            ours[name] = unquote(raw_value)  # read by `append_options`
+        elif name in SAVER_OPTIONS:
             ours[name] = _url_value(name, unquote(raw_value))
         else:
             kept.append(item)  # redis-py reads it; other items keep their exact encoding

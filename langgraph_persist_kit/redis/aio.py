@@ -43,6 +43,11 @@ class AsyncRedisSaver(AsyncOnly, RedisClientMixin, AsyncSaverMethods):
         client: A ``redis.asyncio.Redis`` or ``redis.asyncio.cluster.RedisCluster``
             the caller owns and closes, opened with ``decode_responses=False``.
         serde, key_prefix, ttl, refresh_on_read: As for `RedisSaver`.
+        append_deltas: As for `RedisSaver`: appended list items only, on by
+            default; ``False`` stores every value whole, as before; stored data
+            reads back the same either way.
+        append_cache_bytes: As for `RedisSaver`: bytes of list values remembered to
+            spot appends (default 64 MiB, `deltas.DEFAULT_CACHE_BYTES`).
 
     Raises:
         ConfigurationError: As for `RedisSaver`.
@@ -50,8 +55,10 @@ class AsyncRedisSaver(AsyncOnly, RedisClientMixin, AsyncSaverMethods):
 
     def __init__(self, client: aredis.Redis | RedisCluster, *,
                  serde: SerializerProtocol | None = None, key_prefix: str = DEFAULT_PREFIX,
-                 ttl: timedelta | float | None = None, refresh_on_read: bool = False) -> None:
-        super().__init__(serde=serde)
+                 ttl: timedelta | float | None = None, refresh_on_read: bool = False,
+                 append_deltas: bool = True, append_cache_bytes: int | None = None) -> None:
+        super().__init__(serde=serde, append_deltas=append_deltas,
+                         append_cache_bytes=append_cache_bytes)
         self._use_client(client, key_prefix, ttl, refresh_on_read)
 
     @classmethod
@@ -60,12 +67,15 @@ class AsyncRedisSaver(AsyncOnly, RedisClientMixin, AsyncSaverMethods):
                                key_prefix: str | None = None, ttl: timedelta | float | None = None,
                                refresh_on_read: bool | None = None,
                                pool_max_size: int | None = None, pool_timeout: float | None = None,
+                               append_deltas: bool | None = None,
+                               append_cache_bytes: int | None = None,
                                **options: Any) -> AsyncIterator[AsyncRedisSaver]:
         """Connect, check the key space, yield a saver, close the client; see
         `RedisSaver.from_conn_string` (the same options, URL and errors)."""
         settings = read_settings(conn, {
             "key_prefix": key_prefix, "ttl": ttl, "refresh_on_read": refresh_on_read,
-            "pool_max_size": pool_max_size, "pool_timeout": pool_timeout, **options})
+            "pool_max_size": pool_max_size, "pool_timeout": pool_timeout,
+            "append_deltas": append_deltas, "append_cache_bytes": append_cache_bytes, **options})
         with redis_errors(conn), driver_configuration_errors():
             client: Any = async_standalone_client(settings)
             try:
@@ -78,7 +88,9 @@ class AsyncRedisSaver(AsyncOnly, RedisClientMixin, AsyncSaverMethods):
                 raise
         try:
             saver = cls(client, serde=serde, key_prefix=settings.key_prefix or DEFAULT_PREFIX,
-                        ttl=settings.ttl, refresh_on_read=settings.refresh_on_read)
+                        ttl=settings.ttl, refresh_on_read=settings.refresh_on_read,
+                        append_deltas=settings.append_deltas,
+                        append_cache_bytes=settings.append_cache_bytes)
             await saver.setup()
             yield saver
         finally:

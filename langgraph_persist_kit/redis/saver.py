@@ -51,10 +51,20 @@ class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
             keeps threads until deleted.
         refresh_on_read: Also push the expiry forward when a thread is read
             (``get_tuple``, ``list`` in one thread).
+        append_deltas: Store a list value that extends the channel's previous
+            value (a chat's ``messages``) as the items it appended only, rebuilt
+            exactly on read; on by default. ``False`` stores every value whole,
+            as before. Data stored with it on or off reads back the same either
+            way, so it can be switched at any time.
+        append_cache_bytes: The most bytes of list values the saver remembers to
+            spot appends, least recently used first out (default 64 MiB,
+            `deltas.DEFAULT_CACHE_BYTES`). A value not remembered is stored whole;
+            0 remembers nothing. Unused when ``append_deltas`` is off.
 
     Raises:
         ConfigurationError: For a client that is not redis-py's, or decodes
-            responses; a bad ``key_prefix`` or ``ttl``.
+            responses; a bad ``key_prefix``, ``ttl``, ``append_deltas`` or
+            ``append_cache_bytes``.
 
     Example:
         ```python
@@ -69,8 +79,10 @@ class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
 
     def __init__(self, client: redis.Redis | RedisCluster, *,
                  serde: SerializerProtocol | None = None, key_prefix: str = DEFAULT_PREFIX,
-                 ttl: timedelta | float | None = None, refresh_on_read: bool = False) -> None:
-        super().__init__(serde=serde)
+                 ttl: timedelta | float | None = None, refresh_on_read: bool = False,
+                 append_deltas: bool = True, append_cache_bytes: int | None = None) -> None:
+        super().__init__(serde=serde, append_deltas=append_deltas,
+                         append_cache_bytes=append_cache_bytes)
         self._use_client(client, key_prefix, ttl, refresh_on_read)
 
     @classmethod
@@ -78,7 +90,9 @@ class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
     def from_conn_string(cls, conn: str, *, serde: SerializerProtocol | None = None,
                          key_prefix: str | None = None, ttl: timedelta | float | None = None,
                          refresh_on_read: bool | None = None, pool_max_size: int | None = None,
-                         pool_timeout: float | None = None, **options: Any) -> Iterator[RedisSaver]:
+                         pool_timeout: float | None = None, append_deltas: bool | None = None,
+                         append_cache_bytes: int | None = None,
+                         **options: Any) -> Iterator[RedisSaver]:
         """Connect, check the key space, yield a saver, close the client.
 
         A server that runs in cluster mode is opened with a cluster client.
@@ -94,6 +108,9 @@ class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
                 node); default 50. A call finding all busy waits for one.
             pool_timeout: Seconds a call waits for a free connection before
                 failing; default 30.
+            append_deltas: See the class; default ``True`` (in a URL: ``true`` or
+                ``false``).
+            append_cache_bytes: See the class; bytes, default 64 MiB.
             **options: redis-py connection options: ``db``, ``socket_timeout``,
                 ``socket_connect_timeout``, ``socket_keepalive``, ``retry_on_timeout``,
                 ``health_check_interval``, ``client_name``, ``protocol``, and for
@@ -108,7 +125,8 @@ class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
         """
         settings = read_settings(conn, {
             "key_prefix": key_prefix, "ttl": ttl, "refresh_on_read": refresh_on_read,
-            "pool_max_size": pool_max_size, "pool_timeout": pool_timeout, **options})
+            "pool_max_size": pool_max_size, "pool_timeout": pool_timeout,
+            "append_deltas": append_deltas, "append_cache_bytes": append_cache_bytes, **options})
         with redis_errors(conn), driver_configuration_errors():
             client: Any = standalone_client(settings)
             try:
@@ -120,7 +138,9 @@ class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
                 raise
         try:
             saver = cls(client, serde=serde, key_prefix=settings.key_prefix or DEFAULT_PREFIX,
-                        ttl=settings.ttl, refresh_on_read=settings.refresh_on_read)
+                        ttl=settings.ttl, refresh_on_read=settings.refresh_on_read,
+                        append_deltas=settings.append_deltas,
+                        append_cache_bytes=settings.append_cache_bytes)
             saver.setup()
             yield saver
         finally:

@@ -1,6 +1,7 @@
 """What the sync and async SQLite savers share: options, pragmas, error translation.
 
-Owns: SQLite connection settings (keywords and URL options) and error translation.
+Owns: SQLite connection settings (keywords and URL options, the saver's own too) and
+error translation.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import sqlite3
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
-from langgraph_persist_kit._core.checks import refuse_unknown
+from langgraph_persist_kit._core.checks import APPEND_OPTIONS, append_options, refuse_unknown
 from langgraph_persist_kit._core.urls import sqlite_target
 from langgraph_persist_kit.errors import ConfigurationError, translate_errors
 
@@ -32,15 +33,17 @@ def connect_kwargs(busy_timeout: float) -> dict[str, Any]:
     return {"timeout": busy_timeout, "isolation_level": None, "check_same_thread": False}
 
 
-OPTIONS = ("busy_timeout", "synchronous")
+OPTIONS = ("busy_timeout", "synchronous", *APPEND_OPTIONS)
 """What ``from_conn_string`` takes besides ``serde``, as keywords or in a URL's query."""
 
 
 def open_settings(conn: str | os.PathLike[str], busy_timeout: float | None,
-                  synchronous: Synchronous | None,
-                  unknown: dict[str, Any]) -> tuple[str, dict[str, Any], list[str]]:
-    """``(path, connect keywords, pragmas)`` for ``from_conn_string``: its keywords win
-    over the URL's options (``sqlite:///a.db?synchronous=normal&busy_timeout=5``).
+                  synchronous: Synchronous | None, unknown: dict[str, Any],
+                  append_deltas: bool | None = None, append_cache_bytes: int | None = None,
+                  ) -> tuple[str, dict[str, Any], list[str], dict[str, Any]]:
+    """``(path, connect keywords, pragmas, saver keywords)`` for ``from_conn_string``: its
+    keywords win over the URL's options
+    (``sqlite:///a.db?synchronous=normal&busy_timeout=5&append_deltas=false``).
 
     Raises:
         ConfigurationError: For an option no SQLite saver takes (``unknown`` keywords,
@@ -49,6 +52,7 @@ def open_settings(conn: str | os.PathLike[str], busy_timeout: float | None,
     refuse_unknown(unknown, ("serde", *OPTIONS), "SQLite keyword")
     path, query = sqlite_target(conn)
     refuse_unknown(query, OPTIONS, "SQLite URL")
+    saver_options = append_options(query, append_deltas, append_cache_bytes)
     if busy_timeout is None:
         text = query.get("busy_timeout", str(DEFAULT_BUSY_TIMEOUT))
         try:
@@ -58,7 +62,8 @@ def open_settings(conn: str | os.PathLike[str], busy_timeout: float | None,
     if not busy_timeout >= 0:
         raise ConfigurationError(f"busy_timeout must be seconds >= 0, not {busy_timeout!r}")
     chosen = synchronous or query.get("synchronous", "full")
-    return path, connect_kwargs(busy_timeout), connection_pragmas(chosen)  # type: ignore[arg-type]
+    pragmas = connection_pragmas(chosen)  # type: ignore[arg-type]
+    return path, connect_kwargs(busy_timeout), pragmas, saver_options
 
 
 def connection_pragmas(synchronous: Synchronous) -> list[str]:

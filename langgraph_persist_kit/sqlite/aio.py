@@ -33,6 +33,14 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
     Args:
         conn: An open ``aiosqlite.Connection`` that the caller owns and closes.
         serde: The serializer; see `SqliteSaver`.
+        append_deltas: As for `SqliteSaver`: appended list items only, on by
+            default; ``False`` stores every value whole, as before; stored data
+            reads back the same either way.
+        append_cache_bytes: As for `SqliteSaver`: bytes of list values remembered to
+            spot appends (default 64 MiB, `deltas.DEFAULT_CACHE_BYTES`).
+
+    Raises:
+        ConfigurationError: For a bad ``append_deltas`` or ``append_cache_bytes``.
 
     Example:
         ```python
@@ -46,8 +54,10 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
 
     batch_rest = _common.BATCH_REST
 
-    def __init__(self, conn: aiosqlite.Connection, *, serde: SerializerProtocol | None = None):
-        super().__init__(serde=serde)
+    def __init__(self, conn: aiosqlite.Connection, *, serde: SerializerProtocol | None = None,
+                 append_deltas: bool = True, append_cache_bytes: int | None = None) -> None:
+        super().__init__(serde=serde, append_deltas=append_deltas,
+                         append_cache_bytes=append_cache_bytes)
         self.conn = conn
         self.plans = PLANS
         self.lock = asyncio.Lock()
@@ -60,19 +70,22 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
                                serde: SerializerProtocol | None = None,
                                busy_timeout: float | None = None,
                                synchronous: Synchronous | None = None,
+                               append_deltas: bool | None = None,
+                               append_cache_bytes: int | None = None,
                                **unknown: Any) -> AsyncIterator[AsyncSqliteSaver]:
         """Open a database, set its schema up, yield a saver, close the database.
 
         Arguments and errors as `SqliteSaver.from_conn_string`.
         """
-        path, connect, pragmas = _common.open_settings(conn, busy_timeout, synchronous, unknown)
+        path, connect, pragmas, options = _common.open_settings(
+            conn, busy_timeout, synchronous, unknown, append_deltas, append_cache_bytes)
         with sqlite_errors(path):
             connection = await aiosqlite.connect(path, **connect)
         try:
             with sqlite_errors():
                 for pragma in pragmas:
                     await connection.execute(pragma)
-            saver = cls(connection, serde=serde)
+            saver = cls(connection, serde=serde, **options)
             await saver.setup()
             yield saver
         finally:

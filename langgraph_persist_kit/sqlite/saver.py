@@ -42,6 +42,18 @@ class SqliteSaver(SyncOnly, SaverMethods):
         serde: The serializer for checkpoints, channel values and writes;
             defaults to ``JsonPlusSerializer``. Pass an ``EncryptedSerializer``
             to encrypt them (metadata stays plain JSON, to stay filterable).
+        append_deltas: Store a list value that extends the channel's previous
+            value (a chat's ``messages``) as the items it appended only, rebuilt
+            exactly on read; on by default. ``False`` stores every value whole,
+            as before. Data stored with it on or off reads back the same either
+            way, so it can be switched at any time.
+        append_cache_bytes: The most bytes of list values the saver remembers to
+            spot appends, least recently used first out (default 64 MiB,
+            `deltas.DEFAULT_CACHE_BYTES`). A value not remembered is stored whole;
+            0 remembers nothing. Unused when ``append_deltas`` is off.
+
+    Raises:
+        ConfigurationError: For a bad ``append_deltas`` or ``append_cache_bytes``.
 
     Example:
         ```python
@@ -55,8 +67,10 @@ class SqliteSaver(SyncOnly, SaverMethods):
 
     batch_rest = _common.BATCH_REST
 
-    def __init__(self, conn: sqlite3.Connection, *, serde: SerializerProtocol | None = None):
-        super().__init__(serde=serde)
+    def __init__(self, conn: sqlite3.Connection, *, serde: SerializerProtocol | None = None,
+                 append_deltas: bool = True, append_cache_bytes: int | None = None) -> None:
+        super().__init__(serde=serde, append_deltas=append_deltas,
+                         append_cache_bytes=append_cache_bytes)
         self.conn = conn
         self.plans = PLANS
         self.lock = threading.RLock()
@@ -67,18 +81,24 @@ class SqliteSaver(SyncOnly, SaverMethods):
     def from_conn_string(cls, conn: str | os.PathLike[str], *,
                          serde: SerializerProtocol | None = None, busy_timeout: float | None = None,
                          synchronous: Synchronous | None = None,
+                         append_deltas: bool | None = None, append_cache_bytes: int | None = None,
                          **unknown: Any) -> Iterator[SqliteSaver]:
         """Open a database, set its schema up, yield a saver, close the database.
 
         Args:
             conn: A file path, ``":memory:"``, ``"sqlite:///relative.db"`` or
-                ``"sqlite:////absolute.db"``; a URL's query may set the two options
-                below (``?synchronous=normal&busy_timeout=5``).
+                ``"sqlite:////absolute.db"``; a URL's query may set the options
+                below but ``serde``
+                (``?synchronous=normal&busy_timeout=5&append_deltas=false``).
             serde: See the class.
             busy_timeout: Seconds a write waits for another process's write
                 transaction before failing (default 30; overrides the URL's).
             synchronous: ``"full"`` (default) or ``"normal"`` (overrides the URL's);
                 see the README's durability notes.
+            append_deltas: See the class (default ``True``; overrides the URL's,
+                where it is ``true`` or ``false``).
+            append_cache_bytes: See the class; bytes (default 64 MiB; overrides
+                the URL's).
             **unknown: Refused: any other option is a `ConfigurationError` naming it.
 
         Raises:
@@ -86,14 +106,15 @@ class SqliteSaver(SyncOnly, SaverMethods):
                 option.
             BackendError: When the file cannot be opened or migrated.
         """
-        path, connect, pragmas = _common.open_settings(conn, busy_timeout, synchronous, unknown)
+        path, connect, pragmas, options = _common.open_settings(
+            conn, busy_timeout, synchronous, unknown, append_deltas, append_cache_bytes)
         with sqlite_errors(path):
             connection = sqlite3.connect(path, **connect)
         try:
             with sqlite_errors():
                 for pragma in pragmas:
                     connection.execute(pragma)
-            saver = cls(connection, serde=serde)
+            saver = cls(connection, serde=serde, **options)
             saver.setup()
             yield saver
         finally:

@@ -178,8 +178,8 @@ def test_unknown_url_options_are_named(query: str, message: str) -> None:
             saver_from_url(url):
         pass
     assert message in str(info.value)
-    assert "accepted: key_prefix, ttl, refresh_on_read, pool_max_size, pool_timeout, db" in \
-        str(info.value)
+    assert ("accepted: key_prefix, ttl, refresh_on_read, pool_max_size, pool_timeout, "
+            "append_deltas, append_cache_bytes, db") in str(info.value)
 
     async def run() -> None:
         async with AsyncRedisSaver.from_conn_string(url):
