@@ -6,6 +6,10 @@ Listing lives in `_listing` and copying, forking, cleanup and stats in `_upkeep`
 ``put``, ``put_writes`` and ``get_tuple`` are one script call each: one round
 trip, and atomic (a script runs alone on the server). Scripts only touch one
 thread's keys and its bucket's indexes, which share a hash tag.
+
+List values that extend a stored version are stored as pieces (`_core/deltas.py`,
+payloads in `_keys`); every read returns the versions their pieces extend with them,
+and values are rebuilt here (`deltas.rebuild`).
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ from langgraph_persist_kit._core.codec import (
     encode_writes,
     target_of,
 )
+from langgraph_persist_kit._core.deltas import AppendDeltas, DeltaPut, rebuild, stored_values
 from langgraph_persist_kit._core.lineage import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
 from langgraph_persist_kit._core.versioning import put_head, stale
-from langgraph_persist_kit.errors import SchemaVersionError
+from langgraph_persist_kit.errors import BackendError, SchemaVersionError
 from langgraph_persist_kit.redis import _keys as k
 from langgraph_persist_kit.redis._buckets import (
     bucket_range,
@@ -46,6 +51,10 @@ from langgraph_persist_kit.redis._buckets import (
 from langgraph_persist_kit.redis._listing import RedisListing
 from langgraph_persist_kit.redis._protocol import Batch, Command, RedisPlan, Script
 from langgraph_persist_kit.redis._upkeep import RedisUpkeep
+
+PUT_STORED, PUT_STALE, PUT_NO_BASE = 1, 0, 2
+"""Replies of the ``put`` script: stored; a versioned run's parent is stale; a piece's
+base version is gone (nothing stored: send the values whole)."""
 
 PRUNE_ATTEMPTS = 5
 """Plans of one thread's prune before giving up on a thread that keeps changing."""
@@ -65,7 +74,7 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
     WRITES_PER_STATEMENT = None
 
     schema_version = k.SCHEMA_VERSION
-    """The key layout's version this release writes (no migrations yet)."""
+    """The key layout's version this release writes (nothing to migrate: see `_keys`)."""
 
     def __init__(self, prefix: str, ttl_ms: int = 0, refresh_on_read: bool = False) -> None:
         self.keys = k.KeySpace(prefix)
@@ -73,12 +82,9 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
         self.read_ttl = self.ttl if refresh_on_read and ttl_ms else "0"
 
     def setup(self) -> RedisPlan[None]:
-        """Record the layout version; refuse a key space written by a newer one."""
-        reply = yield Batch([
-            Command(("SET", self.keys.schema_key, k.SCHEMA_VERSION, "NX")),
-            Command(("GET", self.keys.schema_key)),
-        ])
-        stored = int(reply[1])
+        """Record the layout version, raising an older one (a release that cannot read
+        pieces then refuses the key space); refuse a key space written by a newer one."""
+        stored = int((yield Script("setup", [self.keys.schema_key], [k.SCHEMA_VERSION])))
         if stored > k.SCHEMA_VERSION:
             raise SchemaVersionError(
                 f"the Redis key space {self.keys.prefix!r} has layout version {stored}; this "
@@ -97,20 +103,41 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
         thread_id: str,
         entries: list[list[Any]],
         filter: Mapping[str, Any] | None = None,
+        deltas: AppendDeltas | None = None,
     ) -> list[CheckpointTuple]:
-        """Decode ``read`` replies; metadata is matched before anything else is decoded."""
-        out = []
-        for raw_member, header, body, values, write_ids, writes in entries:
-            checkpoint_ns, checkpoint_id = k.split_member(raw_member)
-            parent, refs, _run, body_type, versions, metadata = k.unpack(header)
-            if filter and not metadata_matches(orjson.loads(metadata), filter):
+        """Decode ``read`` replies; metadata is matched before anything else is decoded.
+
+        Values are rebuilt from the payloads of the whole reply (a version a piece
+        extends comes once per reply); ``deltas`` (``get_tuple``) learns the lists read.
+        """
+        payloads: dict[str, bytes] = {}
+        chosen = []
+        for entry in entries:
+            raw_member, header, body, values, write_ids, writes, bases = entry
+            fields = k.unpack(header)
+            refs = fields[1]
+            payloads.update((f, raw) for f, raw in zip(refs[1::2], values, strict=True) if raw)
+            payloads.update((k.decode(f), raw) for f, raw in zip(bases[::2], bases[1::2],
+                                                                  strict=True))
+            if filter and not metadata_matches(orjson.loads(fields[5]), filter):
                 continue
+            chosen.append((raw_member, fields, body, write_ids, writes))
+        wanted = [field for _m, fields, *_ in chosen for field in fields[1][1::2]]
+        rebuilt = rebuild(k.pieces_for(payloads, wanted), map(k.field_key, wanted))
+        out = []
+        for raw_member, (parent, refs, _run, body_type, versions, metadata), body, write_ids, \
+                writes in chosen:
+            checkpoint_ns, checkpoint_id = k.split_member(raw_member)
             version_of = orjson.loads(versions)
             stored_values = {}
-            for channel, raw in zip(refs[::2], values, strict=True):
-                payload = k.split_payload(raw)
-                if payload is not None:
-                    stored_values[(channel, version_of[channel])] = payload
+            for channel, field in zip(refs[::2], refs[1::2], strict=True):
+                value = rebuilt.values.get(k.field_key(field))
+                if value is not None:
+                    stored_values[(channel, version_of[channel])] = value
+            if deltas is not None:
+                deltas.learn(thread_id, checkpoint_ns, {
+                    channel: chain for channel, field in zip(refs[::2], refs[1::2], strict=True)
+                    if (chain := rebuilt.chains.get(k.field_key(field))) is not None})
             stored_writes = []
             for raw, payload in zip(write_ids, writes, strict=True):
                 if payload is None:
@@ -125,24 +152,30 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
         return out
 
     def get_tuple(
-        self, serde: SerializerProtocol, config: RunnableConfig
+        self, serde: SerializerProtocol, config: RunnableConfig,
+        deltas: AppendDeltas | None = None,
     ) -> RedisPlan[CheckpointTuple | None]:
-        """The named checkpoint (or the namespace's latest) in one script call."""
+        """The named checkpoint (or the namespace's latest) in one script call, with the
+        versions its pieces extend; ``deltas`` learns the list values read."""
         target = target_of(config)
         if target.checkpoint_id:
             request = self._read(target.thread_id, "1", "ids",
                                  k.member(target.checkpoint_ns, target.checkpoint_id))
         else:
             request = self._read(target.thread_id, "1", "latest", target.checkpoint_ns)
-        tuples = self._tuples(serde, target.thread_id, (yield request))
+        tuples = self._tuples(serde, target.thread_id, (yield request), deltas=deltas)
         return tuples[0] if tuples else None
 
     # --- writing -------------------------------------------------------------------
 
     def put(self, serde: SerializerProtocol, config: RunnableConfig, checkpoint: Checkpoint,
-            metadata: CheckpointMetadata,
-            new_versions: ChannelVersions) -> RedisPlan[RunnableConfig]:
+            metadata: CheckpointMetadata, new_versions: ChannelVersions,
+            deltas: AppendDeltas | None = None) -> RedisPlan[RunnableConfig]:
         """One ``put`` script: the checkpoint, its new channel values and every index.
+
+        List values that extend a stored version go as pieces (``deltas``); the script
+        stores them only if the versions they extend are still stored, else nothing, and
+        the put is sent again with every value whole (a second call, rare).
 
         Raises:
             StaleThreadError: A versioned run's parent is no longer the latest
@@ -150,6 +183,7 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
         """
         enc = encode_checkpoint(serde, config, checkpoint, metadata, new_versions)
         ns = enc.target.checkpoint_ns
+        values = stored_values(deltas, enc.target.thread_id, ns, enc.values)
         refs = [item for channel, version in checkpoint["channel_versions"].items()
                 for item in (channel, k.value_field(ns, channel, version))]
         header = k.pack([enc.parent_checkpoint_id or "", refs, enc.run_id or "",
@@ -159,11 +193,16 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
         args: list[Any] = [enc.target.thread_id, k.member(ns, check_id(enc.checkpoint_id,
                                                                        "checkpoint_id")),
                            header, enc.body, repr(time.time()), self.ttl, head]
-        for row in enc.values:
-            args += [k.value_field(ns, row.channel, row.version),
-                     k.value_payload(row.type, row.value)]
-        if not (yield Script("put", self.keys.thread_keys(enc.target.thread_id), args)):
+        keys = self.keys.thread_keys(enc.target.thread_id)
+        reply = yield Script("put", keys, args + _value_args(ns, values))
+        if reply == PUT_NO_BASE:
+            values.whole_rows()
+            reply = yield Script("put", keys, args + _value_args(ns, values))
+        if reply == PUT_STALE:
             raise stale(enc.target.thread_id, parent)
+        if reply != PUT_STORED:
+            raise BackendError(f"the Redis put script replied {reply!r}")
+        values.stored()
         return enc.config
 
     def put_writes(self, serde: SerializerProtocol, config: RunnableConfig,
@@ -253,19 +292,21 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
         fields = [str(walk.seeds[c]) for c in seed_channels]
         keys = self.keys.thread_keys(target.thread_id)
         seed_reply, entries = yield Batch([
-            Command(("HMGET", keys[4], *fields)) if fields else Command(("PING",)),
+            Script("values", keys, fields) if fields else Command(("PING",)),
             self._read(target.thread_id, "w", "ids",
                        *[k.member(target.checkpoint_ns, cid) for cid in chain]),
         ])
+        stored = {k.decode(f): raw for f, raw in zip(seed_reply[::2], seed_reply[1::2],
+                                                     strict=True)} if fields else {}
+        values = rebuild(k.pieces_for(stored, fields), map(k.field_key, fields)).values
         seeds: dict[tuple[str, Any], tuple[str, bytes]] = {}
-        for channel, field, raw in zip(seed_channels, fields, seed_reply if fields else [],
-                                       strict=False):
-            payload = k.split_payload(raw)
-            if payload is not None:
-                seeds[(channel, field)] = payload
+        for channel, field in zip(seed_channels, fields, strict=True):
+            value = values.get(k.field_key(field))
+            if value is not None:
+                seeds[(channel, field)] = value
         wanted = set(channels)
         writes = []
-        for raw_member, _h, _b, _v, write_ids, payloads in entries:
+        for raw_member, _h, _b, _v, write_ids, payloads, _bases in entries:
             cid = k.split_member(raw_member)[1]
             for raw, payload in zip(write_ids, payloads, strict=True):
                 task_id, idx = k.split_member(raw)
@@ -296,3 +337,10 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
                                [thread_id, "keep", len(newest), *pairs,
                                 *[k.member(ns, cid) for ns, cid in keep]])
         return changed != -1
+
+
+def _value_args(checkpoint_ns: str, values: DeltaPut) -> list[Any]:
+    """The ``put`` script's field, payload pairs of a put's values."""
+    return [item for row in values.rows
+            for item in (k.value_field(checkpoint_ns, row.channel, row.version),
+                         k.stored_payload(row))]

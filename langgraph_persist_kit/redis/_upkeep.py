@@ -14,6 +14,7 @@ import orjson
 
 from langgraph_persist_kit._core.checks import check_id
 from langgraph_persist_kit._core.codec import kept_when_paused, thread_stats
+from langgraph_persist_kit._core.deltas import LIST_TYPE, channel_totals, list_header
 from langgraph_persist_kit._core.lineage import ancestor_chain
 from langgraph_persist_kit.redis import _keys as k
 from langgraph_persist_kit.redis._buckets import bucket_range
@@ -54,7 +55,7 @@ class RedisUpkeep:
         if tip is not None:
             kept = _fork_members(checkpoints, tip)
             checkpoints = [(m, h) for m, h in checkpoints if m in kept]
-            used = {k.encode(f) for _m, h in checkpoints for f in k.unpack(h)[1][1::2]}
+            used = _used_fields(checkpoints, dict(pairs))
             pairs = [(f, v) for f, v in pairs if f in used]
             newest = _newest_per_namespace(kept) if paused else set()
             write_pairs = [(w, v) for w, v in write_pairs if _write_kept(w, v, kept, newest)]
@@ -92,22 +93,21 @@ class RedisUpkeep:
 
     def thread_stats(self, thread_id: str) -> RedisPlan[dict[str, Any]]:
         """One thread's checkpoints, pending writes and channel values, with the bytes of
-        their payloads (``HSTRLEN``): two pipelines on the thread's keys, no value read."""
+        their payloads (``HSTRLEN``; a channel value's bytes without the type or piece
+        link before them, so a piece counts the items it appended): two round trips on
+        the thread's keys, no value sent (the ``value_heads`` script sends their heads)."""
         keys = self.keys.thread_keys(check_id(thread_id, "thread_id"))
-        hashes = (keys[2], keys[3], keys[4], keys[6])  # headers, bodies, values, writes
-        fields = yield Batch([Command(("HKEYS", key)) for key in hashes])
+        hashes = (keys[2], keys[3], keys[6])  # headers, bodies, writes
+        *fields, heads = yield Batch([*(Command(("HKEYS", key)) for key in hashes),
+                                      Script("value_heads", keys)])
         sizes = iter((yield Batch([Command(("HSTRLEN", key, field))
                                    for key, names in zip(hashes, fields, strict=True)
                                    for field in names])))
-        headers, bodies, values, writes = ([next(sizes) for _ in names] for names in fields)
-        channels: dict[tuple[str, str], list[int]] = {}
-        for field, size in zip(fields[2], values, strict=True):
-            ns, channel, _ = k.split_member(field)
-            entry = channels.setdefault((ns, channel), [0, 0])
-            entry[0] += 1
-            entry[1] += size
+        headers, bodies, writes = ([next(sizes) for _ in names] for names in fields)
+        rows = [_value_row(*head) for head in zip(heads[::3], heads[1::3], heads[2::3],
+                                                   strict=True)]
         return thread_stats(thread_id, len(headers), sum(headers) + sum(bodies), len(writes),
-                            sum(writes), [(*key, n, size) for key, (n, size) in channels.items()])
+                            sum(writes), channel_totals(rows))
 
     def thread_count(self) -> RedisPlan[int]:
         """How many threads the buckets' registries hold (expired ones until purged)."""
@@ -220,6 +220,32 @@ def _fork_members(checkpoints: list[tuple[bytes, bytes]], tip: str) -> set[bytes
     chain = set(ancestor_chain(parent_of, tip))
     kept = {k.encode(k.member("", checkpoint_id)) for checkpoint_id in chain}
     return kept | {raw for raw, root in nested if root in chain}
+
+
+def _used_fields(checkpoints: list[tuple[bytes, bytes]],
+                 payloads: dict[bytes, bytes]) -> set[bytes]:
+    """The value fields ``checkpoints`` refer to, with every version their pieces extend."""
+    used = {k.encode(f) for _m, h in checkpoints for f in k.unpack(h)[1][1::2]}
+    for field in list(used):
+        base = k.base_field(field, payloads.get(field))
+        while base is not None and base not in used:
+            used.add(base)
+            base = k.base_field(base, payloads.get(base))
+    return used
+
+
+def _value_row(field: bytes, length: int, head: bytes) -> tuple[Any, ...]:
+    """A `deltas.channel_totals` row from a ``value_heads`` entry: ``(ns, channel,
+    version JSON, base version JSON or None, bytes, items)``."""
+    ns, channel, version = k.split_field(k.decode(field))
+    base = k.base_json(head)
+    if base is not None:
+        _tag, _base, _position, items, _ = head.split(b"\x00", 4)
+        return ns, channel, version, k.decode(base), int(length) - len(head), int(items)
+    type_, sep, start = head.partition(b"\x00")
+    header = list_header(start) if k.decode(type_) == LIST_TYPE else None
+    return (ns, channel, version, None, int(length) - len(type_) - len(sep),
+            None if header is None else header[1])
 
 
 def _newest_per_namespace(members: set[bytes]) -> set[bytes]:

@@ -38,6 +38,13 @@ local function hmget(key, fields)
   return out
 end
 
+-- The field of the version a stored piece extends (payload 'append\0<base version
+-- JSON>\0<position>\0<items>\0<bytes>', see _keys.py), or nil for any other payload.
+local function base_of(field, payload)
+  if not payload or payload:sub(1, 7) ~= 'append\0' then return nil end
+  return field:match('^(.*%z)') .. payload:sub(8, payload:find('\0', 8, true) - 1)
+end
+
 local function remove(key, command, items)
   if #items > 0 then
     each_chunk(items, 1, #items, function(...) redis.call(command, key, ...) end)
@@ -81,19 +88,35 @@ local function delete_thread(thread)
   redis.call('ZREM', THREADS, thread)
 end
 
+-- setup --
+-- Raise the key space's layout version to ARGV[1]. KEYS: the schema key only.
+-- Returns the version stored now (higher than ARGV[1]: written by a newer release).
+local stored = tonumber(redis.call('GET', KEYS[1]) or '0')
+if stored < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return tonumber(ARGV[1])
+end
+return stored
+
 -- put --
 -- Store one checkpoint. ARGV: thread_id, member, header, body, now, ttl_ms, head,
 -- then field/payload pairs of the new channel values. head is '' for any put; in a
 -- versioned run '=' followed by the parent's member ('=' alone: no root checkpoint
 -- yet), and the put stores nothing and returns 0 unless that is the latest root one.
+-- A piece is stored only if the version it extends still is: else the put stores
+-- nothing and returns 2 (the plan sends the values whole). A stored value is kept.
 local thread, member, head = ARGV[1], ARGV[2], ARGV[7]
 if head ~= '' then
   local root = redis.call('ZREVRANGEBYLEX', IDX, '(\1', '(\0', 'LIMIT', 0, 1)[1] or ''
   if '=' .. root ~= head and root ~= member then return 0 end  -- member: a put retried
 end
+for i = 8, #ARGV, 2 do
+  local base = base_of(ARGV[i], ARGV[i + 1])
+  if base and redis.call('HEXISTS', VAL, base) == 0 then return 2 end
+end
 local old = redis.call('HGET', CP, member)
 if old then unindex_checkpoint(thread, member) end
-if #ARGV >= 8 then each_chunk(ARGV, 8, #ARGV, function(...) redis.call('HSET', VAL, ...) end) end
+for i = 8, #ARGV, 2 do redis.call('HSETNX', VAL, ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', CP, member, ARGV[3])
 redis.call('HSET', BODY, member, ARGV[4])
 index_checkpoint(thread, member, ARGV[3])
@@ -121,7 +144,9 @@ return 1
 -- 'latest' ns | 'range' max min count (ZREVRANGEBYLEX bounds) | 'ids' member...
 -- | 'all' (every member, nothing else).
 -- Returns {member, header, body, value payloads (in the header's order), write ids
--- (task_id NUL idx), write payloads} per checkpoint found.
+-- (task_id NUL idx), write payloads, bases} per checkpoint found, bases being
+-- field, payload pairs of the versions its pieces extend (transitively) that the
+-- reply holds nowhere before (a reader rebuilds values from the whole reply).
 local parts, mode = ARGV[2], ARGV[3]
 local members
 if mode == 'latest' then
@@ -136,15 +161,27 @@ else
   members = {}
   for i = 4, #ARGV do members[#members + 1] = ARGV[i] end
 end
-local out = {}
+local out, sent = {}, {}
 for _, member in ipairs(members) do
   local header = redis.call('HGET', CP, member)
   if header then
-    local fields, values, write_members, writes = {}, {}, {}, {}
+    local fields, values, write_members, writes, bases = {}, {}, {}, {}, {}
     if parts == '1' then
       local refs = cmsgpack.unpack(header)[2]
       for i = 2, #refs, 2 do fields[#fields + 1] = refs[i] end
       values = hmget(VAL, fields)
+      for i, field in ipairs(fields) do if values[i] then sent[field] = true end end
+      for i, field in ipairs(fields) do
+        local base = base_of(field, values[i])
+        while base and not sent[base] do  -- a chain: at most ~22 pieces
+          sent[base] = true
+          local payload = redis.call('HGET', VAL, base)
+          if not payload then break end
+          bases[#bases + 1] = base
+          bases[#bases + 1] = payload
+          base = base_of(base, payload)
+        end
+      end
     end
     if parts ~= '0' then
       write_members = writes_of(member)
@@ -152,7 +189,7 @@ for _, member in ipairs(members) do
       for i, w in ipairs(write_members) do write_members[i] = w:sub(#member + 2) end
     end
     out[#out + 1] = {member, header, redis.call('HGET', BODY, member), values,
-                     write_members, writes}
+                     write_members, writes, bases}
   end
 end
 refresh(ARGV[1])
@@ -162,6 +199,7 @@ return out
 -- Follow parent links from a checkpoint for DeltaChannel history.
 -- ARGV: ns, checkpoint_id, depth, channel... Returns per ancestor (depth 0 first):
 -- {checkpoint_id, parent_id ('' at the root), {value field ('' if none), '1' if it holds a value}}
+-- (a whole value or a piece: any payload but the empty one)
 local ns, current, depth = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local out = {}
 for _ = 0, depth do
@@ -232,29 +270,49 @@ if redis.call('ZCARD', IDX) == 0 and redis.call('ZCARD', WIDX) == 0 then
   delete_thread(thread)
   return #doomed
 end
-local used = {}
+local used, used_list = {}, {}
 for _, header in ipairs(redis.call('HVALS', CP)) do
   local refs = cmsgpack.unpack(header)[2]
-  for i = 2, #refs, 2 do used[refs[i]] = true end
+  for i = 2, #refs, 2 do
+    if not used[refs[i]] then used[refs[i]] = true; used_list[#used_list + 1] = refs[i] end
+  end
 end
-local unused = {}
+local unused, losing = {}, {}
 for _, field in ipairs(redis.call('HKEYS', VAL)) do
-  if not used[field] then unused[#unused + 1] = field end
+  if not used[field] then
+    unused[#unused + 1] = field
+    losing[field:match('^(.*)%z')] = true
+  end
 end
-remove(VAL, 'HDEL', unused)
+-- Keep every version a used piece extends (transitively); only the channels that
+-- lose values need their used payloads read.
+for _, field in ipairs(used_list) do
+  if losing[field:match('^(.*)%z')] then
+    local base = base_of(field, redis.call('HGET', VAL, field))
+    while base and not used[base] do
+      used[base] = true
+      base = base_of(base, redis.call('HGET', VAL, base))
+    end
+  end
+end
+local doomed_values = {}
+for _, field in ipairs(unused) do
+  if not used[field] then doomed_values[#doomed_values + 1] = field end
+end
+remove(VAL, 'HDEL', doomed_values)
 set_root_metadata()
 return #doomed
 
 -- dump --
 -- Everything of a thread, for copy_thread: {checkpoint headers, bodies, values, writes}
--- as HGETALL replies.
+-- as HGETALL replies (pieces as they are stored).
 return {redis.call('HGETALL', CP), redis.call('HGETALL', BODY), redis.call('HGETALL', VAL),
         redis.call('HGETALL', W)}
 
 -- restore --
 -- Add a dumped thread to this thread. ARGV: thread_id, now, ttl_ms, n_checkpoints,
 -- n_values, then (member, header, body) per checkpoint, (field, payload) per value,
--- (member, payload) per pending write.
+-- (member, payload) per pending write. A value the thread holds already is kept.
 local thread, n_cp, n_val = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
 local first_value = 6 + 3 * n_cp
 for i = 6, first_value - 1, 3 do
@@ -264,9 +322,7 @@ for i = 6, first_value - 1, 3 do
   index_checkpoint(thread, ARGV[i], ARGV[i + 1])
 end
 local first_write = first_value + 2 * n_val
-if n_val > 0 then
-  each_chunk(ARGV, first_value, first_write - 1, function(...) redis.call('HSET', VAL, ...) end)
-end
+for i = first_value, first_write - 1, 2 do redis.call('HSETNX', VAL, ARGV[i], ARGV[i + 1]) end
 for i = first_write, #ARGV, 2 do
   redis.call('HSET', W, ARGV[i], ARGV[i + 1])
   redis.call('ZADD', WIDX, 0, ARGV[i])
@@ -301,3 +357,39 @@ if tonumber(updated) >= cutoff then return {0, 0, 1} end
 local checkpoints = redis.call('ZCARD', IDX)
 if ARGV[3] ~= '1' then delete_thread(thread) end
 return {1, checkpoints, 0}
+
+-- values --
+-- Channel values by field, with every version their pieces extend (transitively).
+-- ARGV: field... Returns field, payload pairs of those stored.
+local out, seen = {}, {}
+for i = 1, #ARGV do
+  local field = ARGV[i]
+  while field and not seen[field] do
+    seen[field] = true
+    local payload = redis.call('HGET', VAL, field)
+    if not payload then break end
+    out[#out + 1] = field
+    out[#out + 1] = payload
+    field = base_of(field, payload)
+  end
+end
+return out
+
+-- value_heads --
+-- What stats needs of each stored channel value, without its bytes: {field, payload
+-- length, head} per field, head being a piece's payload up to its bytes, or a whole
+-- value's type NUL and the first bytes of the value (a list's msgpack header).
+local out = {}
+for _, field in ipairs(redis.call('HKEYS', VAL)) do
+  local payload = redis.call('HGET', VAL, field)
+  local stop = payload:find('\0', 1, true) or 0
+  if payload:sub(1, stop) == 'append\0' then
+    for _ = 1, 3 do stop = payload:find('\0', stop + 1, true) end
+  elseif stop > 0 then
+    stop = math.min(stop + 5, #payload)
+  end
+  out[#out + 1] = field
+  out[#out + 1] = #payload
+  out[#out + 1] = payload:sub(1, stop)
+end
+return out

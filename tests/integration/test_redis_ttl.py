@@ -25,22 +25,25 @@ def test_whole_thread_ttl_keeps_a_used_thread_and_expires_an_idle_one(prefix: st
     ttl = timedelta(seconds=1.5)
     client = redis.Redis.from_url(redis_url())
     with RedisSaver.from_conn_string(redis_url(), key_prefix=prefix, ttl=ttl) as saver:
-        config = put_one(saver, "live", {"system": "written once", "turn": 0})
+        # put_one's versions are the values' lengths, and a stored version is never
+        # replaced (it names one value): each turn's value is one longer
+        config = put_one(saver, "live", {"system": "written once", "turn": ""})
         put_one(saver, "idle", {"system": "idle"})
         saver.put_writes(config, [("turn", 1)], "task")
         deadline = time.monotonic() + 3 * ttl.total_seconds()
         turn = 0
         while time.monotonic() < deadline:  # twice the TTL of writes that skip "system"
             turn += 1
-            config = put_one(saver, "live", {"system": "written once", "turn": turn}, config,
-                             new={"turn"})
+            config = put_one(saver, "live", {"system": "written once", "turn": "t" * turn},
+                             config, new={"turn"})
             saver.put_writes(config, [("turn", turn)], "task")
             ttls = thread_ttls(client, prefix, "live")
             assert all(0 < t <= 1500 for t in ttls), ttls
             assert max(ttls) - min(ttls) < 50, ttls  # one expiry for every key
             time.sleep(0.3)
         latest = saver.get_tuple(generate_config("live"))
-        assert latest.checkpoint["channel_values"] == {"system": "written once", "turn": turn}
+        assert latest.checkpoint["channel_values"] == {"system": "written once",
+                                                       "turn": "t" * turn}
         assert saver.get_tuple(generate_config("idle")) is None
         assert [t.thread_id for t in saver.list_threads()] == ["live"]
         time.sleep(ttl.total_seconds() + 0.3)
