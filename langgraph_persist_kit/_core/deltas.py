@@ -290,9 +290,16 @@ def stored_values(deltas: AppendDeltas | None, thread_id: str, checkpoint_ns: st
                   rows: Sequence[ChannelValueRow]) -> DeltaPut:
     """The rows a put stores: with pieces when ``deltas`` is on, else every value whole."""
     if deltas is None:
-        return DeltaPut([StoredValue(*row, None, None, None) for row in rows], None,
-                        (thread_id, checkpoint_ns), {})
+        return DeltaPut([_whole_value(row) for row in rows], None, (thread_id, checkpoint_ns), {})
     return deltas.encode(thread_id, checkpoint_ns, rows)
+
+
+def _whole_value(row: ChannelValueRow) -> StoredValue:
+    """A value stored whole; a list records its items as a chain root does (so ``stats``
+    knows its header even when append deltas are off)."""
+    header = list_header(row.value) if row.type == LIST_TYPE else None
+    return StoredValue(*row, None, None if header is None else 0,
+                       None if header is None else header[1])
 
 
 def new_deltas(enabled: bool, cache_bytes: int | None) -> AppendDeltas | None:
@@ -394,15 +401,24 @@ def _rebuild_chain(stored: Mapping[tuple[str, Version], Piece],
 
 
 def channel_totals(rows: Iterable[Sequence[Any]]) -> list[tuple[str, str, int, int, int]]:
-    """Per channel ``(ns, channel, versions, stored bytes, rebuilt bytes)`` of a thread,
-    from its value rows ``(ns, channel, version, base_version, stored bytes, items[, raw
-    bytes])`` (``base_version`` ``None`` for a whole value; raw bytes, before a store's
-    compression, default to the stored bytes): what ``stats(thread_id=...)`` reports."""
+    """Per channel ``(ns, channel, versions, stored bytes, rebuilt bytes)`` of a thread:
+    what ``stats(thread_id=...)`` reports.
+
+    Args:
+        rows: One per stored value: ``(ns, channel, version, base_version, stored bytes,
+            items[, raw bytes[, first byte]])``. ``base_version`` is ``None`` for a whole
+            value; raw bytes (before a store's compression) default to the stored bytes;
+            the first byte of a whole value whose ``items`` is unknown (stored before
+            migration 0002) gives its list header's length.
+    """
     stored: dict[tuple[str, str, Version], int] = {}
     by_key = {}
-    for ns, ch, v, base, size, items, *raw in rows:
+    for ns, ch, v, base, size, items, *more in rows:
         stored[(ns, ch, v)] = int(size)
-        by_key[(ns, ch, v)] = (base, int(raw[0]) if raw else int(size), items)
+        if items is None and base is None and len(more) > 1 and more[1]:
+            header = list_header(bytes(more[1]) + b"\0\0\0\0")
+            items = None if header is None else {1: 0, 3: 16, 5: 1 << 16}[header[0]]
+        by_key[(ns, ch, v)] = (base, int(more[0]) if more else int(size), items)
     items_bytes: dict[tuple[str, str, Version], int] = {}
 
     def items_of(start: tuple[str, str, Version]) -> int:

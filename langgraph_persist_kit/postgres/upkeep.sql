@@ -236,9 +236,11 @@ SELECT (SELECT count(*) FROM {schema}.checkpoints WHERE thread_id = %(thread_id)
 -- select_thread_channel_stats --
 -- One thread's stored channel values: namespace, channel, version, the version a
 -- piece extends, stored bytes (after compression), items and bytes before
--- compression (stats adds them up per channel, stored and rebuilt).
+-- compression, and the first byte of a whole value stored without items (stats adds
+-- them up per channel, stored and rebuilt).
 SELECT checkpoint_ns, channel, version::text, base_version::text, pg_column_size(value),
-       items, octet_length(value)
+       items, octet_length(value),
+       CASE WHEN items IS NULL AND base_version IS NULL THEN substring(value FROM 1 FOR 1) END
 FROM {schema}.channel_values WHERE thread_id = %(thread_id)s
 
 -- select_thread_ids --

@@ -203,9 +203,10 @@ SELECT (SELECT count(*) FROM checkpoints WHERE thread_id = :thread_id),
 
 -- select_thread_channel_stats --
 -- One thread's stored channel values: namespace, channel, version, the version a
--- piece extends, stored bytes and items (stats adds them up per channel, stored
--- and rebuilt).
-SELECT checkpoint_ns, channel, version, base_version, length(value), items
+-- piece extends, stored bytes, items, bytes again, and the first byte of a whole
+-- value stored without items (stats adds them up per channel, stored and rebuilt).
+SELECT checkpoint_ns, channel, version, base_version, length(value), items, length(value),
+       CASE WHEN items IS NULL AND base_version IS NULL THEN substr(value, 1, 1) END
 FROM channel_values WHERE thread_id = :thread_id
 
 -- select_thread_ids --
