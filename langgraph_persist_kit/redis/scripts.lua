@@ -45,6 +45,20 @@ local function base_of(field, payload)
   return field:match('^(.*%z)') .. payload:sub(8, payload:find('\0', 8, true) - 1)
 end
 
+-- Append to out the field, payload pairs of every version the value (field, payload)
+-- extends, transitively (a chain: at most ~22 pieces); seen holds the fields already out.
+local function add_bases(field, payload, seen, out)
+  local base = base_of(field, payload)
+  while base and not seen[base] do
+    seen[base] = true
+    local stored = redis.call('HGET', VAL, base)
+    if not stored then break end
+    out[#out + 1] = base
+    out[#out + 1] = stored
+    base = base_of(base, stored)
+  end
+end
+
 local function remove(key, command, items)
   if #items > 0 then
     each_chunk(items, 1, #items, function(...) redis.call(command, key, ...) end)
@@ -171,17 +185,7 @@ for _, member in ipairs(members) do
       for i = 2, #refs, 2 do fields[#fields + 1] = refs[i] end
       values = hmget(VAL, fields)
       for i, field in ipairs(fields) do if values[i] then sent[field] = true end end
-      for i, field in ipairs(fields) do
-        local base = base_of(field, values[i])
-        while base and not sent[base] do  -- a chain: at most ~22 pieces
-          sent[base] = true
-          local payload = redis.call('HGET', VAL, base)
-          if not payload then break end
-          bases[#bases + 1] = base
-          bases[#bases + 1] = payload
-          base = base_of(base, payload)
-        end
-      end
+      for i, field in ipairs(fields) do add_bases(field, values[i], sent, bases) end
     end
     if parts ~= '0' then
       write_members = writes_of(member)
@@ -362,15 +366,13 @@ return {1, checkpoints, 0}
 -- Channel values by field, with every version their pieces extend (transitively).
 -- ARGV: field... Returns field, payload pairs of those stored.
 local out, seen = {}, {}
-for i = 1, #ARGV do
-  local field = ARGV[i]
-  while field and not seen[field] do
-    seen[field] = true
-    local payload = redis.call('HGET', VAL, field)
-    if not payload then break end
+for _, field in ipairs(ARGV) do
+  local payload = not seen[field] and redis.call('HGET', VAL, field)
+  seen[field] = true
+  if payload then
     out[#out + 1] = field
     out[#out + 1] = payload
-    field = base_of(field, payload)
+    add_bases(field, payload, seen, out)
   end
 end
 return out
