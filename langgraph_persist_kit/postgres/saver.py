@@ -50,15 +50,11 @@ class PostgresSaver(SyncOnly, SaverMethods):
             writes (e.g. ``EncryptedSerializer``); metadata stays plain JSONB.
         schema: The schema holding the tables (created by `setup`); savers
             on different schemas never see each other's threads.
-        append_deltas: Store a list value that extends the channel's previous
-            value (a chat's ``messages``) as the items it appended only, rebuilt
-            exactly on read; on by default. ``False`` stores every value whole,
-            as before. Data stored with it on or off reads back the same either
-            way, so it can be switched at any time.
-        append_cache_bytes: The most bytes of list values the saver remembers to
-            spot appends, least recently used first out (default 64 MiB,
-            `deltas.DEFAULT_CACHE_BYTES`). A value not remembered is stored whole;
-            0 remembers nothing. Unused when ``append_deltas`` is off.
+        append_deltas: Store a growing list as the items it appended, on by
+            default; ``False`` stores every value whole. As for `SqliteSaver`;
+            see ``docs/storage.md``.
+        append_cache_bytes: Bytes of list values remembered to spot appends
+            (default 64 MiB); as for `SqliteSaver`.
 
     Raises:
         ConfigurationError: For a bad ``schema``, ``append_deltas`` or

@@ -51,15 +51,11 @@ class RedisSaver(SyncOnly, RedisClientMixin, SaverMethods):
             keeps threads until deleted.
         refresh_on_read: Also push the expiry forward when a thread is read
             (``get_tuple``, ``list`` in one thread).
-        append_deltas: Store a list value that extends the channel's previous
-            value (a chat's ``messages``) as the items it appended only, rebuilt
-            exactly on read; on by default. ``False`` stores every value whole,
-            as before. Data stored with it on or off reads back the same either
-            way, so it can be switched at any time.
-        append_cache_bytes: The most bytes of list values the saver remembers to
-            spot appends, least recently used first out (default 64 MiB,
-            `deltas.DEFAULT_CACHE_BYTES`). A value not remembered is stored whole;
-            0 remembers nothing. Unused when ``append_deltas`` is off.
+        append_deltas: Store a growing list as the items it appended, on by
+            default; ``False`` stores every value whole. As for `SqliteSaver`;
+            see ``docs/storage.md``.
+        append_cache_bytes: Bytes of list values remembered to spot appends
+            (default 64 MiB); as for `SqliteSaver`.
 
     Raises:
         ConfigurationError: For a client that is not redis-py's, or decodes
