@@ -1,9 +1,9 @@
 """Append-delta storage of list values: store what a new version appended, rebuild on read.
 
 Owns: deciding whether a channel value is stored whole or as the items it appended to
-an earlier stored version (`AppendDeltas`), and rebuilding values from their pieces
-(`rebuild`). Every store keeps the same three facts beside a value: the version it
-extends (``base_version``), its ``position`` in the chain, and its number of ``items``.
+an earlier stored version (`AppendDeltas`); `pieces.py` rebuilds values from pieces.
+Every store keeps the same three facts beside a value: the version it extends
+(``base_version``), its ``position`` in the chain, and its number of ``items``.
 
 **Why bytes.** LangGraph's serializer writes a list as a msgpack array: a header
 holding the number of items, then each item's own encoding, one after the other. So
@@ -41,12 +41,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from langgraph_persist_kit._core.codec import ChannelValueRow, Version
-from langgraph_persist_kit.errors import BackendError
 
 APPEND = "append"
 """Type tag of a stored piece: the items a version appended to its ``base_version``."""
@@ -62,10 +61,6 @@ MAX_POSITION = BRANCHING**7
 
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 """Bytes of list values a saver remembers to detect appends (`AppendDeltas`)."""
-
-
-class BrokenChainError(BackendError):
-    """A stored piece's base version is missing: the value cannot be rebuilt."""
 
 
 # --- msgpack array headers ------------------------------------------------------------
@@ -132,7 +127,10 @@ class Link:
 
 
 @dataclass(frozen=True)
-class _Chain:
+class Chain:
+    """A list value and its chain: what the saver remembers per channel, and what a read
+    that rebuilt a value teaches it (`pieces.Rebuilt.chains`)."""
+
     data: bytes  # the latest value, whole
     start: int  # where its items start (after the header)
     links: tuple[Link, ...]  # the latest version's chain, whole value first
@@ -153,7 +151,7 @@ class DeltaPut:
     rows: list[StoredValue]
     _deltas: AppendDeltas | None
     _key: tuple[str, str]
-    _chains: dict[str, _Chain | None]
+    _chains: dict[str, Chain | None]
     _whole: bool = False
 
     @property
@@ -171,7 +169,7 @@ class DeltaPut:
         for channel, chain in self._chains.items():
             if chain is not None:
                 link = chain.links[-1]
-                self._chains[channel] = _Chain(chain.data, chain.start,
+                self._chains[channel] = Chain(chain.data, chain.start,
                                                (Link(0, link.version, link.items, link.end),))
         return self.rows
 
@@ -181,7 +179,7 @@ class DeltaPut:
             self._deltas.remember(self._key, self._chains)
 
 
-def _whole(row: StoredValue, chain: _Chain | None) -> StoredValue:
+def _whole(row: StoredValue, chain: Chain | None) -> StoredValue:
     if row.base_version is None:
         return row
     assert chain is not None
@@ -198,18 +196,18 @@ class AppendDeltas:
 
     def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.cache_bytes = cache_bytes
-        self._chains: OrderedDict[tuple[str, str, str], _Chain] = OrderedDict()
+        self._chains: OrderedDict[tuple[str, str, str], Chain] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def _get(self, key: tuple[str, str, str]) -> _Chain | None:
+    def _get(self, key: tuple[str, str, str]) -> Chain | None:
         with self._lock:
             chain = self._chains.get(key)
             if chain is not None:
                 self._chains.move_to_end(key)
             return chain
 
-    def _set(self, key: tuple[str, str, str], chain: _Chain | None) -> None:
+    def _set(self, key: tuple[str, str, str], chain: Chain | None) -> None:
         with self._lock:
             old = self._chains.pop(key, None)
             if old is not None:
@@ -239,7 +237,7 @@ class AppendDeltas:
     def encode(self, thread_id: str, checkpoint_ns: str,
                rows: Sequence[ChannelValueRow]) -> DeltaPut:
         """Turn a put's channel values into stored rows, pieces where they extend."""
-        chains: dict[str, _Chain | None] = {}
+        chains: dict[str, Chain | None] = {}
         out = []
         for row in rows:
             stored, chain = self._encode_one((thread_id, checkpoint_ns, row.channel), row)
@@ -248,7 +246,7 @@ class AppendDeltas:
         return DeltaPut(out, self, (thread_id, checkpoint_ns), chains)
 
     def _encode_one(self, key: tuple[str, str, str],
-                    row: ChannelValueRow) -> tuple[StoredValue, _Chain | None]:
+                    row: ChannelValueRow) -> tuple[StoredValue, Chain | None]:
         header = (list_header(row.value)
                   if row.type == LIST_TYPE and isinstance(row.value, bytes) else None)
         if header is None or row.value[: header[0]] != array_header(header[1]):
@@ -273,18 +271,18 @@ class AppendDeltas:
                 link = Link(position, row.version, items, end)
                 return (StoredValue(row.channel, row.version, APPEND, piece, base.version,
                                     position, items),
-                        _Chain(row.value, start, (*chain, link)))
+                        Chain(row.value, start, (*chain, link)))
         return (StoredValue(*row, None, 0, items),
-                _Chain(row.value, start, (Link(0, row.version, items, end),)))
+                Chain(row.value, start, (Link(0, row.version, items, end),)))
 
-    def remember(self, key: tuple[str, str], chains: Mapping[str, _Chain | None]) -> None:
+    def remember(self, key: tuple[str, str], chains: Mapping[str, Chain | None]) -> None:
         """Remember the latest value of each channel (``None``: not a list, forget it)."""
         for channel, chain in chains.items():
             self._set((*key, channel), chain)
 
     def learn(self, thread_id: str, checkpoint_ns: str,
-              rebuilt: Mapping[str, _Chain]) -> None:
-        """Remember values a read rebuilt (see `Rebuilt.chains`)."""
+              rebuilt: Mapping[str, Chain]) -> None:
+        """Remember values a read rebuilt (see `pieces.Rebuilt.chains`)."""
         self.remember((thread_id, checkpoint_ns), rebuilt)
 
 
@@ -309,143 +307,3 @@ def new_deltas(enabled: bool, cache_bytes: int | None) -> AppendDeltas | None:
     if not enabled:
         return None
     return AppendDeltas(DEFAULT_CACHE_BYTES if cache_bytes is None else int(cache_bytes))
-
-
-# --- reading --------------------------------------------------------------------------
-
-
-class Piece(NamedTuple):
-    """A stored channel value as read back: whole, or a piece with its base version."""
-
-    type: str
-    value: bytes
-    base_version: Version | None = None
-    position: int | None = None
-    items: int | None = None
-
-
-class Rebuilt(NamedTuple):
-    """Values rebuilt from pieces: ``values[(channel, version)] = (type, bytes)``."""
-
-    values: dict[tuple[str, Version], tuple[str, bytes]]
-    chains: dict[tuple[str, Version], _Chain]
-
-
-def rebuild(stored: Mapping[tuple[str, Version], Piece],
-            wanted: Iterable[tuple[str, Version]] | None = None) -> Rebuilt:
-    """Rebuild whole values from the rows a read returned (a version's whole chain).
-
-    Args:
-        stored: ``(channel, version) -> Piece`` for the wanted versions and every
-            version their pieces extend.
-        wanted: The versions to rebuild (default: every stored one).
-
-    Raises:
-        BrokenChainError: A piece's base version is not among ``stored``.
-    """
-    values: dict[tuple[str, Version], tuple[str, bytes]] = {}
-    chains: dict[tuple[str, Version], _Chain] = {}
-    for key in stored if wanted is None else wanted:
-        piece = stored.get(key)
-        if piece is None:
-            continue
-        if piece.type != APPEND:
-            values[key] = (piece.type, piece.value)
-            if piece.items is not None or piece.type == LIST_TYPE:
-                chain = _root_chain(key[1], piece)
-                if chain is not None:
-                    chains[key] = chain
-            continue
-        chain = _rebuild_chain(stored, key)
-        values[key] = (LIST_TYPE, chain.data)
-        chains[key] = chain
-    return Rebuilt(values, chains)
-
-
-def _root_chain(version: Version, piece: Piece) -> _Chain | None:
-    header = list_header(piece.value) if piece.type == LIST_TYPE else None
-    if header is None:
-        return None
-    start, items = header
-    return _Chain(piece.value, start,
-                  (Link(piece.position or 0, version, items, len(piece.value) - start),))
-
-
-def _rebuild_chain(stored: Mapping[tuple[str, Version], Piece],
-                   key: tuple[str, Version]) -> _Chain:
-    pieces: list[tuple[Version, Piece]] = []
-    channel, version = key
-    piece = stored[key]
-    while piece.type == APPEND:
-        pieces.append((version, piece))
-        if len(pieces) > MAX_POSITION:
-            raise BrokenChainError(f"channel {channel!r}: a chain of pieces loops")
-        version = piece.base_version  # type: ignore[assignment]
-        found = stored.get((channel, version))
-        if found is None:
-            raise BrokenChainError(
-                f"channel {channel!r} version {key[1]!r} extends version {version!r}, "
-                "which is no longer stored")
-        piece = found
-    root = _root_chain(version, piece)
-    if root is None:
-        raise BrokenChainError(f"channel {channel!r}: version {version!r} is not a list")
-    parts = [memoryview(root.data)[root.start:]]
-    links = [Link(piece.position or 0, version, root.links[0].items, root.links[0].end)]
-    end = links[0].end
-    for piece_version, part in reversed(pieces):
-        parts.append(memoryview(part.value))
-        end += len(part.value)
-        links.append(Link(part.position or 0, piece_version, part.items or 0, end))
-    header = array_header(links[-1].items)
-    data = b"".join([header, *parts])
-    return _Chain(data, len(header), tuple(links))
-
-
-def channel_totals(rows: Iterable[Sequence[Any]]) -> list[tuple[str, str, int, int, int]]:
-    """Per channel ``(ns, channel, versions, stored bytes, rebuilt bytes)`` of a thread:
-    what ``stats(thread_id=...)`` reports.
-
-    Args:
-        rows: One per stored value: ``(ns, channel, version, base_version, stored bytes,
-            items[, raw bytes[, first byte]])``. ``base_version`` is ``None`` for a whole
-            value; raw bytes (before a store's compression) default to the stored bytes;
-            the first byte of a whole value whose ``items`` is unknown (stored before
-            migration 0002) gives its list header's length.
-    """
-    stored: dict[tuple[str, str, Version], int] = {}
-    by_key = {}
-    for ns, ch, v, base, size, items, *more in rows:
-        stored[(ns, ch, v)] = int(size)
-        if items is None and base is None and len(more) > 1 and more[1]:
-            header = list_header(bytes(more[1]) + b"\0\0\0\0")
-            items = None if header is None else {1: 0, 3: 16, 5: 1 << 16}[header[0]]
-        by_key[(ns, ch, v)] = (base, int(more[0]) if more else int(size), items)
-    items_bytes: dict[tuple[str, str, Version], int] = {}
-
-    def items_of(start: tuple[str, str, Version]) -> int:
-        """Bytes of a version's items (its whole list without the header)."""
-        path: list[tuple[str, str, Version]] = []
-        key = start
-        while key not in items_bytes:
-            base, size, items = by_key[key]
-            base_key = (key[0], key[1], base)
-            if base is None or base_key not in by_key or len(path) > MAX_POSITION:
-                header = len(array_header(items)) if items is not None and base is None else 0
-                items_bytes[key] = size - header
-                break
-            path.append(key)
-            key = base_key
-        for link in reversed(path):
-            base_key = (link[0], link[1], by_key[link][0])
-            items_bytes[link] = items_bytes[base_key] + by_key[link][1]
-        return items_bytes[start]
-
-    totals: dict[tuple[str, str], list[int]] = {}
-    for key, (base, size, items) in by_key.items():
-        rebuilt = size if base is None else len(array_header(items or 0)) + items_of(key)
-        entry = totals.setdefault((key[0], key[1]), [0, 0, 0])
-        entry[0] += 1
-        entry[1] += stored[key]
-        entry[2] += rebuilt
-    return [(ns, channel, n, size, rebuilt) for (ns, channel), (n, size, rebuilt) in totals.items()]

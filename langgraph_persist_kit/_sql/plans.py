@@ -44,8 +44,9 @@ from langgraph_persist_kit._core.codec import (
     Version,
     target_of,
 )
-from langgraph_persist_kit._core.deltas import AppendDeltas, Piece, rebuild
+from langgraph_persist_kit._core.deltas import AppendDeltas
 from langgraph_persist_kit._core.lineage import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
+from langgraph_persist_kit._core.pieces import Piece, rebuild
 from langgraph_persist_kit._core.plan import Listing, Query, Rows, SqlPlan, paged
 from langgraph_persist_kit._sql.migrations import Migration
 from langgraph_persist_kit._sql.upkeep import SqlUpkeep

@@ -14,8 +14,8 @@ import orjson
 
 from langgraph_persist_kit._core.checks import check_id
 from langgraph_persist_kit._core.codec import NULL_TASK_ID, thread_stats
-from langgraph_persist_kit._core.deltas import channel_totals
 from langgraph_persist_kit._core.lineage import ancestor_chain
+from langgraph_persist_kit._core.pieces import channel_totals
 from langgraph_persist_kit._core.plan import Query, SqlPlan
 
 

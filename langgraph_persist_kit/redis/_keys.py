@@ -52,7 +52,8 @@ from typing import Any
 import ormsgpack
 
 from langgraph_persist_kit._core.codec import EMPTY, Version
-from langgraph_persist_kit._core.deltas import APPEND, Piece, StoredValue
+from langgraph_persist_kit._core.deltas import APPEND, StoredValue
+from langgraph_persist_kit._core.pieces import Piece
 from langgraph_persist_kit.errors import ConfigurationError
 
 BUCKETS = 256

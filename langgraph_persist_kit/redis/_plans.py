@@ -40,8 +40,9 @@ from langgraph_persist_kit._core.codec import (
     encode_writes,
     target_of,
 )
-from langgraph_persist_kit._core.deltas import AppendDeltas, DeltaPut, rebuild, stored_values
+from langgraph_persist_kit._core.deltas import AppendDeltas, DeltaPut, stored_values
 from langgraph_persist_kit._core.lineage import FIRST_ROUND_DEPTH, AncestorWalk, PrunePlans
+from langgraph_persist_kit._core.pieces import rebuild
 from langgraph_persist_kit._core.versioning import put_head, stale
 from langgraph_persist_kit.errors import BackendError, SchemaVersionError
 from langgraph_persist_kit.redis import _keys as k

@@ -14,8 +14,9 @@ import orjson
 
 from langgraph_persist_kit._core.checks import check_id
 from langgraph_persist_kit._core.codec import kept_when_paused, thread_stats
-from langgraph_persist_kit._core.deltas import LIST_TYPE, channel_totals, list_header
+from langgraph_persist_kit._core.deltas import LIST_TYPE, list_header
 from langgraph_persist_kit._core.lineage import ancestor_chain
+from langgraph_persist_kit._core.pieces import channel_totals
 from langgraph_persist_kit.redis import _keys as k
 from langgraph_persist_kit.redis._buckets import bucket_range
 from langgraph_persist_kit.redis._listing import PAGE_SIZE

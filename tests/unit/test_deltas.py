@@ -21,15 +21,12 @@ from langgraph_persist_kit._core.deltas import (
     BRANCHING,
     LIST_TYPE,
     AppendDeltas,
-    BrokenChainError,
-    Piece,
     StoredValue,
     array_header,
     base_position,
-    channel_totals,
     list_header,
-    rebuild,
 )
+from langgraph_persist_kit._core.pieces import BrokenChainError, Piece, channel_totals, rebuild
 from langgraph_persist_kit.errors import BackendError
 
 SERDE = JsonPlusSerializer()
