@@ -253,3 +253,19 @@ def test_long_read_suite_times_both_storages_on_every_backend() -> None:
         assert row["ratio"] == pytest.approx(row["on"] / row["off"]), backend
     table = long_read_bench.table(results, 3)
     assert table.row_count == 3
+
+
+@pytest.mark.timeout(120)
+def test_superstep_suite_times_ours_and_the_official_savers_in_both_modes() -> None:
+    from benchmarks import servers, superstep_bench
+
+    urls = {"postgres": os.environ.get(servers.PG_URL_VAR, servers.PG_DEFAULT),
+            "redis": REDIS_URL}
+    results = superstep_bench.run(2, 1, urls)
+
+    assert list(results) == [f"{b} {m}" for b in superstep_bench.BACKENDS
+                             for m in superstep_bench.MODES]
+    for name, row in results.items():
+        assert row["ours"] > 0 and row["official"] > 0, name
+        assert row["ratio"] == pytest.approx(row["ours"] / row["official"]), name
+    assert superstep_bench.table(results, 2, 1).row_count == 6
