@@ -233,6 +233,7 @@ STAT_LABELS = {
     "write_bytes": "pending write bytes",
     "channel_values": "channel values",
     "channel_bytes": "channel value bytes",
+    "rebuilt_bytes": "channel value bytes, rebuilt",
     "bytes": "bytes",
 }
 
@@ -289,15 +290,18 @@ def stats_command(url: str, thread_id: str | None, as_json: bool) -> None:
 
 
 def _channels_table(channels: list[dict[str, Any]]) -> Table:
-    """One row per stored channel of a thread: namespace, channel, versions, bytes."""
+    """One row per stored channel of a thread: namespace, channel, versions, bytes stored
+    and rebuilt (the values' full length: far more than stored for a list kept as pieces)."""
     table = Table(title="channel values, largest first")
     table.add_column("namespace")
     table.add_column("channel")
     table.add_column("versions", justify="right")
     table.add_column("bytes", justify="right")
+    table.add_column("rebuilt", justify="right")
     for channel in channels:
         table.add_row(channel["checkpoint_ns"] or "(root)", channel["channel"],
-                      f"{channel['versions']:,}", _size(channel["bytes"]))
+                      f"{channel['versions']:,}", _size(channel["bytes"]),
+                      _size(channel["rebuilt_bytes"]))
     return table
 
 

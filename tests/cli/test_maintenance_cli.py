@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated, Any, TypedDict
 
 import click
 import pytest
+from langgraph.graph import START, StateGraph
+from langgraph.graph.message import add_messages
 
 from langgraph_persist_kit import saver_from_url
 from langgraph_persist_kit.cli import cli, progress
@@ -33,6 +36,21 @@ from tests.helpers.maintenance_cli import (
     run,
 )
 from tests.helpers.paths import ROOT
+
+
+def chat_graph() -> Any:
+    """A one-node chat: the state is an ``add_messages`` list, the node answers."""
+    def bot(state: Chat) -> dict[str, Any]:
+        return {"messages": [("ai", f"answer {len(state['messages'])} " + "text " * 40)]}
+
+    builder: Any = StateGraph(Chat)
+    builder.add_node("bot", bot)
+    builder.add_edge(START, "bot")
+    return builder
+
+
+class Chat(TypedDict):
+    messages: Annotated[list, add_messages]
 
 # --- cleanup, prune, stats, migrate --------------------------------------------------
 
@@ -174,6 +192,24 @@ def test_stats_of_one_thread_match_the_saver(url: str) -> None:
     row = next(row for row in table.splitlines() if " n " in row)
     assert "(root)" in row and " 3 " in row, table
     assert "no thread 'nobody'" in error_line(run("stats", url, "--thread", "nobody"), 1)
+
+
+def test_stats_of_a_chat_show_its_messages_stored_as_pieces_and_rebuilt(url: str) -> None:
+    """A list that grows by appends is stored as pieces: the table shows the messages
+    channel's stored bytes and, far larger, its bytes rebuilt."""
+    with saver_from_url(url) as saver:
+        graph = chat_graph().compile(checkpointer=saver)
+        for turn in range(12):
+            graph.invoke({"messages": [("user", f"turn {turn} " + "words " * 40)]},
+                         {"configurable": {"thread_id": "chat"}})
+        expected = saver.stats(thread_id="chat")
+    messages = next(c for c in expected["channels"] if c["channel"] == "messages")
+    assert messages["rebuilt_bytes"] > 3 * messages["bytes"], messages
+    assert as_json("stats", url, "--thread", "chat") == expected
+    table = ok(run("stats", url, "--thread", "chat")).stdout
+    row = next(line for line in table.splitlines() if " messages " in line)
+    assert f"{messages['bytes']:,}" in row and f"{messages['rebuilt_bytes']:,}" in row, table
+    assert "rebuilt" in table
 
 
 def test_migrate_sets_a_store_up(url: str) -> None:
