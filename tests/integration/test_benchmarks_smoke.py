@@ -266,6 +266,7 @@ def test_superstep_suite_times_ours_and_the_official_savers_in_both_modes() -> N
     assert list(results) == [f"{b} {m}" for b in superstep_bench.BACKENDS
                              for m in superstep_bench.MODES]
     for name, row in results.items():
-        assert row["ours"] > 0 and row["official"] > 0, name
+        assert row["ours"] > 0 and row["official"] > 0 and row["memory"] > 0, name
         assert row["ratio"] == pytest.approx(row["ours"] / row["official"]), name
+        assert row["floor"] == pytest.approx(row["memory"] / row["official"]), name
     assert superstep_bench.table(results, 2, 1).row_count == 6
