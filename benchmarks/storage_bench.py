@@ -179,8 +179,9 @@ def opened(side: Side, index: int, run: str, tmp: str, urls: dict[str, str],
                 yield saver, lambda: redis_bytes(urls["redis"], prefix + ":")
 
 
-SUPER_STEPS = 2
-"""Super-steps (checkpoints) of one turn of `chat_graph`: the input, then ``bot``."""
+SUPER_STEPS = 3
+"""Super-steps (checkpoints) of one turn of `chat_graph`: the input, ``__start__``, ``bot``
+(the smoke test counts them on an ``InMemorySaver``)."""
 
 READS = 21
 """``get_state`` calls timed at the last turn (the median is reported)."""

@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
 from rich.console import Console
 
 from benchmarks import sqlite_bench
@@ -228,6 +229,10 @@ def test_storage_suite_measures_every_side_and_draws_the_chart(tmp_path: Path) -
         assert points[4] > points[0] >= 0, (name, points)
         assert measured.get_state_us > 0, name
         assert measured.super_step_us > 0, name
+    memory, config = InMemorySaver(), {"configurable": {"thread_id": "count"}}
+    storage_bench.chat_graph(storage_bench.Chat).compile(checkpointer=memory).invoke(
+        {"messages": [("user", "hi")]}, config)
+    assert len(list(memory.list(config))) == storage_bench.SUPER_STEPS  # per turn
     figures = storage_bench.figures(results, sizes)
     assert figures["ours, SQLite"]["vs_official"] > 0
     assert figures["official SQLite"]["vs_official"] is None
