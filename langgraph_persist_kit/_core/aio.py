@@ -75,6 +75,7 @@ class AsyncSaverMethods(PersistSaverBase):
     async def adelete_thread(self, thread_id: str) -> None:
         """Delete a thread atomically; see `SaverMethods.delete_thread`."""
         await self._run(partial(self.plans.delete_thread, thread_id), transaction=True)
+        self._forget(thread_id)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints of runs; see `SaverMethods.delete_for_runs`."""

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -60,7 +60,12 @@ MAX_POSITION = BRANCHING**7
 """Chains restart with a whole value here: at most 21 pieces after the whole value."""
 
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
-"""Bytes of list values a saver remembers to detect appends (`AppendDeltas`)."""
+"""Bytes a saver's memory of list values takes at most (`AppendDeltas`)."""
+
+ENTRY_BYTES, LINK_BYTES = 512, 64
+"""Bytes one remembered value takes besides the value itself, and per link of its chain
+(measured with ``tracemalloc``, rounded up), so that ``cache_bytes`` bounds memory even
+for many short lists."""
 
 
 # --- msgpack array headers ------------------------------------------------------------
@@ -137,7 +142,9 @@ class Chain:
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        """What it counts for against ``cache_bytes``: the value, and the memory an
+        entry takes beside it (its key, its links, the cache's own bookkeeping)."""
+        return len(self.data) + ENTRY_BYTES + LINK_BYTES * len(self.links)
 
 
 @dataclass
@@ -152,7 +159,7 @@ class DeltaPut:
     _deltas: AppendDeltas | None
     _key: tuple[str, str]
     _chains: dict[str, Chain | None]
-    _whole: bool = False
+    _unchanged: frozenset[str] = frozenset()  # channels re-put at the remembered version
 
     @property
     def has_pieces(self) -> bool:
@@ -164,7 +171,6 @@ class DeltaPut:
 
     def whole_rows(self) -> list[StoredValue]:
         """Every value whole (lists as chain roots): when a base version is gone."""
-        self._whole = True
         self.rows = [_whole(row, self._chains.get(row.channel)) for row in self.rows]
         for channel, chain in self._chains.items():
             if chain is not None:
@@ -173,10 +179,22 @@ class DeltaPut:
                                                (Link(0, link.version, link.items, link.end),))
         return self.rows
 
-    def stored(self) -> None:
-        """Remember the values written (call after the store committed them)."""
-        if self._deltas is not None:
-            self._deltas.remember(self._key, self._chains)
+    def stored(self, kept: Iterable[str] = ()) -> None:
+        """Remember the values written (call after the store committed them).
+
+        Args:
+            kept: Channels whose row the store did not write because it held that
+                version already (an import, a fork re-putting an older version): what
+                is stored there may be a piece elsewhere in a chain, so the saver
+                forgets the channel, unless it was re-put at the version it remembers.
+        """
+        if self._deltas is None:
+            return
+        chains = dict(self._chains)
+        for channel in kept:
+            if channel not in self._unchanged:
+                chains[channel] = None
+        self._deltas.remember(self._key, chains)
 
 
 def _whole(row: StoredValue, chain: Chain | None) -> StoredValue:
@@ -238,14 +256,19 @@ class AppendDeltas:
                rows: Sequence[ChannelValueRow]) -> DeltaPut:
         """Turn a put's channel values into stored rows, pieces where they extend."""
         chains: dict[str, Chain | None] = {}
+        unchanged = set()
         out = []
         for row in rows:
-            stored, chain = self._encode_one((thread_id, checkpoint_ns, row.channel), row)
+            key = (thread_id, checkpoint_ns, row.channel)
+            known = self._get(key)
+            stored, chain = self._encode_one(known, row)
+            if chain is not None and chain is known:
+                unchanged.add(row.channel)
             out.append(stored)
             chains[row.channel] = chain
-        return DeltaPut(out, self, (thread_id, checkpoint_ns), chains)
+        return DeltaPut(out, self, (thread_id, checkpoint_ns), chains, frozenset(unchanged))
 
-    def _encode_one(self, key: tuple[str, str, str],
+    def _encode_one(self, known: Chain | None,
                     row: ChannelValueRow) -> tuple[StoredValue, Chain | None]:
         header = (list_header(row.value)
                   if row.type == LIST_TYPE and isinstance(row.value, bytes) else None)
@@ -253,7 +276,6 @@ class AppendDeltas:
             return StoredValue(*row, None, None, None), None
         start, items = header
         end = len(row.value) - start
-        known = self._get(key)
         if known is not None:
             top = known.links[-1]
             if top.version == row.version:  # the same version again (an import): no change
@@ -297,7 +319,8 @@ def stored_values(deltas: AppendDeltas | None, thread_id: str, checkpoint_ns: st
 def _whole_value(row: ChannelValueRow) -> StoredValue:
     """A value stored whole; a list records its items as a chain root does (so ``stats``
     knows its header even when append deltas are off)."""
-    header = list_header(row.value) if row.type == LIST_TYPE else None
+    header = (list_header(row.value)
+              if row.type == LIST_TYPE and isinstance(row.value, bytes) else None)
     return StoredValue(*row, None, None if header is None else 0,
                        None if header is None else header[1])
 

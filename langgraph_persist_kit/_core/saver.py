@@ -119,6 +119,11 @@ class PersistSaverBase(BaseCheckpointSaver[str]):
         return partial(self.plans.put, self.serde, config, checkpoint, metadata, new_versions,
                        self.deltas)
 
+    def _forget(self, thread_id: str) -> None:
+        """After a thread was deleted: its remembered lists are no help any more."""
+        if self.deltas is not None:
+            self.deltas.forget(str(thread_id))
+
     def get_next_version(self, current: Version | None, channel: None = None) -> str:
         """A version greater than ``current``: ``"<32-digit counter>.<random>"``."""
         return next_version(current)
@@ -221,8 +226,10 @@ class SaverMethods(PersistSaverBase):
         self._run(plan, transaction=writes_need_transaction(self.plans, writes))
 
     def delete_thread(self, thread_id: str) -> None:
-        """Delete a thread's checkpoints, writes, channel values and registry row, atomically."""
+        """Delete a thread's checkpoints, writes, channel values and registry row, atomically
+        (and what the saver remembers of its lists)."""
         self._run(partial(self.plans.delete_thread, thread_id), transaction=True)
+        self._forget(thread_id)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints (and their writes) whose metadata ``run_id`` is in ``run_ids``.

@@ -209,15 +209,15 @@ class PostgresPlans(SqlPlans):
         }
         sql = self.put_sql[head]
         try:
-            stored, found = (yield Query(sql, {**params, **_value_params(values)}))[0]
+            stored, found, written = (yield Query(sql, {**params, **_value_params(values)}))[0]
         except psycopg.errors.ForeignKeyViolation:
             found = False
         if not found:
             values.whole_rows()
-            stored, found = (yield Query(sql, {**params, **_value_params(values)}))[0]
+            stored, found, written = (yield Query(sql, {**params, **_value_params(values)}))[0]
         if not stored:
             raise stale(enc.target.thread_id, parent)
-        values.stored()
+        values.stored(kept={row.channel for row in values.rows} - set(written or ()))
         return enc.config
 
     def put_writes(self, serde: SerializerProtocol, config: RunnableConfig,

@@ -67,7 +67,7 @@ WITH RECURSIVE cp AS MATERIALIZED (
         ) AS b
         WHERE b.base_version IS NOT NULL
     ) AS n
-    WHERE n.channels IS NOT NULL AND c.depth < 64
+    WHERE n.channels IS NOT NULL AND c.depth < 4096  -- chains cannot loop; a guard only
 ), wanted AS (
     SELECT DISTINCT k.thread_id, k.checkpoint_ns, k.channel, k.version
     FROM chain AS c,
@@ -103,9 +103,10 @@ FROM cp JOIN {schema}.writes AS w
 -- bases checks that every version the put's pieces extend is still stored; {head}
 -- moves the registry row first (head_any, or one of the compare-and-set heads of a
 -- versioned run) only then; the checkpoint and its values are stored only if it
--- returned a row. Returns the number of checkpoints stored (0 or 1) and whether the
--- bases were found (if not, nothing was stored: the put is retried whole). A stored
--- version is never replaced (a channel version names one value).
+-- returned a row. Returns the number of checkpoints stored (0 or 1), whether the
+-- bases were found (if not, nothing was stored: the put is retried whole) and the
+-- channels whose values were written. A stored version is never replaced (a channel
+-- version names one value).
 WITH bases AS (
     SELECT count(b.found) = cardinality(%(base_channels)s::text[]) AS found
     FROM unnest(%(base_channels)s::text[], %(base_versions)s::text[]) AS x (channel, version)
@@ -127,6 +128,7 @@ WITH bases AS (
                 %(items)s::int[]) AS v (channel, version, type, value, base_version, position, items)
     WHERE EXISTS (SELECT FROM head)
     ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+    RETURNING channel
 ), new_checkpoint AS (
     INSERT INTO {schema}.checkpoints (
         thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
@@ -141,7 +143,8 @@ WITH bases AS (
         checkpoint = excluded.checkpoint, channel_versions = excluded.channel_versions,
         metadata = excluded.metadata, run_id = excluded.run_id, created_at = excluded.created_at
 )
-SELECT (SELECT count(*) FROM head), (SELECT found FROM bases)
+SELECT (SELECT count(*) FROM head), (SELECT found FROM bases),
+       (SELECT array_agg(channel) FROM new_values)
 
 -- head_any --
 -- The registry row after any put: last-write time, and the latest root

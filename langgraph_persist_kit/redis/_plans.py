@@ -201,9 +201,9 @@ class RedisPlans(RedisListing, RedisUpkeep, PrunePlans):
             reply = yield Script("put", keys, args + _value_args(ns, values))
         if reply == PUT_STALE:
             raise stale(enc.target.thread_id, parent)
-        if reply != PUT_STORED:
+        if not isinstance(reply, list) or reply[0] != PUT_STORED:
             raise BackendError(f"the Redis put script replied {reply!r}")
-        values.stored()
+        values.stored(kept={values.rows[int(i)].channel for i in reply[1:]})
         return enc.config
 
     def put_writes(self, serde: SerializerProtocol, config: RunnableConfig,

@@ -119,6 +119,7 @@ return stored
 -- yet), and the put stores nothing and returns 0 unless that is the latest root one.
 -- A piece is stored only if the version it extends still is: else the put stores
 -- nothing and returns 2 (the plan sends the values whole). A stored value is kept.
+-- Returns {1, index of each value held already...} once stored.
 local thread, member, head = ARGV[1], ARGV[2], ARGV[7]
 if head ~= '' then
   local root = redis.call('ZREVRANGEBYLEX', IDX, '(\1', '(\0', 'LIMIT', 0, 1)[1] or ''
@@ -130,13 +131,16 @@ for i = 8, #ARGV, 2 do
 end
 local old = redis.call('HGET', CP, member)
 if old then unindex_checkpoint(thread, member) end
-for i = 8, #ARGV, 2 do redis.call('HSETNX', VAL, ARGV[i], ARGV[i + 1]) end
+local reply = {1}  -- then the 0-based indexes of the values held already (not written)
+for i = 8, #ARGV, 2 do
+  if redis.call('HSETNX', VAL, ARGV[i], ARGV[i + 1]) == 0 then reply[#reply + 1] = (i - 8) / 2 end
+end
 redis.call('HSET', CP, member, ARGV[3])
 redis.call('HSET', BODY, member, ARGV[4])
 index_checkpoint(thread, member, ARGV[3])
 if member:byte(1) == 0 then set_root_metadata() end
 touch(thread, ARGV[5], ARGV[6])
-return 1
+return reply
 
 -- put_writes --
 -- Store a task's pending writes. ARGV: thread_id, now, ttl_ms, then

@@ -134,9 +134,11 @@ class SqlitePlans(SqlPlans):
             })
             if len(found) < len(bases):
                 values.whole_rows()
+        written: set[str] = set()
         for chunk in _chunks(values.rows, ROWS_PER_STATEMENT):
             params = [p for row in chunk for p in (target.thread_id, target.checkpoint_ns, *row)]
-            yield Query(self._rows_sql("insert_channel_values", 9, len(chunk)), params)
+            rows = yield Query(self._rows_sql("insert_channel_values", 9, len(chunk)), params)
+            written.update(row[0] for row in rows)
         yield Query(
             self.queries["insert_checkpoint"],
             {
@@ -152,7 +154,7 @@ class SqlitePlans(SqlPlans):
                 "created_at": time.time(),
             },
         )
-        values.stored()
+        values.stored(kept={row.channel for row in values.rows} - written)
         return enc.config
 
     def put_writes(self, serde: SerializerProtocol, config: RunnableConfig,

@@ -70,10 +70,12 @@ WHERE thread_id = :thread_id AND checkpoint_ns = :checkpoint_ns
 -- insert_channel_values --
 -- The channel values a put brings, {rows} being one "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
 -- each. A version already stored is kept: a channel version names one value, and
--- stored rows never change, so chains of pieces cannot loop.
+-- stored rows never change, so chains of pieces cannot loop. Returns the channels
+-- written (the others were held already).
 INSERT OR IGNORE INTO channel_values (
     thread_id, checkpoint_ns, channel, version, type, value, base_version, position, items
 ) VALUES {rows}
+RETURNING channel
 
 -- select_head --
 -- The latest root checkpoint of :thread_id, read inside a versioned put's

@@ -19,6 +19,8 @@ from langgraph_persist_kit._core.codec import ChannelValueRow, Version
 from langgraph_persist_kit._core.deltas import (
     APPEND,
     BRANCHING,
+    ENTRY_BYTES,
+    LINK_BYTES,
     LIST_TYPE,
     AppendDeltas,
     StoredValue,
@@ -254,7 +256,8 @@ def test_a_missing_base_breaks_the_chain() -> None:
 
 def test_the_memory_stays_within_its_bytes_and_evicts_the_least_recent() -> None:
     value = list(range(40))
-    size = len(ormsgpack.packb(value))
+    # an entry counts its value, and the memory beside it: key, bookkeeping, one link
+    size = len(ormsgpack.packb(value)) + ENTRY_BYTES + LINK_BYTES
     deltas = AppendDeltas(cache_bytes=2 * size + size // 2)
     for thread_id in ("a", "b", "c"):
         put(deltas, row(value, "v1"), thread_id=thread_id)
@@ -335,3 +338,27 @@ def test_channel_totals_of_pieces_on_a_root_stored_without_items() -> None:
     rows = [("", "messages", "v1", None, len(root), None, len(root), root[:1]),
             ("", "messages", "v2", "v1", len(piece), 25)]
     assert totals_of(rows)["messages"] == (2, len(root) + len(piece), len(root) + len(grown))
+
+
+def test_many_short_lists_stay_within_the_bound() -> None:
+    """The bound counts each entry's own memory, not only its value's bytes: a server
+    remembering an empty list per thread does not grow without limit."""
+    deltas = AppendDeltas(cache_bytes=100_000)
+    for n in range(2_000):
+        put(deltas, row([], "v1"), thread_id=f"t{n}")
+    assert deltas.bytes <= deltas.cache_bytes
+    assert len(deltas) <= 100_000 // (ENTRY_BYTES + LINK_BYTES)
+
+
+def test_a_version_the_store_held_already_is_forgotten_unless_it_is_the_remembered_one() -> None:
+    """A put whose row the store skipped (it held that version, maybe as a piece deep in a
+    chain) must not become the root of later pieces; re-putting the remembered version
+    (an import) keeps the memory."""
+    deltas = AppendDeltas()
+    put(deltas, row([1, 2], "v1"))
+    again = deltas.encode("t", "", [row([1, 2], "v1")])
+    again.stored(kept={"messages"})
+    assert deltas.encode("t", "", [row([1, 2, 3], "v2")]).rows[0].base_version == "v1"
+    older = deltas.encode("t", "", [row([1], "v0")])
+    older.stored(kept={"messages"})
+    assert deltas.encode("t", "", [row([1, 2], "v3")]).rows[0].base_version is None
