@@ -42,7 +42,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from langgraph_persist_kit._core.codec import ChannelValueRow, Version
@@ -62,7 +62,7 @@ MAX_POSITION = BRANCHING**7
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 """Bytes a saver's memory of list values takes at most (`AppendDeltas`)."""
 
-ENTRY_BYTES, LINK_BYTES = 512, 64
+ENTRY_BYTES, LINK_BYTES = 1024, 160
 """Bytes one remembered value takes besides the value itself, and per link of its chain
 (measured with ``tracemalloc``, rounded up), so that ``cache_bytes`` bounds memory even
 for many short lists."""
@@ -159,7 +159,7 @@ class DeltaPut:
     _deltas: AppendDeltas | None
     _key: tuple[str, str]
     _chains: dict[str, Chain | None]
-    _unchanged: frozenset[str] = frozenset()  # channels re-put at the remembered version
+    _known: dict[str, Chain | None] = field(default_factory=dict)  # remembered before
 
     @property
     def has_pieces(self) -> bool:
@@ -185,15 +185,14 @@ class DeltaPut:
         Args:
             kept: Channels whose row the store did not write because it held that
                 version already (an import, a fork re-putting an older version): what
-                is stored there may be a piece elsewhere in a chain, so the saver
-                forgets the channel, unless it was re-put at the version it remembers.
+                is stored there may be a piece elsewhere in a chain, so the saver keeps
+                what it remembered before for those channels.
         """
         if self._deltas is None:
             return
         chains = dict(self._chains)
         for channel in kept:
-            if channel not in self._unchanged:
-                chains[channel] = None
+            chains[channel] = self._known.get(channel)
         self._deltas.remember(self._key, chains)
 
 
@@ -256,17 +255,13 @@ class AppendDeltas:
                rows: Sequence[ChannelValueRow]) -> DeltaPut:
         """Turn a put's channel values into stored rows, pieces where they extend."""
         chains: dict[str, Chain | None] = {}
-        unchanged = set()
+        known: dict[str, Chain | None] = {}
         out = []
         for row in rows:
-            key = (thread_id, checkpoint_ns, row.channel)
-            known = self._get(key)
-            stored, chain = self._encode_one(known, row)
-            if chain is not None and chain is known:
-                unchanged.add(row.channel)
+            known[row.channel] = self._get((thread_id, checkpoint_ns, row.channel))
+            stored, chains[row.channel] = self._encode_one(known[row.channel], row)
             out.append(stored)
-            chains[row.channel] = chain
-        return DeltaPut(out, self, (thread_id, checkpoint_ns), chains, frozenset(unchanged))
+        return DeltaPut(out, self, (thread_id, checkpoint_ns), chains, known)
 
     def _encode_one(self, known: Chain | None,
                     row: ChannelValueRow) -> tuple[StoredValue, Chain | None]:

@@ -350,15 +350,16 @@ def test_many_short_lists_stay_within_the_bound() -> None:
     assert len(deltas) <= 100_000 // (ENTRY_BYTES + LINK_BYTES)
 
 
-def test_a_version_the_store_held_already_is_forgotten_unless_it_is_the_remembered_one() -> None:
+def test_a_version_the_store_held_already_leaves_the_memory_as_it_was() -> None:
     """A put whose row the store skipped (it held that version, maybe as a piece deep in a
-    chain) must not become the root of later pieces; re-putting the remembered version
-    (an import) keeps the memory."""
+    chain) must not become the root of later pieces: the saver keeps what it remembered."""
     deltas = AppendDeltas()
     put(deltas, row([1, 2], "v1"))
-    again = deltas.encode("t", "", [row([1, 2], "v1")])
+    again = deltas.encode("t", "", [row([1, 2], "v1")])  # an import re-puts v1
     again.stored(kept={"messages"})
     assert deltas.encode("t", "", [row([1, 2, 3], "v2")]).rows[0].base_version == "v1"
-    older = deltas.encode("t", "", [row([1], "v0")])
+    older = deltas.encode("t", "", [row([1], "v0")])  # a fork re-puts an older version
+    assert older.rows[0].base_version is None
     older.stored(kept={"messages"})
-    assert deltas.encode("t", "", [row([1, 2], "v3")]).rows[0].base_version is None
+    after = deltas.encode("t", "", [row([1, 2, 9], "v3")]).rows[0]
+    assert (after.base_version, after.position) == ("v1", 1)  # not a chain rooted at v0
