@@ -2,12 +2,15 @@
 
 Owns `parser` (``--rounds``, ``--quick``, ``--json``, ``-v``), `chosen_sizes`,
 `command_line` (the header's ``python -m ...``), `sigterm_unwinds`, `make_console` and
-`run_and_report` (header, run, total time, JSON if asked).
+`run_and_report` (header, run, total time, JSON if asked); for the suites that measure
+one figure per side (storage, long read, super-step): `figures_parser`, `server_urls`
+and `report_figures`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
@@ -19,9 +22,11 @@ from dataclasses import replace
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
+from benchmarks import servers
 from benchmarks.cases import SectionResult
-from benchmarks.report import dump_json, print_header, to_json
+from benchmarks.report import dump_json, payload, print_header, print_table, to_json
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -76,3 +81,29 @@ def run_and_report(console: Console, info: dict[str, Any], command: str, sizes: 
         dump_json(json_path, to_json(results, info, command, sizes))
         console.print(f"JSON written to {json_path}")
     return 0
+
+
+def figures_parser(description: str) -> argparse.ArgumentParser:
+    """``--json`` and the servers' URLs (``--postgres-url``, ``--redis-url``, defaulting to
+    the environment's, then the local servers)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
+    p.add_argument("--postgres-url", default=os.environ.get(servers.PG_URL_VAR,
+                                                            servers.PG_DEFAULT))
+    p.add_argument("--redis-url", default=os.environ.get(servers.REDIS_URL_VAR,
+                                                         servers.REDIS_DEFAULT))
+    return p
+
+
+def server_urls(args: argparse.Namespace) -> dict[str, str]:
+    """``{"postgres": url, "redis": url}`` from `figures_parser` arguments."""
+    return {"postgres": args.postgres_url, "redis": args.redis_url}
+
+
+def report_figures(console: Console, table: Table, json_path: str | None, command: str,
+                   info: dict[str, Any], settings: dict[str, Any], **figures: Any) -> None:
+    """Print a suite's table; write its figures as JSON if asked."""
+    print_table(console, table)
+    if json_path:
+        dump_json(json_path, payload(command, info, settings, **figures))
+        console.print(f"JSON written to {json_path}")

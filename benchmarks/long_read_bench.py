@@ -15,7 +15,6 @@ that grows by one human and one AI message (about 500 bytes each) per turn. Then
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import statistics
@@ -30,7 +29,7 @@ from langgraph.checkpoint.base import create_checkpoint, empty_checkpoint
 from rich.table import Table
 
 from benchmarks import cli, servers
-from benchmarks.report import dump_json, machine_info, payload, print_header, print_table
+from benchmarks.report import machine_info, print_header
 from benchmarks.storage_bench import MESSAGE_BYTES, words
 from langgraph_persist_kit.postgres import PostgresSaver
 from langgraph_persist_kit.redis import RedisSaver
@@ -133,27 +132,18 @@ def table(results: dict[str, dict[str, float]], turns: int) -> Table:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.figures_parser(__doc__.split("\n\n")[0])
     p.add_argument("--turns", type=int, default=1000, help="turns of the thread (default 1000)")
     p.add_argument("--reads", type=int, default=41, help="get_tuple calls per side (default 41)")
-    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    p.add_argument("--postgres-url", default=os.environ.get(servers.PG_URL_VAR,
-                                                            servers.PG_DEFAULT))
-    p.add_argument("--redis-url", default=os.environ.get(servers.REDIS_URL_VAR,
-                                                         servers.REDIS_DEFAULT))
     args = p.parse_args(argv)
     console = cli.make_console()
     command = cli.command_line("benchmarks.long_read_bench", argv)
     info = machine_info(["langgraph"])
     print_header(console, info, command, f"turns: {args.turns}, reads: {args.reads}")
-    urls = {"postgres": args.postgres_url, "redis": args.redis_url}
     with cli.sigterm_unwinds():
-        results = run(args.turns, args.reads, urls, log=console.print)
-    print_table(console, table(results, args.turns))
-    if args.json:
-        dump_json(args.json, payload(command, info, {"turns": args.turns, "reads": args.reads},
-                                     figures=results))
-        console.print(f"JSON written to {args.json}")
+        results = run(args.turns, args.reads, cli.server_urls(args), log=console.print)
+    cli.report_figures(console, table(results, args.turns), args.json, command, info,
+                       {"turns": args.turns, "reads": args.reads}, figures=results)
     return 0
 
 

@@ -21,7 +21,6 @@ LangGraph's own answer to a growing list. Bytes are measured every ``--every`` t
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import statistics
@@ -42,7 +41,7 @@ from langgraph_checkpoint_plainredis import RedisSaver as PlainRedisSaver
 from rich.table import Table
 
 from benchmarks import cli, servers
-from benchmarks.report import dump_json, machine_info, payload, print_header, print_table
+from benchmarks.report import machine_info, print_header
 from benchmarks.sqlite_bench import disk_bytes
 from langgraph_persist_kit.postgres import PostgresSaver
 from langgraph_persist_kit.redis import RedisSaver
@@ -346,16 +345,11 @@ def chart(results: dict[str, Measured], sizes: Sizes, path: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.figures_parser(__doc__.split("\n\n")[0])
     p.add_argument("--turns", type=int, default=None, help="chat turns (default 200)")
     p.add_argument("--every", type=int, default=None, help="measure every N turns (default 10)")
     p.add_argument("--quick", action="store_true", help="20 turns: a smoke test")
     p.add_argument("--chart", metavar="PNG", help="draw bytes against turns to PNG")
-    p.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
-    p.add_argument("--postgres-url", default=os.environ.get(servers.PG_URL_VAR,
-                                                            servers.PG_DEFAULT))
-    p.add_argument("--redis-url", default=os.environ.get(servers.REDIS_URL_VAR,
-                                                         servers.REDIS_DEFAULT))
     args = p.parse_args(argv)
     base = QUICK if args.quick else FULL
     sizes = Sizes(turns=args.turns or base.turns, every=args.every or base.every)
@@ -364,18 +358,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine_info(["langgraph", "langgraph-checkpoint-sqlite",
                          "langgraph-checkpoint-postgres", "langgraph-checkpoint-plainredis"])
     print_header(console, info, command, f"sizes: {sizes}")
-    urls = {"postgres": args.postgres_url, "redis": args.redis_url}
     with cli.sigterm_unwinds():
-        results = run(sizes, urls, log=console.print)
-    print_table(console, table(results, sizes))
+        results = run(sizes, cli.server_urls(args), log=console.print)
     if args.chart:
         chart(results, sizes, args.chart)
         console.print(f"chart written to {args.chart}")
-    if args.json:
-        dump_json(args.json, payload(command, info, {"turns": sizes.turns, "every": sizes.every},
-                                     bytes={name: m.bytes for name, m in results.items()},
-                                     figures=figures(results, sizes)))
-        console.print(f"JSON written to {args.json}")
+    cli.report_figures(console, table(results, sizes), args.json, command, info,
+                       {"turns": sizes.turns, "every": sizes.every},
+                       bytes={name: m.bytes for name, m in results.items()},
+                       figures=figures(results, sizes))
     return 0
 
 

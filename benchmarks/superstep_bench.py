@@ -17,7 +17,6 @@ checkpoints it writes. Reports medians and the ratios to the official saver.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import random
@@ -39,7 +38,7 @@ from langgraph_checkpoint_plainredis import RedisSaver as PlainRedisSaver
 from rich.table import Table
 
 from benchmarks import cli, servers
-from benchmarks.report import dump_json, machine_info, payload, print_header, print_table
+from benchmarks.report import machine_info, print_header
 from benchmarks.storage_bench import (
     MESSAGE_BYTES,
     SUPER_STEPS,
@@ -168,28 +167,19 @@ def table(results: dict[str, dict[str, float]], turns: int, window: int) -> Tabl
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.figures_parser(__doc__.split("\n\n")[0])
     p.add_argument("--turns", type=int, default=200, help="chat turns (default 200)")
     p.add_argument("--window", type=int, default=10, help="last turns timed (default 10)")
-    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    p.add_argument("--postgres-url", default=os.environ.get(servers.PG_URL_VAR,
-                                                            servers.PG_DEFAULT))
-    p.add_argument("--redis-url", default=os.environ.get(servers.REDIS_URL_VAR,
-                                                         servers.REDIS_DEFAULT))
     args = p.parse_args(argv)
     console = cli.make_console()
     command = cli.command_line("benchmarks.superstep_bench", argv)
     info = machine_info(["langgraph", "langgraph-checkpoint-sqlite",
                          "langgraph-checkpoint-postgres", "langgraph-checkpoint-plainredis"])
     print_header(console, info, command, f"turns: {args.turns}, window: {args.window}")
-    urls = {"postgres": args.postgres_url, "redis": args.redis_url}
     with cli.sigterm_unwinds():
-        results = run(args.turns, args.window, urls, log=console.print)
-    print_table(console, table(results, args.turns, args.window))
-    if args.json:
-        dump_json(args.json, payload(command, info, {"turns": args.turns,
-                                                     "window": args.window}, figures=results))
-        console.print(f"JSON written to {args.json}")
+        results = run(args.turns, args.window, cli.server_urls(args), log=console.print)
+    cli.report_figures(console, table(results, args.turns, args.window), args.json, command,
+                       info, {"turns": args.turns, "window": args.window}, figures=results)
     return 0
 
 

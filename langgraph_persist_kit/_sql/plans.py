@@ -126,6 +126,15 @@ class SqlPlans(SqlUpkeep, PrunePlans):
 
     # --- reading ---------------------------------------------------------------------
 
+    def _piece(self, value_type: str, value: Any, base: Any, position: Any,
+               items: Any) -> Piece:
+        """A stored value as read back (a dialect may return ints as text where a
+        ``UNION`` gives a column another row layout's type)."""
+        return Piece(value_type, bytes(value),
+                     None if base is None else self.decode_version(base),
+                     None if position is None else int(position),
+                     None if items is None else int(items))
+
     def _select(self, where: str) -> str:
         return self.queries["select_checkpoints"].format(where=where)
 
@@ -153,9 +162,8 @@ class SqlPlans(SqlUpkeep, PrunePlans):
                                                     body_type, bytes(body), versions, metadata))
             elif row[0] == VALUE_ROW:
                 _, thread, ns, channel, version, value_type, value, base, position, items = row
-                pieces[(thread, ns)][(channel, self.decode_version(version))] = Piece(
-                    value_type, bytes(value), None if base is None else self.decode_version(base),
-                    None if position is None else int(position), items)
+                pieces[(thread, ns)][(channel, self.decode_version(version))] = self._piece(
+                    value_type, value, base, position, items)
             else:
                 _, thread, ns, checkpoint_id, task_id, value_type, value, channel, path, idx = row
                 writes[(thread, ns, checkpoint_id)].append(
@@ -368,9 +376,8 @@ class SqlPlans(SqlUpkeep, PrunePlans):
             },
         )
         pieces = {
-            (channel, self.decode_version(version)): Piece(
-                value_type, bytes(value), None if base is None else self.decode_version(base),
-                position, None if items is None else int(items))
+            (channel, self.decode_version(version)): self._piece(
+                value_type, value, base, position, items)
             for kind, channel, version, value_type, value, base, position, items in rows
             if kind == 0
         }
