@@ -153,6 +153,20 @@ class EncodedCheckpoint:
         """The config ``put`` returns."""
         return self.target.config(self.checkpoint_id)
 
+    def params(self) -> dict[str, Any]:
+        """The checkpoint row's columns as named parameters (both SQL stores' names)."""
+        return {
+            "thread_id": self.target.thread_id,
+            "checkpoint_ns": self.target.checkpoint_ns,
+            "checkpoint_id": self.checkpoint_id,
+            "parent_checkpoint_id": self.parent_checkpoint_id,
+            "type": self.body_type,
+            "checkpoint": self.body,
+            "channel_versions": self.channel_versions,
+            "metadata": self.metadata,
+            "run_id": self.run_id,
+        }
+
 
 def encode_checkpoint(
     serde: SerializerProtocol,

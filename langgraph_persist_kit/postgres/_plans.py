@@ -196,17 +196,7 @@ class PostgresPlans(SqlPlans):
         head = "any" if not compare else "after_parent" if parent else "first"
         values = stored_values(deltas, enc.target.thread_id, enc.target.checkpoint_ns,
                                enc.values)
-        params = {
-            "thread_id": enc.target.thread_id,
-            "checkpoint_ns": enc.target.checkpoint_ns,
-            "checkpoint_id": enc.checkpoint_id,
-            "parent_checkpoint_id": enc.parent_checkpoint_id,
-            "type": enc.body_type,
-            "checkpoint": enc.body,
-            "channel_versions": enc.channel_versions,
-            "metadata": enc.metadata,
-            "run_id": enc.run_id,
-        }
+        params = enc.params()
         sql = self.put_sql[head]
         try:
             stored, found, written = (yield Query(sql, {**params, **_value_params(values)}))[0]

@@ -139,21 +139,7 @@ class SqlitePlans(SqlPlans):
             params = [p for row in chunk for p in (target.thread_id, target.checkpoint_ns, *row)]
             rows = yield Query(self._rows_sql("insert_channel_values", 9, len(chunk)), params)
             written.update(row[0] for row in rows)
-        yield Query(
-            self.queries["insert_checkpoint"],
-            {
-                "thread_id": target.thread_id,
-                "checkpoint_ns": target.checkpoint_ns,
-                "checkpoint_id": enc.checkpoint_id,
-                "parent_checkpoint_id": enc.parent_checkpoint_id,
-                "type": enc.body_type,
-                "checkpoint": enc.body,
-                "channel_versions": enc.channel_versions,
-                "metadata": enc.metadata,
-                "run_id": enc.run_id,
-                "created_at": time.time(),
-            },
-        )
+        yield Query(self.queries["insert_checkpoint"], {**enc.params(), "created_at": time.time()})
         values.stored(kept={row.channel for row in values.rows} - written)
         return enc.config
 

@@ -103,13 +103,23 @@ def combination_ids(pairs: list[tuple[str, str]]) -> list[str]:
 
 
 def open_harness(backend: str, mode: str, space: Space, **options: object) -> Iterator[Harness]:
+    yield from harness_of(backend, mode, lambda: sync_saver(backend, space, **options),
+                          lambda: async_saver(backend, space, **options))
+
+
+def harness_of(backend: str, mode: str,
+               sync_open: Callable[[], AbstractContextManager[BaseCheckpointSaver]],
+               async_open: Callable[[], AbstractAsyncContextManager[BaseCheckpointSaver]],
+               ) -> Iterator[Harness]:
+    """A `Harness` over the saver ``sync_open()`` (sync mode) or ``async_open()`` (async
+    mode, entered on a loop of the harness's own) opens, for the time of the ``yield``."""
     if mode == "sync":
-        with sync_saver(backend, space, **options) as saver:
+        with sync_open() as saver:
             yield Harness(backend, mode, saver, None)
         return
     loop = asyncio.new_event_loop()
     try:
-        manager = async_saver(backend, space, **options)
+        manager = async_open()
         saver = loop.run_until_complete(manager.__aenter__())
         try:
             yield Harness(backend, mode, saver, loop)

@@ -10,7 +10,6 @@ from the table on PostgreSQL, whose stored bytes are counted after its compressi
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from langgraph_persist_kit.postgres._common import check_conninfo
 from tests.helpers.backends import BACKENDS, MODES, Space, store_url
 from tests.helpers.differential import thread
 from tests.helpers.graphs import chat_graph
-from tests.helpers.harness import Harness
+from tests.helpers.harness import Harness, harness_of
 from tests.helpers.maintenance_cli import ok, run
 
 COMBINATIONS = [(backend, mode) for backend in BACKENDS for mode in MODES]
@@ -62,20 +61,8 @@ def opened(combo: tuple[str, str], url: str, **options: Any) -> Iterator[Harness
     """The combination's saver on ``url``, opened by ``saver_from_url`` /
     ``async_saver_from_url`` with ``options`` as ``from_conn_string`` keywords."""
     backend, mode = combo
-    if mode == "sync":
-        with saver_from_url(url, **options) as saver:
-            yield Harness(backend, mode, saver, None)
-        return
-    loop = asyncio.new_event_loop()
-    try:
-        manager = async_saver_from_url(url, **options)
-        saver = loop.run_until_complete(manager.__aenter__())
-        try:
-            yield Harness(backend, mode, saver, loop)
-        finally:
-            loop.run_until_complete(manager.__aexit__(None, None, None))
-    finally:
-        loop.close()
+    yield from harness_of(backend, mode, lambda: saver_from_url(url, **options),
+                          lambda: async_saver_from_url(url, **options))
 
 
 def chat(h: Harness, thread_id: str, turns: range) -> None:
