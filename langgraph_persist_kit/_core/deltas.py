@@ -207,8 +207,8 @@ class AppendDeltas:
     """What one saver remembers to store appended items only (see the module).
 
     Args:
-        cache_bytes: The most bytes of list values to remember; 0 remembers nothing
-            (every value is stored whole).
+        cache_bytes: The most memory, in bytes, the remembered lists take with their
+            bookkeeping (`Chain.size`); 0 remembers nothing (every value is stored whole).
     """
 
     def __init__(self, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
@@ -242,7 +242,7 @@ class AppendDeltas:
 
     @property
     def bytes(self) -> int:
-        """Bytes of list values remembered now."""
+        """Bytes the remembered lists take now, bookkeeping included (`Chain.size`)."""
         return self._bytes
 
     def forget(self, thread_id: str | None = None) -> None:
