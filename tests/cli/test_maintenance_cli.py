@@ -19,12 +19,12 @@ from typing import Annotated, Any, TypedDict
 
 import click
 import pytest
-from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
 
 from langgraph_persist_kit import saver_from_url
 from langgraph_persist_kit.cli import cli, progress
 from langgraph_persist_kit.cli.maintenance import DURATION, Duration
+from tests.helpers.graphs import one_node_graph
 from tests.helpers.maintenance import cutoff_after_a_gap
 from tests.helpers.maintenance_cli import (
     as_json,
@@ -43,10 +43,7 @@ def chat_graph() -> Any:
     def bot(state: Chat) -> dict[str, Any]:
         return {"messages": [("ai", f"answer {len(state['messages'])} " + "text " * 40)]}
 
-    builder: Any = StateGraph(Chat)
-    builder.add_node("bot", bot)
-    builder.add_edge(START, "bot")
-    return builder
+    return one_node_graph(Chat, bot)
 
 
 class Chat(TypedDict):

@@ -34,6 +34,7 @@ from langgraph_persist_kit._core.deltas import APPEND
 from langgraph_persist_kit.redis._keys import PIECE_TAG, THREAD_KINDS, split_field
 from tests.helpers.backends import Space, postgres_url, redis_cluster_url, redis_url
 from tests.helpers.differential import Side, assert_same_thread, thread
+from tests.helpers.graphs import one_node_graph
 from tests.helpers.harness import Harness
 
 # --- graphs -----------------------------------------------------------------------------
@@ -90,11 +91,7 @@ def scripted_chat_graph(on_forget: Callable[[], None] = lambda: None) -> StateGr
             on_forget()
         return {"messages": update, "window": window}
 
-    builder = StateGraph(ScriptState)
-    builder.add_node("bot", bot)
-    builder.add_edge(START, "bot")
-    builder.add_edge("bot", END)
-    return builder
+    return one_node_graph(ScriptState, bot)
 
 
 class FanChatState(MessagesState, total=False):

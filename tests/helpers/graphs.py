@@ -22,6 +22,15 @@ from langgraph.types import Command, Send, interrupt
 # --- graphs -------------------------------------------------------------------
 
 
+def one_node_graph(state: type, bot: Any) -> StateGraph:
+    """``START -> bot -> END`` over ``state``: the shape of every one-node chat here."""
+    builder = StateGraph(state)
+    builder.add_node("bot", bot)
+    builder.add_edge(START, "bot")
+    builder.add_edge("bot", END)
+    return builder
+
+
 def chat_graph() -> StateGraph:
     """One "bot" node answering each human turn with a scripted, fixed-id reply."""
 
@@ -30,11 +39,7 @@ def chat_graph() -> StateGraph:
         last = state["messages"][-1].content
         return {"messages": [AIMessage(content=f"reply {turn} to {last!r}", id=f"ai-{turn}")]}
 
-    builder = StateGraph(MessagesState)
-    builder.add_node("bot", bot)
-    builder.add_edge(START, "bot")
-    builder.add_edge("bot", END)
-    return builder
+    return one_node_graph(MessagesState, bot)
 
 
 class LogState(TypedDict, total=False):

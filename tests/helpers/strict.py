@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from langchain_core.messages import AIMessage
-from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph import MessagesState, StateGraph
+
+from tests.helpers.graphs import one_node_graph
 
 
 @dataclass
@@ -27,8 +29,4 @@ def ticket_graph() -> StateGraph:
         return {"messages": [AIMessage(content=f"reply {turn}", id=f"ai-{turn}")],
                 "ticket": Ticket(turn, state["messages"][-1].content)}
 
-    builder = StateGraph(TicketState)
-    builder.add_node("bot", bot)
-    builder.add_edge(START, "bot")
-    builder.add_edge("bot", END)
-    return builder
+    return one_node_graph(TicketState, bot)

@@ -14,9 +14,9 @@ import operator
 from typing import Annotated, Any, TypedDict
 
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import START, StateGraph
 
 from langgraph_persist_kit.transfer import export_threads
+from tests.helpers.graphs import one_node_graph
 from tests.helpers.harness import Harness
 from tests.helpers.transfer import import_text
 
@@ -33,10 +33,7 @@ def forked_graph() -> Any:
     def bot(state: Forked) -> dict[str, Any]:
         return {"messages": [f"reply to {state['messages'][-1]} " + "x" * 40]}
 
-    builder: Any = StateGraph(Forked)
-    builder.add_node("bot", bot)
-    builder.add_edge(START, "bot")
-    return builder
+    return one_node_graph(Forked, bot)
 
 
 def forked_thread(graph: Any, config: dict) -> None:

@@ -18,11 +18,11 @@ import psycopg
 import pytest
 import redis
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import START, StateGraph
 from psycopg import sql
 
 from langgraph_persist_kit import saver_from_url
 from tests.helpers.backends import drop_prefix, fresh_schema, postgres_url, redis_url
+from tests.helpers.graphs import one_node_graph
 
 NEW_COLUMNS = ("base_version", "position", "items")
 
@@ -35,10 +35,7 @@ def chat_graph() -> Any:
     def bot(state: Chat) -> dict[str, Any]:
         return {"messages": [f"answer {len(state['messages'])} " + "text " * 30]}
 
-    builder: Any = StateGraph(Chat)
-    builder.add_node("bot", bot)
-    builder.add_edge(START, "bot")
-    return builder
+    return one_node_graph(Chat, bot)
 
 
 def turns(graph: Any, numbers: range) -> None:
