@@ -168,6 +168,32 @@ class EncodedCheckpoint:
         }
 
 
+_CHECKED_CHANNELS: set[str] = set()
+"""Channel names `check_channels` has accepted (a graph has a few dozen; bounded)."""
+
+
+def check_channels(channels: Iterable[Any]) -> None:
+    """`check_id` each channel name, once per name (every ``put`` names the same ones).
+
+    Raises:
+        ConfigurationError: For a name no store can hold.
+    """
+    for channel in channels:
+        if channel not in _CHECKED_CHANNELS:
+            check_id(channel, "channel name")
+            if len(_CHECKED_CHANNELS) >= 10_000:
+                _CHECKED_CHANNELS.clear()
+            _CHECKED_CHANNELS.add(channel)
+
+
+def dump_versions(versions: ChannelVersions) -> str:
+    """``channel_versions`` as compact JSON (orjson; ``json`` for an int beyond 64 bits)."""
+    try:
+        return orjson.dumps(versions).decode()
+    except TypeError:
+        return json.dumps(versions, separators=(",", ":"))
+
+
 def encode_checkpoint(
     serde: SerializerProtocol,
     config: RunnableConfig,
@@ -184,8 +210,8 @@ def encode_checkpoint(
     """
     target = target_of(config)
     check_id(checkpoint["id"], "checkpoint id")
-    for channel in (*checkpoint["channel_versions"], *new_versions):
-        check_id(channel, "channel name")
+    check_channels(checkpoint["channel_versions"])
+    check_channels(new_versions)
     body = {
         k: v for k, v in checkpoint.items() if k not in ("channel_values", "channel_versions")
     }
@@ -205,7 +231,7 @@ def encode_checkpoint(
         parent_checkpoint_id=target.checkpoint_id,
         body_type=body_type,
         body=body_bytes,
-        channel_versions=json.dumps(checkpoint["channel_versions"], separators=(",", ":")),
+        channel_versions=dump_versions(checkpoint["channel_versions"]),
         metadata=dump_json(stored_metadata),
         run_id=None if run_id is None else str(run_id),
         values=rows,
@@ -237,8 +263,7 @@ def encode_writes(
     """
     check_id(task_id, "task_id")
     check_id(task_path, "task_path")
-    for channel, _ in writes:
-        check_id(channel, "channel name")
+    check_channels(channel for channel, _ in writes)
     rows = {
         WRITES_IDX_MAP.get(channel, idx): WriteRow(
             task_id, WRITES_IDX_MAP.get(channel, idx), channel, *serde.dumps_typed(value), task_path

@@ -1,7 +1,8 @@
-"""What the sync and async SQLite savers share: options, pragmas, error translation.
+"""What the sync and async SQLite savers share: options, pragmas, error translation, and
+running a plan on a ``sqlite3`` connection.
 
-Owns: SQLite connection settings (keywords and URL options, the saver's own too) and
-error translation.
+Owns: SQLite connection settings (keywords and URL options, the saver's own too), error
+translation and `drive` (a plan's statements, its transaction, its commit or rollback).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Literal
 
 from langgraph_persist_kit._core.checks import APPEND_OPTIONS, append_options, refuse_unknown
+from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, run
 from langgraph_persist_kit._core.urls import sqlite_target
 from langgraph_persist_kit.errors import ConfigurationError, translate_errors
 
@@ -132,6 +134,35 @@ def refuse_open_transaction(in_transaction: bool) -> None:
             "the SQLite connection has an open transaction: commit or roll it back before "
             "calling the saver, or open the connection with isolation_level=None"
         )
+
+
+def execute(conn: sqlite3.Connection, query: Query) -> Rows:
+    """One statement's rows."""
+    return conn.execute(query.sql, query.params).fetchall()
+
+
+def drive(conn: sqlite3.Connection, plan: Plan[R], transaction: bool) -> R:
+    """Run ``plan`` on ``conn``; a write in one ``BEGIN IMMEDIATE`` transaction, committed,
+    or rolled back on any error, so it is atomic.
+
+    Both savers call it: the sync one under its lock, the async one as one call in
+    aiosqlite's thread (one hop for the whole plan, not one per statement; a caller that
+    is cancelled meanwhile leaves it to finish there, committed whole or rolled back).
+
+    Raises:
+        ConfigurationError: The connection has a transaction the caller left open.
+    """
+    refuse_open_transaction(conn.in_transaction)
+    try:
+        if transaction:
+            conn.execute(BEGIN)
+        result = run(plan, lambda query: execute(conn, query))
+        if conn.in_transaction:  # ours, or an implicit one in legacy mode
+            conn.commit()
+        return result
+    except BaseException:
+        conn.rollback()  # a no-op when nothing is open
+        raise
 
 
 def sqlite_errors(path: str | None = None) -> AbstractContextManager[None]:

@@ -17,7 +17,7 @@ from typing import Any
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._core.modes import SyncOnly
-from langgraph_persist_kit._core.plan import Listing, Plan, Query, R, Rows, iterate, run
+from langgraph_persist_kit._core.plan import Listing, Plan, Query, R, Rows, iterate
 from langgraph_persist_kit._core.saver import SaverMethods
 from langgraph_persist_kit.sqlite import _common
 from langgraph_persist_kit.sqlite._common import Synchronous, sqlite_errors
@@ -123,7 +123,7 @@ class SqliteSaver(SyncOnly, SaverMethods):
     # --- the driver ---------------------------------------------------------------
 
     def _execute(self, query: Query) -> Rows:
-        return self.conn.execute(query.sql, query.params).fetchall()
+        return _common.execute(self.conn, query)
 
     def _run(self, make_plan: Callable[[], Plan[R]], *, transaction: bool = False) -> R:
         """Run a plan under the lock; writes in one ``BEGIN IMMEDIATE`` transaction."""
@@ -133,17 +133,7 @@ class SqliteSaver(SyncOnly, SaverMethods):
 
     def _drive(self, plan: Plan[R], transaction: bool) -> R:
         with self.lock, sqlite_errors():
-            _common.refuse_open_transaction(self.conn.in_transaction)
-            try:
-                if transaction:
-                    self.conn.execute(_common.BEGIN)
-                result = run(plan, self._execute)
-                if self.conn.in_transaction:  # ours, or an implicit one in legacy mode
-                    self.conn.commit()
-                return result
-            except BaseException:
-                self.conn.rollback()  # a no-op when nothing is open
-                raise
+            return _common.drive(self.conn, plan, transaction)
 
     def _iterate(self, plan: Listing) -> Iterator[Any]:
         """Drive an emitting plan; the lock is held per query, never across a yield."""
