@@ -96,17 +96,29 @@ def latest(thread_id: str) -> Any:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
 
 
-def chat_work(saver: Any, steps: int, thread_id: str = "chat") -> Work:
-    """6 channels; each step appends a message and bumps ``turn`` (2 change, 4 do not)."""
+def chat_message(n: int) -> Any:
+    """The chat's ``n``-th message: a `HumanMessage` for even ``n``, an `AIMessage` for odd."""
+    kind, text = (HumanMessage, HUMAN) if n % 2 == 0 else (AIMessage, AI)
+    return kind(text.format(n=n))
+
+
+def chat_work(saver: Any, steps: int, thread_id: str = "chat", window: int | None = None
+              ) -> Work:
+    """6 channels; each step appends a message and bumps ``turn`` (2 change, 4 do not).
+
+    With ``window``, the thread starts with ``window`` messages and each step also drops
+    the oldest: a history of fixed size, so every step does the same work.
+    """
+    first = window or 0
+    messages = [chat_message(n) for n in range(first)]
     script = ThreadScript(saver, thread_id, {
-        "messages": [], "turn": 0, "user_id": "u-42", "route": "agent", "locale": "en-US",
-        "summary": "The user asks about order shipping; be concise and polite.",
+        "messages": messages, "turn": 0, "user_id": "u-42", "route": "agent",
+        "locale": "en-US", "summary": "The user asks about order shipping; be concise and polite.",
     })
-    setup, ops, messages = script.advance().calls(saver), [], []  # type: ignore[var-annotated]
+    setup, ops = script.advance().calls(saver), []
     for n in range(steps):
-        kind, text = (HumanMessage, HUMAN) if n % 2 == 0 else (AIMessage, AI)
-        message = kind(text.format(n=n))
-        messages = [*messages, message]
+        message = chat_message(first + n)
+        messages = [*messages, message][-first:] if window else [*messages, message]
         put = script.advance({"messages": messages, "turn": n + 1},
                              [("messages", [message]), ("turn", n + 1)])
         read = Call(saver.get_tuple, saver.aget_tuple, (latest(thread_id),))
@@ -225,14 +237,19 @@ def checkpoints_per_invoke() -> int:
     return len(list(memory.list(latest("count"))))
 
 
-def graph_work(invokes: int, is_async: bool) -> Callable[[Any], Work]:
+def graph_work(invokes: int, is_async: bool, durability: str | None = None
+               ) -> Callable[[Any], Work]:
     """The `FLOW` graph on a saver: ``invokes`` timed ``invoke`` calls (``ainvoke`` for an async
-    saver, with async nodes) on a new thread, after one untimed invoke on another."""
+    saver, with async nodes) on a new thread, after one untimed invoke on another; with
+    ``durability``, every invoke passes it (LangGraph's default otherwise)."""
+    options = {} if durability is None else {"durability": durability}
+
     def work(saver: Any) -> Work:
         graph, n = compile_graph(FlowState, FLOW, saver, is_async), next(TRIAL)
-        return Work([[Call(graph.invoke, graph.ainvoke, (ask(i), latest(f"graph-{n}")))]
+        return Work([[Call(graph.invoke, graph.ainvoke, (ask(i), latest(f"graph-{n}")), options)]
                      for i in range(invokes)],
-                    setup=[Call(graph.invoke, graph.ainvoke, (ask(0), latest(f"warm-{n}")))])
+                    setup=[Call(graph.invoke, graph.ainvoke, (ask(0), latest(f"warm-{n}")),
+                                options)])
     return work
 
 
@@ -262,18 +279,18 @@ async def drive(ops: Sequence[Sequence[Call]]) -> None:
 
 
 def concurrent_chat(opened: Callable[[], Any], tasks: int, warm: int, bursts: int,
-                    steps: int) -> Any:
-    """A trial: ``tasks`` tasks, each stepping its own `chat_work` thread on one async saver
-    (``opened()``: its async context manager). ``warm`` untimed steps per task, then
-    ``bursts`` timed bursts of ``steps`` steps per task; a sample per burst: its wall time /
-    the super-steps it ran (all tasks)."""
+                    steps: int, window: int | None = None) -> Any:
+    """A trial: ``tasks`` tasks, each stepping its own `chat_work` thread (with ``window``)
+    on one async saver (``opened()``: its async context manager). ``warm`` untimed steps per
+    task, then ``bursts`` timed bursts of ``steps`` steps per task; a sample per burst: its
+    wall time / the super-steps it ran (all tasks)."""
     per_task = warm + bursts * steps
 
     @asynccontextmanager
     async def trial() -> AsyncIterator[Callable[[], Any]]:
         async with opened() as saver:
             n = next(TRIAL)
-            works = [chat_work(saver, per_task, f"task-{n}-{i}") for i in range(tasks)]
+            works = [chat_work(saver, per_task, f"task-{n}-{i}", window) for i in range(tasks)]
             for work in works:
                 await drive([work.setup])
 
@@ -294,11 +311,12 @@ def concurrent_chat(opened: Callable[[], Any], tasks: int, warm: int, bursts: in
     return trial()
 
 
-def serde_steps(steps: int) -> list[tuple[list[Any], list[tuple[str, bytes]]]]:
-    """Per `chat_work` step: the values it writes (2 pending writes + 2 changed channels) and
-    the 6 channel values its get_tuple reads back (pre-serialised)."""
+def serde_steps(steps: int, window: int | None = None
+                ) -> list[tuple[list[Any], list[tuple[str, bytes]]]]:
+    """Per `chat_work` step (with ``window``): the values it writes (2 pending writes + 2
+    changed channels) and the 6 channel values its get_tuple reads back (pre-serialised)."""
     serde, out = JsonPlusSerializer(), []
-    for op in chat_work(InMemorySaver(), steps).ops:
+    for op in chat_work(InMemorySaver(), steps, window=window).ops:
         writes, put = op[0].args[1], op[1].args
         values, changed = put[1]["channel_values"], put[3]
         out.append(([v for _, v in writes] + [values[ch] for ch in changed],
@@ -307,10 +325,10 @@ def serde_steps(steps: int) -> list[tuple[list[Any], list[tuple[str, bytes]]]]:
 
 
 @contextmanager
-def serde_trial(steps: int) -> Iterator[Callable[[], list[float]]]:
+def serde_trial(steps: int, window: int | None = None) -> Iterator[Callable[[], list[float]]]:
     """A trial timing `serde_steps`: ``dumps_typed`` of the values written, ``loads_typed``
     of the values read, per step (LangGraph's default `JsonPlusSerializer`)."""
-    serde, prepared = JsonPlusSerializer(), serde_steps(steps)
+    serde, prepared = JsonPlusSerializer(), serde_steps(steps, window)
 
     def one(step: tuple[list[Any], list[tuple[str, bytes]]]) -> None:
         for value in step[0]:

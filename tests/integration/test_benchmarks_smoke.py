@@ -275,3 +275,49 @@ def test_superstep_suite_times_ours_and_the_official_savers_in_both_modes() -> N
         assert row["ratio"] == pytest.approx(row["ours"] / row["official"]), name
         assert row["floor"] == pytest.approx(row["memory"] / row["official"]), name
     assert superstep_bench.table(results, 2, 1).row_count == 6
+
+
+@pytest.mark.timeout(90)
+def test_hotpath_suite_runs_every_row_on_every_backend_at_a_tiny_size(tmp_path: Path) -> None:
+    import psycopg
+    import redis
+
+    from benchmarks import hotpath_bench as hb
+    from benchmarks import servers
+
+    urls = {"postgres": os.environ.get(servers.PG_URL_VAR, servers.PG_DEFAULT),
+            "redis": REDIS_URL, "sqlite": str(tmp_path)}
+    out = io.StringIO()
+    console = Console(file=out, width=160)
+    try:
+        results = hb.run(hb.TINY, hb.BACKENDS, urls, console=console)
+    except servers.ServerDown as exc:  # never a skip: a missing server fails, naming its variable
+        pytest.fail(str(exc), pytrace=False)
+
+    assert list(results) == list(hb.BACKENDS)
+    for backend, sections in results.items():
+        assert [r.title.split(" ")[1] for r in sections] == ["1.", "2.", "3.", "4."], backend
+        for result in sections:
+            floor = result.title.split(" ")[1] == "4."
+            for row, _ in result.rows:
+                assert row.ours is not None and row.ours > 0, (backend, row.name, "ours")
+                if not floor or row.name.endswith("/ floor"):
+                    assert row.official is not None and row.official > 0, (backend, row.name)
+    rows = hb.summary(results, hb.TINY.tasks)
+    assert len(rows) == len(hb.RATIO_ROWS) + len(hb.FLOOR_ROWS)
+    for item in rows:
+        for backend in hb.BACKENDS:
+            modes = item["cells"][backend]
+            tasks_row = item["workload"].startswith(f"{hb.TINY.tasks} async tasks")
+            assert list(modes) == (["async"] if tasks_row else ["sync", "async"]), item
+            assert all(m["value"] > 0 for m in modes.values()), (backend, item)
+    hb.print_summary(console, results, hb.TINY)
+    printed = out.getvalue()
+    assert "| workload | SQLite sync / async | PostgreSQL sync / async | Redis sync / async |" \
+        in printed and "PRAGMA synchronous" in printed and "synchronous_commit" in printed
+    assert list(tmp_path.iterdir()) == []  # SQLite files removed
+    with psycopg.connect(urls["postgres"]) as conn:  # databases dropped, keys deleted
+        assert conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                            (f"pk_bench_{os.getpid()}_%",)).fetchall() == []
+    with redis.Redis.from_url(urls["redis"]) as client:
+        assert list(client.scan_iter(match=f"pk-bench-{os.getpid()}-*", count=1000)) == []
