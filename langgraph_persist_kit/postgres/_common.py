@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import ExecStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
 from langgraph_persist_kit._core.checks import APPEND_OPTIONS, append_options, refuse_unknown
@@ -160,6 +161,13 @@ def pool_settings(
                "saver": append_options(from_url, append_deltas, append_cache_bytes)}
     chosen = schema if schema is not None else from_url.get("schema")
     return url, check_schema(DEFAULT_SCHEMA if chosen is None else chosen), options
+
+
+def returns_rows(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:
+    """Whether the statement just run returned rows (its result, not ``description``,
+    which builds a column object per column at every call)."""
+    result = cur.pgresult
+    return result is not None and result.status == ExecStatus.TUPLES_OK
 
 
 def require_autocommit(conn: psycopg.Connection | psycopg.AsyncConnection) -> None:

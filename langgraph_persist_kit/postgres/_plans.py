@@ -97,9 +97,11 @@ class PostgresPlans(SqlPlans):
         ]
         self.setup_lock_key = advisory_key(f"langgraph-persist-kit setup {schema}")
         insert = self.queries["insert_checkpoint"]
-        self.put_sql = {  # by head: any put, or a versioned run's (see _core/versioning.py)
-            head: insert.replace("{head}", self.queries[f"head_{head}"])
-            for head in ("any", "after_parent", "first")
+        self.put_sql = {  # by head (any put, or a versioned run's: see _core/versioning.py)
+            (head, pieces):  # and by whether the put has pieces
+            insert.replace("{head}", self.queries[f"head_{head}"]).replace(
+                "{bases}", self.queries["bases_some" if pieces else "bases_none"])
+            for head in ("any", "after_parent", "first") for pieces in (True, False)
         }
 
     def _param(self, name: str) -> str:
@@ -197,14 +199,15 @@ class PostgresPlans(SqlPlans):
         values = stored_values(deltas, enc.target.thread_id, enc.target.checkpoint_ns,
                                enc.values)
         params = enc.params()
-        sql = self.put_sql[head]
         try:
-            stored, found, written = (yield Query(sql, {**params, **_value_params(values)}))[0]
+            stored, found, written = (yield Query(self.put_sql[(head, values.has_pieces)],
+                                                  {**params, **_value_params(values)}))[0]
         except psycopg.errors.ForeignKeyViolation:
             found = False
         if not found:
             values.whole_rows()
-            stored, found, written = (yield Query(sql, {**params, **_value_params(values)}))[0]
+            stored, found, written = (yield Query(self.put_sql[(head, False)],
+                                                  {**params, **_value_params(values)}))[0]
         if not stored:
             raise stale(enc.target.thread_id, parent)
         values.stored(kept={row.channel for row in values.rows} - set(written or ()))

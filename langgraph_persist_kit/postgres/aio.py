@@ -26,6 +26,7 @@ from langgraph_persist_kit.postgres._common import (
     postgres_errors,
     require_autocommit,
     retryable,
+    returns_rows,
 )
 from langgraph_persist_kit.postgres._plans import plans_for
 from langgraph_persist_kit.postgres._thread_lock import AsyncPostgresThreadLock, aclose_lock_pool
@@ -128,9 +129,7 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
                                 query.sql, query.params or None, binary=bool(query.params)
                             )
                             ran += 1
-                            if cur.description is None:
-                                return []
-                            return list(await cur.fetchall())
+                            return list(await cur.fetchall()) if returns_rows(cur) else []
 
                         require_autocommit(conn)
                         if transaction:

@@ -2,7 +2,8 @@
 -- the reads (the same names and parameter names as sqlite/queries.sql; deletes,
 -- copies, pruning, cleanup and stats are in upkeep.sql). {schema} is the saver's
 -- schema, quoted once by psycopg; {where} is assembled in _sql/plans.py from fixed
--- text (never user input); {head} is one of the head_* blocks (postgres/_plans.py).
+-- text (never user input); {head} is one of the head_* blocks and {bases} one of the
+-- bases_* blocks (postgres/_plans.py).
 -- put and put_writes are one statement each, atomic without an explicit
 -- transaction. Bytes travel as binary parameters (%(name)b), not escaped text.
 
@@ -108,14 +109,7 @@ FROM cp JOIN {schema}.writes AS w
 -- channels whose values were written. A stored version is never replaced (a channel
 -- version names one value).
 WITH bases AS (
-    SELECT count(b.found) = cardinality(%(base_channels)s::text[]) AS found
-    FROM unnest(%(base_channels)s::text[], %(base_versions)s::text[]) AS x (channel, version)
-    CROSS JOIN LATERAL (  -- a primary-key lookup per base version
-        SELECT 1 AS found FROM {schema}.channel_values AS v
-        WHERE v.thread_id = %(thread_id)s AND v.checkpoint_ns = %(checkpoint_ns)s
-          AND v.channel = x.channel AND v.version = x.version::jsonb
-        LIMIT 1
-    ) AS b
+{bases}
 ), head AS (
 {head}
 ), new_values AS (
@@ -145,6 +139,21 @@ WITH bases AS (
 )
 SELECT (SELECT count(*) FROM head), (SELECT found FROM bases),
        (SELECT array_agg(channel) FROM new_values)
+
+-- bases_some --
+-- Whether every version the put's pieces extend is still stored.
+SELECT count(b.found) = cardinality(%(base_channels)s::text[]) AS found
+FROM unnest(%(base_channels)s::text[], %(base_versions)s::text[]) AS x (channel, version)
+CROSS JOIN LATERAL (  -- a primary-key lookup per base version
+    SELECT 1 AS found FROM {schema}.channel_values AS v
+    WHERE v.thread_id = %(thread_id)s AND v.checkpoint_ns = %(checkpoint_ns)s
+      AND v.channel = x.channel AND v.version = x.version::jsonb
+    LIMIT 1
+) AS b
+
+-- bases_none --
+-- A put without pieces extends nothing (a separate statement: 10% off its run time).
+SELECT TRUE AS found
 
 -- head_any --
 -- The registry row after any put: last-write time, and the latest root

@@ -26,6 +26,7 @@ from langgraph_persist_kit.postgres._common import (
     postgres_errors,
     require_autocommit,
     retryable,
+    returns_rows,
 )
 from langgraph_persist_kit.postgres._maintenance_lock import postgres_maintenance_lock
 from langgraph_persist_kit.postgres._plans import plans_for
@@ -165,7 +166,7 @@ class PostgresSaver(SyncOnly, SaverMethods):
                         nonlocal ran
                         cur.execute(query.sql, query.params or None, binary=bool(query.params))
                         ran += 1
-                        return list(cur.fetchall()) if cur.description is not None else []
+                        return list(cur.fetchall()) if returns_rows(cur) else []
 
                     require_autocommit(conn)
                     if transaction:
