@@ -100,13 +100,18 @@ class Derived:
 
 
     @staticmethod
-    def floor(name: str, ping: str, trips: int, serde: str, note: str) -> Derived:
-        """``trips`` x row ``ping`` + row ``serde`` (their *ours* column, in µs): the time a
-        client doing ``trips`` round trips and nothing but that serialisation would take."""
+    def floor(name: str, ping: str, trips: int, serde: str, note: str,
+              more: Sequence[tuple[str, int]] = ()) -> Derived:
+        """``trips`` x row ``ping`` (+ ``count`` x row ``row`` for each ``(row, count)`` of
+        ``more``) + row ``serde``, their *ours* column in µs: the time a client doing those
+        round trips (or commits) and nothing but that serialisation would take."""
         def compute(rows: dict[str, Row]) -> Row:
-            p, s = rows[ping].ours, rows[serde].ours
-            return Row(name, None if p is None or s is None else trips * p + s, None,
-                       unit="us", note=note)
+            parts = [(rows[row].ours, count) for row, count in [(ping, trips), *more]]
+            s = rows[serde].ours
+            if s is None or any(figure is None for figure, _ in parts):
+                return Row(name, None, None, unit="us", note=note)
+            total = s + sum((figure or 0.0) * count for figure, count in parts)
+            return Row(name, total, None, unit="us", note=note)
         return Derived(name, compute)
 
     @staticmethod

@@ -43,11 +43,14 @@ class Backend:
         unit_name: The bare operation of the floor, measured per mode (e.g. a ``PING``).
         unit_note: How it is measured.
         trips: How many of it a super-step cannot avoid (round trips, or SQLite's commits).
+        more_units: Other bare operations of the floor, ``(name, how many)``, measured with
+            `more_unit_trial` (PostgreSQL: the round trip without a commit).
         floor_note: The floor's formula, for its rows.
     """
 
     name = title = unit_name = unit_note = floor_note = ""
     trips = 3
+    more_units: tuple[tuple[str, int], ...] = ()
 
     def store(self, label: str) -> Opener:
         """A store of its own for the case ``label`` (kept across rounds; each trial works on
@@ -63,6 +66,10 @@ class Backend:
 
     def unit_trial(self, n: int, is_async: bool) -> Any:
         """A trial timing ``n`` of the floor's bare operation in that mode."""
+        raise NotImplementedError
+
+    def more_unit_trial(self, name: str, n: int, is_async: bool) -> Any:
+        """A trial timing ``n`` of the bare operation ``name`` of `more_units`."""
         raise NotImplementedError
 
     def reference_cases(self, n: int) -> list[Case]:
@@ -158,15 +165,19 @@ class SqliteBackend(Backend):
 
 
 class PostgresBackend(Backend):
-    name, title, trips = "postgres", "PostgreSQL", 3
-    unit_name = "SELECT 1 round trip"
-    unit_note = "psycopg Connection / AsyncConnection, autocommit"
-    floor_note = ("3 x SELECT 1 (ours: 1 round trip per call) + serialisation; the commits' "
-                  "WAL flush is not in it (see the committed INSERT row)")
+    name, title, trips = "postgres", "PostgreSQL", 2
+    unit_name = "committed 1-row INSERT round trip"
+    unit_note = ("psycopg Connection / AsyncConnection, autocommit, synchronous_commit=on: a "
+                 "round trip and the commit's WAL flush")
+    more_units = (("SELECT 1 round trip", 1),)
+    floor_note = ("2 x committed INSERT (put_writes and put each commit: a round trip and a WAL "
+                  "flush) + 1 x SELECT 1 (get_tuple) + serialisation")
 
     def __init__(self, url: str) -> None:
         with servers.answering(url, "--postgres-url", "the suite may create databases on"):
             self.url, self.stores = url, pg.Stores(url)
+        with psycopg.connect(self.stores.ours_url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS floor_commit (x int)")
 
     def store(self, label: str) -> Opener:
         return mode_opener(pg.sync_saver, pg.async_saver, self.stores.new(label))
@@ -179,15 +190,11 @@ class PostgresBackend(Backend):
         return f"both on a pool of {tasks}, as postgres_bench section 3"
 
     def unit_trial(self, n: int, is_async: bool) -> Any:
-        return servers.select_trial(self.stores.ours_url, n, is_async)
+        return servers.select_trial(self.stores.ours_url, n, is_async,
+                                    "INSERT INTO floor_commit VALUES (1)")
 
-    def reference_cases(self, n: int) -> list[Case]:
-        with psycopg.connect(self.stores.ours_url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS floor_commit (x int)")
-        trial = partial(servers.select_trial, self.stores.ours_url, n, False,
-                        "INSERT INTO floor_commit VALUES (1)")
-        return [Case("committed 1-row INSERT round trip, sync", {"ours": trial},
-                     note="for reference, not in the floor: a commit waits for the WAL flush")]
+    def more_unit_trial(self, name: str, n: int, is_async: bool) -> Any:
+        return servers.select_trial(self.stores.ours_url, n, is_async)
 
     def describe(self) -> str:
         return (f"durability: {pg.durability(self.url, self.stores)} Databases "
