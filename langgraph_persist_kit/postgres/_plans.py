@@ -229,30 +229,30 @@ class PostgresPlans(SqlPlans):
                 "checkpoint_id": target.checkpoint_id,
                 "task_id": task_id,
                 "task_path": task_path,
-                "idxs": [r.idx for r in rows],
-                "channels": [r.channel for r in rows],
-                "types": [r.type for r in rows],
+                "write_rows": dump_rows([(r.idx, r.channel, r.type) for r in rows]),
                 "values": [r.value for r in rows],
             },
         )
 
 
 def _value_params(values: DeltaPut) -> dict[str, Any]:
-    """The channel value arrays of ``insert_checkpoint``."""
+    """The channel values of ``insert_checkpoint``: their bytes, and their other columns as
+    one JSON array (``[channel, version, type, base_version, position, items]`` each)."""
     rows = values.rows
-    bases = values.bases()
     return {
-        "channels": [v.channel for v in rows],
-        "versions": [json.dumps(v.version) for v in rows],
-        "types": [v.type for v in rows],
+        "value_rows": dump_rows([[v.channel, v.version, v.type, v.base_version, v.position,
+                                  v.items] for v in rows]),
         "values": [v.value for v in rows],
-        "base_versions_of": [None if v.base_version is None else json.dumps(v.base_version)
-                             for v in rows],
-        "positions": [v.position for v in rows],
-        "items": [v.items for v in rows],
-        "base_channels": [channel for channel, _ in bases],
-        "base_versions": [json.dumps(version) for _, version in bases],
+        "bases": dump_rows(values.bases()),
     }
+
+
+def dump_rows(rows: Sequence[Sequence[Any]]) -> str:
+    """Rows as a JSON array of arrays (orjson; ``json`` for an int beyond 64 bits)."""
+    try:
+        return orjson.dumps(rows).decode()
+    except TypeError:
+        return json.dumps(rows)
 
 
 @lru_cache(maxsize=64)
