@@ -6,7 +6,7 @@ Run from the repo root:
     python -m benchmarks.hotpath_bench [--backend sqlite|postgres|redis|all] [--quick]
         [--rounds N] [--json FILE] [-v] [--postgres-url URL] [--redis-url URL]
 
-Owns the workloads' trials (`steady_chat`, `picked_trial`: one call of each step timed), the
+Owns the workload (`steady_chat`; `trials.work_trial(..., at)` times one call a step), the
 sections of each backend (run interleaved by `benchmarks.runner`), the summary table
 (`summary`, `print_summary`) and the command line. Each backend's stores and the bare
 operations of its floor: `benchmarks.hotpath_backends`. See benchmarks/README.md.
@@ -17,8 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
@@ -32,7 +31,6 @@ from benchmarks.report import dump_json, machine_info, payload, print_header, to
 from benchmarks.runner import run_suite
 from benchmarks.servers import ServerDown
 from benchmarks.trials import Work, work_trial
-from langgraph_persist_kit._core.calls import aexecute, execute
 from langgraph_persist_kit._core.urls import redact
 
 MODES = ("sync", "async")
@@ -68,55 +66,7 @@ def ratio_target(backend: str, super_step: bool) -> Target:
     return Target.ratio_at_most(0.6 if super_step and backend != "sqlite" else 0.9)
 
 
-# --- trials: one call of each step timed ----------------------------------------------------
-
-
-def picked_trial(opened: Any, work_of: Callable[[Any], Work], at: int) -> Any:
-    """As `trials.work_trial`, but only call ``at`` of each op is timed: the op's other
-    calls run outside the clock, in order (a sample per op)."""
-    clock = time.perf_counter
-    if hasattr(opened, "__aenter__"):
-        @asynccontextmanager
-        async def atrial() -> Any:
-            async with opened as saver:
-                work = work_of(saver)
-                for c in work.setup:
-                    await aexecute(c)
-
-                async def measured() -> list[float]:
-                    out = []
-                    for op in work.ops:
-                        for c in op[:at]:
-                            await aexecute(c)
-                        t0 = clock()
-                        await aexecute(op[at])
-                        out.append(clock() - t0)
-                        for c in op[at + 1:]:
-                            await aexecute(c)
-                    return out
-                yield measured
-        return atrial()
-
-    @contextmanager
-    def strial() -> Iterator[Any]:
-        with opened as saver:
-            work = work_of(saver)
-            for c in work.setup:
-                execute(c)
-
-            def measured() -> list[float]:
-                out = []
-                for op in work.ops:
-                    for c in op[:at]:
-                        execute(c)
-                    t0 = clock()
-                    execute(op[at])
-                    out.append(clock() - t0)
-                    for c in op[at + 1:]:
-                        execute(c)
-                return out
-            yield measured
-    return strial()
+# --- the workloads ------------------------------------------------------------------------
 
 
 def steady_chat(sizes: Sizes) -> Callable[[Any], Work]:
@@ -137,7 +87,7 @@ def case_of(name: str, opener: Callable[[str, str], Any], mode: str,
     def make(side: str) -> Any:
         if at is None:
             return work_trial(opener(mode, side), work_of)
-        return picked_trial(opener(mode, side), work_of, at)
+        return work_trial(opener(mode, side), work_of, at)
     return Case(name, {side: partial(make, side) for side in SIDES}, **kw)
 
 

@@ -78,9 +78,34 @@ async def _arun_op(op: Sequence[Call]) -> Any:
     return result
 
 
-def work_trial(opened: Any, work_of: Callable[[Any], Work]) -> Any:
+def _time_picked(ops: Sequence[Sequence[Call]], at: int) -> list[float]:
+    """Seconds call ``at`` of each op took; the op's other calls run in order, unclocked."""
+    clock, out = time.perf_counter, []
+    for op in ops:
+        _run_op(op[:at])
+        t0 = clock()
+        execute(op[at])
+        out.append(clock() - t0)
+        _run_op(op[at + 1:])
+    return out
+
+
+async def _atime_picked(ops: Sequence[Sequence[Call]], at: int) -> list[float]:
+    """`_time_picked`, awaiting each call."""
+    clock, out = time.perf_counter, []
+    for op in ops:
+        await _arun_op(op[:at])
+        t0 = clock()
+        await aexecute(op[at])
+        out.append(clock() - t0)
+        await _arun_op(op[at + 1:])
+    return out
+
+
+def work_trial(opened: Any, work_of: Callable[[Any], Work], at: int | None = None) -> Any:
     """A trial: enter ``opened`` (a saver's sync or async context manager), build the
-    `Work` from the saver, run its setup; the measured callable times its ops."""
+    `Work` from the saver, run its setup; the measured callable times its ops (with ``at``,
+    only call ``at`` of each op: its other calls run outside the clock, in order)."""
     if hasattr(opened, "__aenter__"):
         @asynccontextmanager
         async def atrial() -> Any:
@@ -88,7 +113,10 @@ def work_trial(opened: Any, work_of: Callable[[Any], Work]) -> Any:
                 work = work_of(saver)
                 for c in work.setup:
                     await aexecute(c)
-                yield lambda: atime_each(work.ops, _arun_op, work.check)
+                if at is None:
+                    yield lambda: atime_each(work.ops, _arun_op, work.check)
+                else:
+                    yield lambda: _atime_picked(work.ops, at)
         return atrial()
 
     @contextmanager
@@ -97,7 +125,10 @@ def work_trial(opened: Any, work_of: Callable[[Any], Work]) -> Any:
             work = work_of(saver)
             for c in work.setup:
                 execute(c)
-            yield lambda: time_each(work.ops, _run_op, work.check)
+            if at is None:
+                yield lambda: time_each(work.ops, _run_op, work.check)
+            else:
+                yield lambda: _time_picked(work.ops, at)
     return strial()
 
 
