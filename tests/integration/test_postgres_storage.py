@@ -1,7 +1,7 @@
 """What the Postgres savers send and what they leave in the tables: one round trip per
-call, a bounded number of queries for a deep DeltaChannel history, filters that can use
-the GIN indexes, no value in plaintext under an EncryptedSerializer, and a NUL in
-metadata refused with a clear error."""
+call, sessions that plan each statement once, a bounded number of queries for a deep
+DeltaChannel history, filters that can use the GIN indexes, no value in plaintext under
+an EncryptedSerializer, and a NUL in metadata refused with a clear error."""
 
 from __future__ import annotations
 
@@ -44,6 +44,26 @@ def test_one_round_trip_per_call(schema: str) -> None:
     assert count_round_trips(lambda: next(iter(saver.list(generate_config("long"))))) == 1
     assert count_round_trips(lambda: list(saver.list(generate_config("long")))) == 3
     conn.close()
+
+
+def _session_settings(saver: PostgresSaver) -> tuple[str, str, str]:
+    with saver.conn.connection() as conn:  # type: ignore[union-attr]  # from_conn_string: a pool
+        row = conn.execute("SELECT current_setting('plan_cache_mode'), current_setting('jit'),"
+                           " current_setting('statement_timeout')").fetchone()
+    assert row is not None
+    return row
+
+
+def test_pooled_sessions_plan_once_and_keep_the_urls_options(schema: str) -> None:
+    url = psycopg.conninfo.make_conninfo(module_url(), options="-c statement_timeout=12345")
+    with PostgresSaver.from_conn_string(url, schema=schema) as saver:
+        assert _session_settings(saver) == ("force_generic_plan", "off", "12345ms")
+        parent = put_one(saver, "t")
+        for _ in range(7):  # prepared from the sixth use, then run with the generic plan
+            parent = put_one(saver, "t", parent)
+        assert saver.get_tuple(generate_config("t")).config == parent
+    with PostgresSaver.from_conn_string(module_url(), schema=schema, pgbouncer=True) as saver:
+        assert _session_settings(saver)[0] == "auto"  # PgBouncer refuses startup options
 
 
 def test_delta_history_takes_a_bounded_number_of_queries(schema: str) -> None:
