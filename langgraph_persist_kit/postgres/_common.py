@@ -7,7 +7,6 @@ Owns: how connections are opened and which driver errors mean "unavailable".
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from contextlib import AbstractContextManager
 from typing import Any
@@ -93,34 +92,17 @@ def check_conninfo(conn: object) -> tuple[str, dict[str, str]]:
     return conn, ours
 
 
-SESSION_SETTINGS = "-c plan_cache_mode=force_generic_plan -c jit=off"
-"""Server settings of the sessions our pools open (libpq ``options``).
-
-Every statement of the savers is prepared (psycopg prepares a statement from its
-sixth use); left to choose, PostgreSQL plans ``put`` afresh at every call, because
-a generic plan's estimate for ``unnest`` of a parameter array (100 rows) dwarfs the
-two rows a custom plan sees: planning was 40% of a ``put``. The hot path's
-statements are key lookups whatever the parameters, so their generic plan is the
-right one. JIT compilation never pays off for them and would run at every call of a
-generic plan estimated as large."""
-
-
-def connection_kwargs(pgbouncer: bool, conninfo: str = "") -> dict[str, Any]:
+def connection_kwargs(pgbouncer: bool) -> dict[str, Any]:
     """Settings for every connection the savers open.
 
     ``autocommit``: each single-statement write commits on its own and plans
     that need a transaction open one explicitly. ``prepare_threshold=None``
     under PgBouncer's transaction pooling, where a server-side prepared
-    statement may not exist on the next transaction's server connection (and
-    PgBouncer refuses startup ``options``). Elsewhere `SESSION_SETTINGS` are added
-    to the conninfo's own ``options`` (or ``PGOPTIONS``), which go first.
+    statement may not exist on the next transaction's server connection.
     """
     kwargs: dict[str, Any] = {"autocommit": True}
     if pgbouncer:
         kwargs["prepare_threshold"] = None
-        return kwargs
-    given = conninfo_to_dict(conninfo).get("options") or os.environ.get("PGOPTIONS", "")
-    kwargs["options"] = f"{given} {SESSION_SETTINGS}".strip()
     return kwargs
 
 
@@ -154,7 +136,7 @@ def pool_settings(
     """
     refuse_unknown(unknown, KEYWORDS, "PostgreSQL keyword")
     url, from_url = check_conninfo(conn)
-    kwargs = connection_kwargs(pgbouncer, url)
+    kwargs = connection_kwargs(pgbouncer)
     pool = {"min_size": min_size, "max_size": max_size, "timeout": timeout, "kwargs": kwargs,
             "open": False}
     options = {"kwargs": kwargs, "connect_timeout": max(1, int(timeout)), "pool": pool,
