@@ -187,11 +187,33 @@ def check_channels(channels: Iterable[Any]) -> None:
 
 
 def dump_versions(versions: ChannelVersions) -> str:
-    """``channel_versions`` as compact JSON (orjson; ``json`` for an int beyond 64 bits)."""
+    """``channel_versions`` as compact JSON (see `compact_json`).
+
+    Raises:
+        ConfigurationError: For a version that is NaN or infinite.
+    """
+    return compact_json(versions, versions.values())
+
+
+def compact_json(value: Any, scalars: Iterable[Any]) -> str:
+    """``value`` as compact JSON: orjson, or ``json`` where orjson would differ: an int
+    beyond 64 bits, or a float among ``scalars`` (orjson writes NaN and infinities as
+    ``null``; they are refused instead).
+
+    Raises:
+        ConfigurationError: For a NaN or infinite float.
+    """
+    if any(type(item) is float for item in scalars):
+        try:
+            return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except ValueError:
+            raise ConfigurationError(
+                "channel versions must be strings, integers or finite numbers, "
+                f"not NaN or infinity: {value!r}"[:300]) from None
     try:
-        return orjson.dumps(versions).decode()
+        return orjson.dumps(value).decode()
     except TypeError:
-        return json.dumps(versions, separators=(",", ":"))
+        return json.dumps(value, separators=(",", ":"))
 
 
 def encode_checkpoint(

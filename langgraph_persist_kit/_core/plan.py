@@ -127,7 +127,12 @@ class Turn(Generic[R]):
 
 def run(plan: Generator[Any, Any, R], execute: Callable[[Any], Any]) -> R:
     """Drive ``plan`` to its result with a blocking ``execute``."""
-    turn = Turn(plan)
+    return finish(Turn(plan), execute)
+
+
+def finish(turn: Turn[R], execute: Callable[[Any], Any]) -> R:
+    """Drive a started plan (`Turn`) to its result with a blocking ``execute``: a driver
+    may run a plan's first step (its encoding) in one place and its requests in another."""
     while turn.step is not None:
         turn.request(execute)
     return turn.result  # type: ignore[return-value]  # set when step is None

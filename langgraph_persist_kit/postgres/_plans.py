@@ -23,6 +23,7 @@ from psycopg import sql
 from langgraph_persist_kit._core.checks import FilterTerm, dump_json, refuse_nul
 from langgraph_persist_kit._core.codec import (
     Version,
+    compact_json,
     encode_checkpoint,
     encode_writes,
     target_of,
@@ -248,11 +249,8 @@ def _value_params(values: DeltaPut) -> dict[str, Any]:
 
 
 def dump_rows(rows: Sequence[Sequence[Any]]) -> str:
-    """Rows as a JSON array of arrays (orjson; ``json`` for an int beyond 64 bits)."""
-    try:
-        return orjson.dumps(rows).decode()
-    except TypeError:
-        return json.dumps(rows)
+    """Rows as a JSON array of arrays (`codec.compact_json`: NaN and infinities refused)."""
+    return compact_json(rows, (item for row in rows for item in row))
 
 
 @lru_cache(maxsize=64)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
 from langgraph_persist_kit._core.checks import APPEND_OPTIONS, append_options, refuse_unknown
-from langgraph_persist_kit._core.plan import Plan, Query, R, Rows, run
+from langgraph_persist_kit._core.plan import Query, R, Rows, Turn, finish
 from langgraph_persist_kit._core.urls import sqlite_target
 from langgraph_persist_kit.errors import ConfigurationError, translate_errors
 
@@ -141,22 +142,33 @@ def execute(conn: sqlite3.Connection, query: Query) -> Rows:
     return conn.execute(query.sql, query.params).fetchall()
 
 
-def drive(conn: sqlite3.Connection, plan: Plan[R], transaction: bool) -> R:
-    """Run ``plan`` on ``conn``; a write in one ``BEGIN IMMEDIATE`` transaction, committed,
-    or rolled back on any error, so it is atomic.
+class CancelledWrite(Exception):
+    """Raised in `drive` when the caller was cancelled before the commit: rolled back."""
+
+
+def drive(conn: sqlite3.Connection, turn: Turn[R], transaction: bool,
+          cancelled: threading.Event | None = None) -> R:
+    """Drive a started plan (``Turn(plan)``: its encoding done, by the caller) on ``conn``;
+    a write in one ``BEGIN IMMEDIATE`` transaction, committed, or rolled back on any error,
+    so it is atomic.
 
     Both savers call it: the sync one under its lock, the async one as one call in
-    aiosqlite's thread (one hop for the whole plan, not one per statement; a caller that
-    is cancelled meanwhile leaves it to finish there, committed whole or rolled back).
+    aiosqlite's thread (one hop for the whole plan, not one per statement). The async
+    saver starts the plan on its event loop first, so values are serialised there, never
+    while a graph's nodes run (they may change them in place). ``cancelled`` is set when
+    the async caller was cancelled: a write not yet committed is then rolled back.
 
     Raises:
         ConfigurationError: The connection has a transaction the caller left open.
+        CancelledWrite: ``cancelled`` was set before the commit (nothing is stored).
     """
     refuse_open_transaction(conn.in_transaction)
     try:
         if transaction:
             conn.execute(BEGIN)
-        result = run(plan, lambda query: execute(conn, query))
+        result = finish(turn, lambda query: execute(conn, query))
+        if cancelled is not None and cancelled.is_set():
+            raise CancelledWrite("the caller was cancelled before the commit")
         if conn.in_transaction:  # ours, or an implicit one in legacy mode
             conn.commit()
         return result

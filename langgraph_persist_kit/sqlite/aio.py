@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +18,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._core.aio import AsyncSaverMethods
 from langgraph_persist_kit._core.modes import AsyncOnly
-from langgraph_persist_kit._core.plan import Listing, Plan, Query, R, Rows, aiterate
+from langgraph_persist_kit._core.plan import Listing, Plan, Query, R, Rows, Turn, aiterate
 from langgraph_persist_kit.sqlite import _common
 from langgraph_persist_kit.sqlite._common import Synchronous, sqlite_errors
 from langgraph_persist_kit.sqlite._plans import PLANS
@@ -102,17 +103,26 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
         return await self._drive(make_plan(), transaction)
 
     async def _drive(self, plan: Plan[R], transaction: bool) -> R:
-        """The whole plan (statements, commit or rollback) as one call in aiosqlite's
-        thread: one hop, where a hop per statement cost about 75 µs each.
+        """Start the plan here, on the event loop (a put serialises its values before its
+        first statement: never in another thread while a graph's nodes run), then drive
+        the rest (statements, commit or rollback) as one call in aiosqlite's thread: one
+        hop, where a hop per statement cost about 75 µs each.
 
         ``Connection._execute`` is aiosqlite's own primitive behind every public method
         (queue a function for its thread, await its result); no public one runs a
-        function there.
+        function there. A caller cancelled before the commit leaves its write rolled back
+        (`_common.drive`), so nothing lands after a thread lock it held is released.
         """
         async with self.lock:
             with sqlite_errors():
-                return await self.conn._execute(_common.drive, self.conn._conn, plan,
-                                                transaction)
+                turn = Turn(plan)
+                cancelled = threading.Event()
+                try:
+                    return await self.conn._execute(_common.drive, self.conn._conn, turn,
+                                                    transaction, cancelled)
+                except asyncio.CancelledError:
+                    cancelled.set()
+                    raise
 
     def _iterate(self, plan: Listing) -> AsyncIterator[Any]:
         """Drive an emitting plan; one async generator between the plan and the caller."""

@@ -17,7 +17,7 @@ from typing import Any
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_persist_kit._core.modes import SyncOnly
-from langgraph_persist_kit._core.plan import Listing, Plan, Query, R, Rows, iterate
+from langgraph_persist_kit._core.plan import Listing, Plan, Query, R, Rows, Turn, iterate
 from langgraph_persist_kit._core.saver import SaverMethods
 from langgraph_persist_kit.sqlite import _common
 from langgraph_persist_kit.sqlite._common import Synchronous, sqlite_errors
@@ -133,7 +133,7 @@ class SqliteSaver(SyncOnly, SaverMethods):
 
     def _drive(self, plan: Plan[R], transaction: bool) -> R:
         with self.lock, sqlite_errors():
-            return _common.drive(self.conn, plan, transaction)
+            return _common.drive(self.conn, Turn(plan), transaction)
 
     def _iterate(self, plan: Listing) -> Iterator[Any]:
         """Drive an emitting plan; the lock is held per query, never across a yield."""

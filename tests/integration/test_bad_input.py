@@ -1,7 +1,8 @@
 """Input no store can hold is a `ConfigurationError` before anything is written, on every
 backend x mode: metadata nested thousands deep, lone surrogates (``"\\udcff"``, what
 ``errors="surrogateescape"`` makes of undecodable bytes) in ids, namespaces, channel
-names, metadata and filters, and malformed PostgreSQL schema names."""
+names, metadata and filters, NaN or infinite channel versions, and malformed PostgreSQL
+schema names."""
 
 from __future__ import annotations
 
@@ -35,13 +36,15 @@ def nested(depth: int) -> Any:
 
 
 def put(h: Harness, *, thread_id: str = "t", ns: str = "", checkpoint_id: str | None = None,
-        channel: str = "c", metadata: dict[str, Any] | None = None) -> Any:
-    checkpoint = generate_checkpoint(channel_values={channel: 1}, channel_versions={channel: 1})
+        channel: str = "c", metadata: dict[str, Any] | None = None,
+        version: Any = 1) -> Any:
+    checkpoint = generate_checkpoint(channel_values={channel: 1},
+                                     channel_versions={channel: version})
     if checkpoint_id is not None:
         checkpoint["id"] = checkpoint_id
     meta = {**generate_metadata(), **(metadata or {})}
     return h.call("put", generate_config(thread_id, checkpoint_ns=ns), checkpoint, meta,
-                  {channel: 1})
+                  {channel: version})
 
 
 def assert_nothing_stored(h: Harness) -> None:
@@ -59,6 +62,8 @@ BAD_PUTS = {
     "surrogate namespace": {"ns": f"sub{LONE}:1"},
     "surrogate checkpoint id": {"checkpoint_id": f"1ef{LONE}"},
     "surrogate channel": {"channel": f"messages{LONE}"},
+    "NaN version": {"version": float("nan")},
+    "infinite version": {"version": float("inf")},
 }
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langgraph.checkpoint.conformance.test_utils import (
@@ -13,6 +15,7 @@ from langgraph.checkpoint.conformance.test_utils import (
     generate_config,
     generate_metadata,
 )
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from langgraph_persist_kit._core.urls import sqlite_path
 from langgraph_persist_kit.errors import (
@@ -221,7 +224,8 @@ def test_unopenable_file_is_a_backend_error(tmp_path: Path) -> None:
         pass
 
 
-async def test_a_cancelled_write_leaves_no_transaction_open(tmp_path: Path) -> None:
+async def test_a_cancelled_write_is_rolled_back_and_leaves_no_transaction_open(
+        tmp_path: Path) -> None:
     db = tmp_path / "busy.db"
     async with AsyncSqliteSaver.from_conn_string(db) as saver:
         holder = sqlite3.connect(db, isolation_level=None)
@@ -233,12 +237,38 @@ async def test_a_cancelled_write_leaves_no_transaction_open(tmp_path: Path) -> N
             )
         holder.execute("COMMIT")
         holder.close()
+        # the cancelled put got the write lock once the holder committed, then rolled back:
+        # nothing lands after its caller moved on (a thread lock it held is released by now)
+        assert await saver.aget_tuple(generate_config("t")) is None
         stored = await saver.aput(generate_config("t"), checkpoint, generate_metadata(), {"a": 1})
         assert (await saver.aget_tuple(stored)).checkpoint["channel_values"] == {"a": 1}
         assert not saver.conn.in_transaction
     with sqlite3.connect(db) as conn:  # nothing is left locked for other processes
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("ROLLBACK")
+
+
+class ThreadRecordingSerde(JsonPlusSerializer):
+    """Records the thread each value is serialised in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        self.threads.add(threading.current_thread().name)
+        return super().dumps_typed(obj)
+
+
+async def test_the_async_saver_serialises_on_the_event_loop(tmp_path: Path) -> None:
+    # a graph's nodes may change state in place while a put of durability="async" is
+    # pending: serialising in aiosqlite's thread meanwhile crashed the interpreter
+    serde = ThreadRecordingSerde()
+    async with AsyncSqliteSaver.from_conn_string(tmp_path / "loop.db", serde=serde) as saver:
+        checkpoint = generate_checkpoint(channel_values={"a": [1, 2]}, channel_versions={"a": 1})
+        stored = await saver.aput(generate_config("t"), checkpoint, generate_metadata(), {"a": 1})
+        await saver.aput_writes(stored, [("a", [3])], "task")
+    assert serde.threads == {threading.current_thread().name}
 
 
 def test_an_open_caller_transaction_is_refused(tmp_path: Path) -> None:
