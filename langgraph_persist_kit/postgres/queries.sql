@@ -154,7 +154,9 @@ CROSS JOIN LATERAL (  -- a primary-key lookup per base version
 ) AS b
 
 -- bases_none --
--- A put without pieces extends nothing (a separate statement: 10% off its run time).
+-- A put without pieces extends nothing. A statement of its own: with the lookup in
+-- every put, each custom plan (no bases) looked far cheaper than the generic one (100
+-- estimated), so put was planned at every call; and it saves 10% of the run time.
 SELECT TRUE AS found
 
 -- head_any --

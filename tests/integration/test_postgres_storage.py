@@ -52,7 +52,7 @@ def test_one_round_trip_per_call(schema: str) -> None:
 
 def test_each_statement_is_planned_once_not_at_every_call(schema: str) -> None:
     # PostgreSQL re-plans a prepared statement at every call while each custom plan looks
-    # cheaper than the generic one (as put's did with one array parameter per column)
+    # cheaper than the generic one (as put's did while its bases check was in every put)
     with PostgresSaver.from_conn_string(module_url(), schema=schema, pool_max_size=1) as saver:
         parent, version, items = None, None, []
         for n in range(12):  # a growing list: after the first put, pieces with their bases
