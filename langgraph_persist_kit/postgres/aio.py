@@ -44,11 +44,8 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
             that the caller owns; see `PostgresSaver`.
         serde: See `PostgresSaver`.
         schema: See `PostgresSaver`.
-        append_deltas: As for `PostgresSaver`: appended list items only, on by
-            default; ``False`` stores every value whole, as before; stored data
-            reads back the same either way.
-        append_cache_bytes: As for `PostgresSaver`: bytes of list values remembered to
-            spot appends (default 64 MiB, `deltas.DEFAULT_CACHE_BYTES`).
+        append_deltas, append_cache_bytes: As for `PostgresSaver` (appended list items
+            stored alone, on by default; bytes of lists remembered, default 64 MiB).
 
     Raises:
         ConfigurationError: For a bad ``schema``, ``append_deltas`` or

@@ -43,11 +43,8 @@ class AsyncRedisSaver(AsyncOnly, RedisClientMixin, AsyncSaverMethods):
         client: A ``redis.asyncio.Redis`` or ``redis.asyncio.cluster.RedisCluster``
             the caller owns and closes, opened with ``decode_responses=False``.
         serde, key_prefix, ttl, refresh_on_read: As for `RedisSaver`.
-        append_deltas: As for `RedisSaver`: appended list items only, on by
-            default; ``False`` stores every value whole, as before; stored data
-            reads back the same either way.
-        append_cache_bytes: As for `RedisSaver`: bytes of list values remembered to
-            spot appends (default 64 MiB, `deltas.DEFAULT_CACHE_BYTES`).
+        append_deltas, append_cache_bytes: As for `RedisSaver` (appended list items
+            stored alone, on by default; bytes of lists remembered, default 64 MiB).
 
     Raises:
         ConfigurationError: As for `RedisSaver`.

@@ -34,11 +34,8 @@ class AsyncSqliteSaver(AsyncOnly, AsyncSaverMethods):
     Args:
         conn: An open ``aiosqlite.Connection`` that the caller owns and closes.
         serde: The serializer; see `SqliteSaver`.
-        append_deltas: As for `SqliteSaver`: appended list items only, on by
-            default; ``False`` stores every value whole, as before; stored data
-            reads back the same either way.
-        append_cache_bytes: As for `SqliteSaver`: bytes of list values remembered to
-            spot appends (default 64 MiB, `deltas.DEFAULT_CACHE_BYTES`).
+        append_deltas, append_cache_bytes: As for `SqliteSaver` (appended list items
+            stored alone, on by default; bytes of lists remembered, default 64 MiB).
 
     Raises:
         ConfigurationError: For a bad ``append_deltas`` or ``append_cache_bytes``.
