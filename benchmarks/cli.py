@@ -84,19 +84,30 @@ def run_and_report(console: Console, info: dict[str, Any], command: str, sizes: 
 
 
 def figures_parser(description: str) -> argparse.ArgumentParser:
-    """``--json`` and the servers' URLs (``--postgres-url``, ``--redis-url``, defaulting to
-    the environment's, then the local servers)."""
+    """``--json`` and the servers' URLs (`add_server_urls`)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
-    p.add_argument("--postgres-url", default=os.environ.get(servers.PG_URL_VAR,
-                                                            servers.PG_DEFAULT))
-    p.add_argument("--redis-url", default=os.environ.get(servers.REDIS_URL_VAR,
-                                                         servers.REDIS_DEFAULT))
+    add_server_urls(p)
     return p
 
 
+def add_server_urls(p: argparse.ArgumentParser) -> None:
+    """``--postgres-url`` and ``--redis-url``, defaulting to the environment's (the
+    benchmarks' variable, then the tests'), then the local servers."""
+    pg_default = os.environ.get(servers.PG_URL_VAR, os.environ.get(
+        "PERSIST_KIT_TEST_POSTGRES_URL", servers.PG_DEFAULT))
+    p.add_argument("--postgres-url", default=pg_default,
+                   help=f"default: ${servers.PG_URL_VAR}, else $PERSIST_KIT_TEST_POSTGRES_URL, "
+                        f"else {servers.PG_DEFAULT}; databases pk_bench_<pid>_* are created "
+                        "and dropped")
+    p.add_argument("--redis-url", default=os.environ.get(servers.REDIS_URL_VAR,
+                                                         servers.REDIS_DEFAULT),
+                   help=f"default: ${servers.REDIS_URL_VAR}, else {servers.REDIS_DEFAULT}; "
+                        "keys pk-bench-<pid>-* are written and deleted")
+
+
 def server_urls(args: argparse.Namespace) -> dict[str, str]:
-    """``{"postgres": url, "redis": url}`` from `figures_parser` arguments."""
+    """``{"postgres": url, "redis": url}`` from `add_server_urls` arguments."""
     return {"postgres": args.postgres_url, "redis": args.redis_url}
 
 

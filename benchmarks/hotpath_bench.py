@@ -14,7 +14,6 @@ operations of its floor: `benchmarks.hotpath_backends`. See benchmarks/README.md
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +21,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
 
-from benchmarks import cli, servers
+from benchmarks import cli
 from benchmarks import postgres_bench as pg
 from benchmarks import workloads as wl
 from benchmarks.cases import SIDES, Case, Derived, Row, Section, SectionResult, Target
@@ -291,18 +290,11 @@ def run(sizes: Sizes, backends: Sequence[str], urls: dict[str, str], *, console:
 def main(argv: Sequence[str] | None = None) -> int:
     p = cli.parser((__doc__ or "").splitlines()[0])
     p.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
-    p.add_argument("--postgres-url", default=os.environ.get(
-        servers.PG_URL_VAR, os.environ.get("PERSIST_KIT_TEST_POSTGRES_URL", servers.PG_DEFAULT)),
-        help=f"default: ${servers.PG_URL_VAR}, else $PERSIST_KIT_TEST_POSTGRES_URL, else "
-             f"{servers.PG_DEFAULT}; databases pk_bench_<pid>_* are created and dropped")
-    p.add_argument("--redis-url", default=os.environ.get(servers.REDIS_URL_VAR,
-                                                         servers.REDIS_DEFAULT),
-                   help=f"default: ${servers.REDIS_URL_VAR}, else {servers.REDIS_DEFAULT}; "
-                        "keys pk-bench-<pid>-* are written and deleted")
+    cli.add_server_urls(p)
     args = p.parse_args(argv)
     sizes = cli.chosen_sizes(args, FULL, QUICK)
     backends = list(BACKENDS) if args.backend == "all" else [args.backend]
-    urls = {"postgres": args.postgres_url, "redis": args.redis_url}
+    urls = cli.server_urls(args)
     console = cli.make_console()
     command = cli.command_line("benchmarks.hotpath_bench", argv)
     info = machine_info(["langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite",
