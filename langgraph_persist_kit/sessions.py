@@ -19,7 +19,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 from langgraph.types import Command
 
 from langgraph_persist_kit._core.calls import Call, aexecute, execute, same
-from langgraph_persist_kit._core.checks import check_id
+from langgraph_persist_kit._core.checks import check_id, copied_metadata
 from langgraph_persist_kit._core.codec import Target, kept_when_paused, target_of
 from langgraph_persist_kit._core.lineage import ancestor_chain
 from langgraph_persist_kit._core.plan import Plan, arun, run
@@ -111,7 +111,8 @@ def _put_again(
     (`write_groups`, as an import does).
     """
     config = Target(thread_id, _ns(checkpoint), None).config(_parent_id(checkpoint))
-    stored = yield Call(saver.put, saver.aput, (config, checkpoint.checkpoint, checkpoint.metadata,
+    metadata = copied_metadata(checkpoint.metadata, thread_id)
+    stored = yield Call(saver.put, saver.aput, (config, checkpoint.checkpoint, metadata,
                                        dict(checkpoint.checkpoint["channel_versions"])))
     for task_path, task_id, writes in write_groups(checkpoint.pending_writes or []):
         yield Call(saver.put_writes, saver.aput_writes, (stored, writes, task_id, task_path))

@@ -3,7 +3,8 @@ metadata JSON and metadata filters.
 
 Owns: the refusals every store shares (unknown options, bad append-delta options, NUL
 characters, lone surrogates, JSON nested past `MAX_JSON_DEPTH`, filters that are not
-JSON), canonical metadata JSON, and how a filter matches metadata.
+JSON), canonical metadata JSON, how a filter matches metadata, and the metadata
+of a copied checkpoint.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import difflib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from langgraph_persist_kit.errors import ConfigurationError
+
+M = TypeVar("M", bound=Mapping[str, Any])
 
 # --- options ------------------------------------------------------------------
 
@@ -268,6 +271,19 @@ def filter_terms(filter: Mapping[str, Any] | None) -> list[FilterTerm]:
                 f"filter value for {key!r} must be a JSON value, not {type(value).__name__}"
             )
     return terms
+
+
+def copied_metadata(metadata: M, thread_id: str) -> M | dict[str, Any]:
+    """The metadata of a checkpoint copied, forked or imported into ``thread_id``.
+
+    A ``"thread_id"`` key names the new thread, as the LangGraph Agent Server's own
+    thread copy does (so ``list(filter={"thread_id": ...})`` finds each thread's own
+    checkpoints); every other key is kept, ``run_id`` included. Metadata that needs
+    no change is returned as given (a saver's raw form stays raw).
+    """
+    if metadata.get("thread_id", thread_id) == thread_id:
+        return metadata
+    return {**metadata, "thread_id": thread_id}
 
 
 def metadata_matches(metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:

@@ -31,6 +31,9 @@ FIRST_ROUND_DEPTH = 64
 DELTA_COUNTERS_KEY = "counters_since_delta_snapshot"
 """Checkpoint metadata key naming the DeltaChannel-backed channels."""
 
+PRUNE_STRATEGIES = ("keep_latest", "delete", "delete_all")
+"""`prune` strategies: ``"delete_all"`` is the LangGraph Agent Server's name for ``"delete"``."""
+
 
 def ancestor_chain(parent_of: dict[str, str | None], tip: str) -> list[str]:
     """``tip`` and its ancestors, nearest first, following ``parent_of`` links.
@@ -251,20 +254,22 @@ class PrunePlans:
         )
 
     def prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]:
-        """``"delete"``: remove the threads. ``"keep_latest"``: `prune_thread` with 1.
+        """``"delete"`` (or ``"delete_all"``, the Agent Server's name for it): remove the
+        threads. ``"keep_latest"``: `prune_thread` with 1.
 
         Raises:
             ConfigurationError: For another strategy.
         """
+        if strategy not in PRUNE_STRATEGIES:
+            raise ConfigurationError(
+                f"prune strategy must be one of {', '.join(map(repr, PRUNE_STRATEGIES))}, "
+                f"not {strategy!r}"
+            )
         ids = sorted({check_id(t, "thread_id") for t in thread_ids})
-        if strategy == "delete":
-            for thread_id in ids:
-                yield from self.delete_thread(thread_id)
-        elif strategy == "keep_latest":
+        if strategy == "keep_latest":
             yield from self._lock_for_prune(ids)
             for thread_id in ids:
                 yield from self.prune_thread(thread_id, 1, False)
         else:
-            raise ConfigurationError(
-                f"prune strategy must be 'keep_latest' or 'delete', not {strategy!r}"
-            )
+            for thread_id in ids:
+                yield from self.delete_thread(thread_id)

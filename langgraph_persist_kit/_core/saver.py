@@ -278,7 +278,8 @@ class SaverMethods(PersistSaverBase):
             thread_ids: The threads to prune.
             strategy: ``"keep_latest"`` keeps each namespace's newest checkpoint
                 and the ancestors its DeltaChannel values are rebuilt from;
-                ``"delete"`` removes the threads.
+                ``"delete"`` removes the threads, as does ``"delete_all"`` (the
+                LangGraph Agent Server's name, sent by its thread prune).
 
         Raises:
             ConfigurationError: For another strategy.

@@ -36,13 +36,20 @@ FROM {schema}.channel_values WHERE thread_id = %(source)s
 ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
 
 -- copy_thread_checkpoints --
--- The checkpoints of %(source)s, stored again under %(target)s.
+-- The checkpoints of %(source)s, stored again under %(target)s. A metadata
+-- "thread_id" names the target (as the Agent Server's own copy does); run_id stays
+-- in the metadata but not in its column, so delete_for_runs of the source's runs
+-- leaves the copy alone.
 INSERT INTO {schema}.checkpoints (
     thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
     channel_versions, metadata, run_id, created_at
 )
 SELECT %(target)s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
-       channel_versions, metadata, run_id, now()
+       channel_versions,
+       CASE WHEN metadata ? 'thread_id'
+            THEN jsonb_set(metadata, '{thread_id}', to_jsonb(%(target)s::text))
+            ELSE metadata END,
+       NULL, now()
 FROM {schema}.checkpoints WHERE thread_id = %(source)s
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET
     parent_checkpoint_id = excluded.parent_checkpoint_id, type = excluded.type,
@@ -63,9 +70,13 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SE
     task_path = excluded.task_path, created_at = excluded.created_at
 
 -- copy_thread_registry --
--- The registry row of %(target)s after a copy from %(source)s.
+-- The registry row of %(target)s after a copy from %(source)s (its metadata's
+-- "thread_id" rewritten as in copy_thread_checkpoints).
 INSERT INTO {schema}.threads AS t (thread_id, created_at, updated_at, latest_checkpoint_id, metadata)
-SELECT %(target)s, now(), now(), latest_checkpoint_id, metadata
+SELECT %(target)s, now(), now(), latest_checkpoint_id,
+       CASE WHEN metadata ? 'thread_id'
+            THEN jsonb_set(metadata, '{thread_id}', to_jsonb(%(target)s::text))
+            ELSE metadata END
 FROM {schema}.threads WHERE thread_id = %(source)s
 ON CONFLICT (thread_id) DO UPDATE SET
     updated_at = excluded.updated_at,

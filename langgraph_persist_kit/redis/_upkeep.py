@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from langgraph_persist_kit._core.checks import check_id
+from langgraph_persist_kit._core.checks import check_id, copied_metadata, dump_json
 from langgraph_persist_kit._core.codec import kept_when_paused, thread_stats
 from langgraph_persist_kit._core.deltas import LIST_TYPE, list_header
 from langgraph_persist_kit._core.lineage import ancestor_chain
@@ -62,7 +62,7 @@ class RedisUpkeep:
             write_pairs = [(w, v) for w, v in write_pairs if _write_kept(w, v, kept, newest)]
         args: list[Any] = [target, repr(time.time()), self.ttl, len(checkpoints), len(pairs)]
         for member, header in checkpoints:
-            args += [member, header, body_of.get(member, b"")]
+            args += [member, _copied_header(header, target), body_of.get(member, b"")]
         for pair in (*pairs, *write_pairs):
             args += pair
         yield Script("restore", self.keys.thread_keys(target), args)
@@ -266,3 +266,16 @@ def _write_kept(raw: bytes, payload: bytes, kept: set[bytes], newest: set[bytes]
         return True
     task_id = k.split_member(raw)[2]
     return kept_when_paused(task_id, k.unpack(payload)[0])
+
+
+def _copied_header(header: bytes, target: str) -> bytes:
+    """A checkpoint header as the copy in ``target`` holds it: no run id (the source's
+    ``delete_for_runs`` must not reach the copy; the metadata keeps it) and the
+    metadata's ``"thread_id"`` naming the target (`copied_metadata`)."""
+    parent, refs, _run, body_type, versions, metadata = k.unpack(header)
+    loaded = orjson.loads(metadata)
+    copied = copied_metadata(loaded, target)
+    if copied is not loaded:
+        metadata = dump_json(copied)
+    return k.pack([parent, refs, "", body_type, versions, metadata])
+

@@ -28,13 +28,19 @@ SELECT :target, checkpoint_ns, channel, version, type, value, base_version, posi
 FROM channel_values WHERE thread_id = :source
 
 -- copy_thread_checkpoints --
--- The checkpoints of :source, stored again under :target at :now.
+-- The checkpoints of :source, stored again under :target at :now. A metadata
+-- "thread_id" names the target (as the Agent Server's own copy does); run_id stays
+-- in the metadata but not in its column, so delete_for_runs of the source's runs
+-- leaves the copy alone.
 INSERT OR REPLACE INTO checkpoints (
     thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
     channel_versions, metadata, run_id, created_at
 )
 SELECT :target, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
-       channel_versions, metadata, run_id, :now
+       channel_versions,
+       iif(json_type(metadata, '$.thread_id') IS NULL, metadata,
+           json_set(metadata, '$.thread_id', :target)),
+       NULL, :now
 FROM checkpoints WHERE thread_id = :source
 ORDER BY checkpoint_ns, checkpoint_id
 

@@ -15,6 +15,7 @@ from typing import Any
 from langgraph.checkpoint.base import CheckpointTuple
 
 from langgraph_persist_kit._core.calls import Call, same
+from langgraph_persist_kit._core.checks import copied_metadata
 from langgraph_persist_kit._core.plan import Plan
 from langgraph_persist_kit._core.raw_values import RawValue
 from langgraph_persist_kit.errors import BackendError, ConfigurationError
@@ -110,7 +111,8 @@ def _put_all(saver: Any, thread_id: str, tuples: Sequence[CheckpointTuple],
             config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
                                        "checkpoint_id": parent}}
             versions = dict(t.checkpoint["channel_versions"])
-            stored = yield Call(saver.put, saver.aput, (config, t.checkpoint, t.metadata, versions))
+            metadata = copied_metadata(t.metadata, thread_id)
+            stored = yield Call(saver.put, saver.aput, (config, t.checkpoint, metadata, versions))
             for task_path, task_id, writes in calls:
                 yield Call(saver.put_writes, saver.aput_writes,
                            (stored, writes, task_id, task_path))

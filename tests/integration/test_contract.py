@@ -18,6 +18,7 @@ from langgraph.checkpoint.conformance.test_utils import (
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langgraph_persist_kit.errors import ConfigurationError
+from tests.helpers.chains import put_chain
 from tests.helpers.harness import Harness
 
 ODD_THREAD_IDS = [
@@ -52,21 +53,6 @@ HOSTILE_KEYS = [
     "*",
     "%",
 ]
-
-
-def put_chain(
-    h: Harness, thread_id: str, metadatas: list[dict[str, Any]], *, ns: str = ""
-) -> list[dict]:
-    """Store a parent-linked chain of checkpoints, one per metadata dict."""
-    configs: list[dict] = []
-    for i, extra in enumerate(metadatas):
-        config = generate_config(thread_id, checkpoint_ns=ns)
-        if configs:
-            config["configurable"]["checkpoint_id"] = configs[-1]["configurable"]["checkpoint_id"]
-        checkpoint = generate_checkpoint(channel_values={"n": i}, channel_versions={"n": i + 1})
-        metadata = {**generate_metadata(step=i), **extra}
-        configs.append(h.call("put", config, checkpoint, metadata, {"n": i + 1}))
-    return configs
 
 
 def count_all(h: Harness) -> int:
