@@ -123,6 +123,33 @@ def check_id(value: Any, what: str) -> str:
     return text
 
 
+def before_checkpoint_id(before: Any) -> str | None:
+    """The checkpoint id that ``list(before=...)`` names, in each shape LangGraph passes.
+
+    ``before`` may be a config, ``{"configurable": {"checkpoint_id": str, ...}}``
+    (``get_state_history``); the flat ``{"checkpoint_id": str, ...}`` that the LangGraph
+    Agent Server passes from its history endpoint; or the id itself. ``None``, or a
+    mapping without an id, means no bound.
+
+    Raises:
+        ConfigurationError: For another type, or an id `check_id` refuses.
+    """
+    if before is None:
+        return None
+    if isinstance(before, str):
+        return check_id(before, "checkpoint_id")
+    if not isinstance(before, Mapping):
+        raise ConfigurationError(
+            "before must be a config {'configurable': {'checkpoint_id': ...}}, "
+            f"{{'checkpoint_id': ...}} or a checkpoint id, not {type(before).__name__}"
+        )
+    configurable = before.get("configurable")
+    found = (configurable or {}).get("checkpoint_id") if isinstance(configurable, Mapping) \
+        else None
+    found = found if found is not None else before.get("checkpoint_id")
+    return None if found is None else check_id(found, "checkpoint_id")
+
+
 def check_text(text: str, what: str) -> str:
     """``text`` if UTF-8 can encode it (no lone surrogate such as ``"\\udcff"``, which
     ``os.fsdecode`` and ``errors="surrogateescape"`` produce from undecodable bytes).

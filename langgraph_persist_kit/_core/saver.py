@@ -176,11 +176,14 @@ class SaverMethods(PersistSaverBase):
             filter: Metadata equality conditions, e.g. ``{"source": "input"}``,
                 with ``InMemorySaver``'s semantics. Keys and values are bound
                 parameters, never spliced into SQL.
-            before: Only checkpoints whose id is below this config's ``checkpoint_id``.
+            before: Only checkpoints whose id is below this one's: a config
+                ``{"configurable": {"checkpoint_id": str}}``, the flat
+                ``{"checkpoint_id": str}`` the LangGraph Agent Server passes, or the id.
             limit: The most tuples to yield.
 
         Raises:
-            ConfigurationError: For a filter that is not a dict of JSON values.
+            ConfigurationError: For a filter that is not a dict of JSON values, or a
+                ``before`` of another type.
         """
         return self._iterate(
             self.plans.list_checkpoints(self.serde, config, filter=filter, before=before,

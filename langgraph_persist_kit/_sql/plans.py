@@ -36,7 +36,12 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._core.checks import FilterTerm, check_id, filter_terms
+from langgraph_persist_kit._core.checks import (
+    FilterTerm,
+    before_checkpoint_id,
+    check_id,
+    filter_terms,
+)
 from langgraph_persist_kit._core.codec import (
     StoredCheckpoint,
     StoredWrite,
@@ -223,7 +228,7 @@ class SqlPlans(SqlUpkeep, PrunePlans):
         params: dict[str, Any] = {}
         clauses = []
         configurable = (config or {}).get("configurable") or {}
-        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        before_id = before_checkpoint_id(before)
         for key, value, op in (
             ("thread_id", configurable.get("thread_id"), "="),
             ("checkpoint_ns", configurable.get("checkpoint_ns"), "="),

@@ -14,7 +14,12 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_persist_kit._core.checks import check_id, filter_terms, metadata_matches
+from langgraph_persist_kit._core.checks import (
+    before_checkpoint_id,
+    check_id,
+    filter_terms,
+    metadata_matches,
+)
 from langgraph_persist_kit._core.codec import Target, target_of, thread_info
 from langgraph_persist_kit._core.plan import Listing, paged
 from langgraph_persist_kit.redis import _keys as k
@@ -55,8 +60,7 @@ class RedisListing:
                         ((config or {}).get("configurable") or {}).items()
                         if key in ("thread_id", "checkpoint_ns", "checkpoint_id")
                         and value is not None}
-        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
-        before_id = None if before_id is None else check_id(before_id, "checkpoint_id")
+        before_id = before_checkpoint_id(before)
         if configurable.get("thread_id") is None:
             pages = self._pages_across_threads(serde, configurable, before_id, filter)
         elif configurable.get("checkpoint_ns") is not None and not configurable.get(

@@ -78,3 +78,21 @@ def test_deleting_a_run_leaves_its_copies_and_forks(harness: Harness) -> None:
     harness.call("delete_for_runs", ["run-3"])
     assert own[0]["configurable"]["checkpoint_id"] not in ids(thread(harness, "copy"))
     assert ids(thread(harness, "copy")) == ids(before["copy"])
+
+
+def test_list_before_in_every_shape_langgraph_passes(harness: Harness) -> None:
+    configs = put_chain(harness, "t", [{}, {}, {}, {}])
+    put_chain(harness, "other", [{}, {}])
+    cut = configs[2]["configurable"]["checkpoint_id"]
+    expected = [c["configurable"]["checkpoint_id"] for c in reversed(configs[:2])]
+    config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""},
+              "metadata": {"thread_id": "t"}}  # as the Agent Server's history asks
+    for before in ({"configurable": {"checkpoint_id": cut}},  # get_state_history
+                   {"checkpoint_id": cut},  # the server's POST /history, flat
+                   {"checkpoint_id": cut, "thread_id": "t", "checkpoint_ns": ""},
+                   cut):
+        assert ids(harness.call("list", config, before=before)) == expected, before
+        assert ids(harness.call("list", config, before=before, limit=1)) == expected[:1]
+    assert len(harness.call("list", config, before={})) == 4  # no id: no bound
+    with pytest.raises(ConfigurationError, match="before"):
+        harness.call("list", config, before=42)
