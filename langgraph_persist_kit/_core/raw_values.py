@@ -33,11 +33,13 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from langgraph_persist_kit.strict_serde import TypeName, strict_version
 
-__all__ = ["RawSerde", "RawValue", "raw_view"]
+__all__ = ["RawSerde", "RawValue", "keeps_values_apart", "plain", "raw_view", "transfer_view"]
 
 S = TypeVar("S", bound=BaseCheckpointSaver)
 
 _PLAIN_KINDS = frozenset({"null", "bytes", "bytearray", "json", "msgpack"})
+_VALUES_APART = ("langgraph_persist_kit.", "langgraph.checkpoint.memory")
+"""Modules of savers that serialise each channel value and pending write on its own."""
 """The types ``JsonPlusSerializer`` reads (``pickle`` only with ``pickle_fallback``)."""
 
 
@@ -164,3 +166,29 @@ def raw_view(saver: S, allow_types: Iterable[TypeName] = ()) -> S:
     view = copy.copy(saver)
     view.serde = RawSerde(saver.serde, allow_types)
     return view
+
+
+def keeps_values_apart(saver: BaseCheckpointSaver) -> bool:
+    """Whether ``saver`` serialises each channel value and pending write on its own, so
+    raw values pass through it (this package's savers, ``InMemorySaver``). The official
+    SQLite saver serialises a whole checkpoint at once and plainredis a write with its
+    task id: they need values as objects."""
+    return type(saver).__module__.startswith(_VALUES_APART)
+
+
+def transfer_view(saver: S, allow_types: Iterable[TypeName] = ()) -> S:
+    """The view a copy reads and writes ``saver`` through: `raw_view` where values are
+    kept apart (`keeps_values_apart`); else a shallow copy whose serializer is the
+    strict twin of its own (`strict_version`), so what is read is decoded, safe and
+    allowed types only, and written as objects."""
+    if keeps_values_apart(saver):
+        return raw_view(saver, allow_types)
+    view = copy.copy(saver)
+    view.serde = strict_version(saver.serde, allow_types)
+    return view
+
+
+def plain(value: Any) -> Any:
+    """A `RawValue` decoded (strictly), for a saver that needs objects; else ``value``."""
+    return value.decoded() if isinstance(value, RawValue) else value
+

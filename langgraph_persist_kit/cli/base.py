@@ -20,9 +20,10 @@ from typing import IO, Any, Protocol, TypeVar, runtime_checkable
 import click
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from langgraph_persist_kit._core.urls import backend_of, sqlite_path
+from langgraph_persist_kit._core.urls import backend_of, redact, sqlite_path
 from langgraph_persist_kit.errors import PersistKitError
 from langgraph_persist_kit.strict_serde import allowed_types, strict_serde
+from langgraph_persist_kit.transfer.official import is_official_url, official_saver_from_url
 from langgraph_persist_kit.types import ThreadInfo
 from langgraph_persist_kit.urls import saver_from_url
 
@@ -180,7 +181,8 @@ def require_thread_listing(saver: BaseCheckpointSaver) -> ListsThreads:
 
 
 @contextmanager
-def open_store(url: str, *, create: bool = False) -> Iterator[BaseCheckpointSaver]:
+def open_store(url: str, *, create: bool = False,
+               official: bool = False) -> Iterator[BaseCheckpointSaver]:
     """Open a store with a strict serializer, close it afterwards.
 
     Args:
@@ -188,18 +190,30 @@ def open_store(url: str, *, create: bool = False) -> Iterator[BaseCheckpointSave
         create: Whether a SQLite file that does not exist is created (to write
             threads into, or migrate); otherwise it is refused, so a typo never
             leaves an empty file behind.
+        official: Whether an official saver's store (a ``langgraph-*`` URL,
+            `transfer.official`) may be opened; only ``copy`` takes them.
 
     Yields:
         A ready saver (schema set up).
 
     Raises:
-        Failure: For a SQLite file that does not exist (unless ``create``).
+        Failure: For a SQLite file that does not exist (unless ``create``), or a
+            ``langgraph-*`` URL where ``official`` is false.
         ConfigurationError: For a URL of no known backend, or (``create``) a SQLite
             file whose directory does not exist.
         BackendError: When the store cannot be opened.
     """
+    serde = strict_serde(command_allow_types())
+    if is_official_url(url):
+        if not official:
+            raise Failure(f"{redact(url)!r} names an official LangGraph saver's store: only "
+                          "`persist-kit copy` reads and writes those (copy the threads into "
+                          "one of ours first)")
+        with official_saver_from_url(url, serde=serde, create=create) as saver:
+            yield saver
+        return
     if (not create and backend_of(url) == "sqlite"
             and (path := sqlite_path(url)) != ":memory:" and not os.path.exists(path)):
         raise Failure(f"no SQLite database at {path!r} (from {url!r})")
-    with saver_from_url(url, serde=strict_serde(command_allow_types())) as saver:
+    with saver_from_url(url, serde=serde) as saver:
         yield saver

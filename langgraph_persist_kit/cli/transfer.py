@@ -167,13 +167,16 @@ def copy_command(source: str, target: str, thread_ids: tuple[str, ...], if_exist
     """Copy threads from the store at SRC_URL to the one at DST_URL.
 
     Works between any two backends (sqlite:///..., postgresql://...?schema=...,
-    redis://...?key_prefix=...); ids are kept, and the result is what export
-    then import would give. A SQLite DST_URL that does not exist is created.
+    redis://...?key_prefix=...) and the official savers' stores, either side:
+    langgraph-sqlite:///..., langgraph-postgres://..., langgraph-plainredis://...
+    (?prefix=lg). Ids are kept, and the result is what export then import would
+    give. A SQLite DST_URL that does not exist is created.
     With --if-exists fail (the default), every thread is checked first and a
     conflict copies nothing. Progress goes to stderr: a bar on a terminal,
     else a line per 5%.
     """
-    with (open_store(source) as src, open_store(target, create=True) as dst,
+    with (open_store(source, official=True) as src,
+          open_store(target, create=True, official=True) as dst,
           ProgressDisplay("copying threads") as display):
         skipped = 0
 

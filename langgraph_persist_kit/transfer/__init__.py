@@ -8,10 +8,14 @@ method and its arguments, see `_core.calls`), so export, import and copy behave 
 same in both modes.
 
 Nothing read is rebuilt into arbitrary objects: both savers are used through
-`raw_view`, so channel values and pending writes move as their stored bytes
+`transfer_view`. Where a saver keeps each value apart (ours, ``InMemorySaver``) that
+is `raw_view`, so channel values and pending writes move as their stored bytes
 (decrypted and encrypted again where a saver encrypts), and what must be decoded
 (checkpoint bodies, ``InMemorySaver`` metadata) is decoded with LangGraph's
-strict msgpack allowlist plus the ``allow_types`` given (docs/security.md).
+strict msgpack allowlist plus the ``allow_types`` given (docs/security.md). The
+official savers that serialise values together (SQLite, plainredis) are read with
+that strict serializer and written with objects. Their stores open by URL with
+`official_saver_from_url` (`transfer.official`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 
 from langgraph_persist_kit._core.calls import aexecute, execute
 from langgraph_persist_kit._core.plan import Plan, arun, run
-from langgraph_persist_kit._core.raw_values import raw_view
+from langgraph_persist_kit._core.raw_values import raw_view, transfer_view
 from langgraph_persist_kit.errors import ConfigurationError, PersistKitError
 from langgraph_persist_kit.strict_serde import TypeName
 from langgraph_persist_kit.transfer._format import (
@@ -39,6 +43,7 @@ from langgraph_persist_kit.transfer._threads import (
     thread_ids_of,
     write_thread,
 )
+from langgraph_persist_kit.transfer.official import official_saver_from_url
 
 __all__ = [
     "IfExists",
@@ -50,6 +55,7 @@ __all__ = [
     "copy_threads",
     "export_threads",
     "import_threads",
+    "official_saver_from_url",
 ]
 
 IfExists = Literal["fail", "skip", "replace"]
@@ -188,7 +194,7 @@ def _copy(
     allow_types: Iterable[TypeName],
 ) -> Plan[TransferReport]:
     _check_if_exists(if_exists)
-    source, target = raw_view(source, allow_types), raw_view(target, allow_types)
+    source, target = transfer_view(source, allow_types), transfer_view(target, allow_types)
     tally = _Tally()
     ids = yield from thread_ids_of(source, thread_ids)
     if if_exists == "fail":
@@ -300,7 +306,10 @@ def copy_threads(source: BaseCheckpointSaver, target: BaseCheckpointSaver, *,
 
     Values pass as their stored bytes, never decoded and never through a
     file; an ``EncryptedSerializer`` on either side decrypts or encrypts them,
-    so the two savers may use different keys, or one none. With
+    so the two savers may use different keys, or one none. The official SQLite
+    saver and plainredis serialise values together, so from and to them values
+    pass as objects, read with the strict twin of the source's serializer
+    (stores by URL: `official_saver_from_url`). With
     ``if_exists="fail"`` every thread is checked first: a conflict copies nothing.
 
     Args:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from langgraph.checkpoint.base import CheckpointTuple
+from langgraph.checkpoint.base import Checkpoint, CheckpointTuple
 
 from langgraph_persist_kit._core.calls import Call, same
 from langgraph_persist_kit._core.checks import copied_metadata
 from langgraph_persist_kit._core.plan import Plan
-from langgraph_persist_kit._core.raw_values import RawValue
+from langgraph_persist_kit._core.raw_values import RawValue, keeps_values_apart, plain
 from langgraph_persist_kit.errors import BackendError, ConfigurationError
 from langgraph_persist_kit.transfer._format import order_checkpoints, with_task_paths, write_groups
 
@@ -104,8 +104,11 @@ def _put_all(saver: Any, thread_id: str, tuples: Sequence[CheckpointTuple],
              groups: Sequence[list[tuple[str, str, list[tuple[str, Any]]]]]) -> Plan[None]:
     """``put`` and ``put_writes`` every checkpoint of ``tuples`` under ``thread_id``;
     on a failure, delete what was written (best effort) and raise."""
+    objects = not keeps_values_apart(saver)  # the saver needs values as objects
     try:
         for t, calls in zip(tuples, groups, strict=True):
+            if objects:
+                t, calls = _as_objects(t, calls)
             ns = t.config["configurable"].get("checkpoint_ns", "")
             parent = (t.parent_config or {}).get("configurable", {}).get("checkpoint_id")
             config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,
@@ -120,6 +123,17 @@ def _put_all(saver: Any, thread_id: str, tuples: Sequence[CheckpointTuple],
         with contextlib.suppress(Exception):
             yield Call(saver.delete_thread, saver.adelete_thread, (thread_id,))
         raise
+
+
+def _as_objects(t: CheckpointTuple, calls: list[tuple[str, str, list[tuple[str, Any]]]]
+                ) -> tuple[CheckpointTuple, list[tuple[str, str, list[tuple[str, Any]]]]]:
+    """A checkpoint and its write groups with every raw value decoded (`plain`)."""
+    values = t.checkpoint["channel_values"]
+    checkpoint = cast(Checkpoint, {**t.checkpoint,
+                                   "channel_values": {k: plain(v) for k, v in values.items()}})
+    return t._replace(checkpoint=checkpoint), [
+        (path, task, [(channel, plain(value)) for channel, value in writes])
+        for path, task, writes in calls]
 
 
 def refuse_existing(target: Any, ids: Sequence[str]) -> Plan[None]:

@@ -110,3 +110,14 @@ def copy(source: Harness, target: Harness, **kwargs: Any) -> TransferReport:
     if source.mode == "sync":
         return copy_threads(source.saver, target.saver, **kwargs)
     return source.wait(acopy_threads(source.saver, target.saver, **kwargs))
+
+
+def assert_identical_threads(a: Harness, b: Harness) -> None:
+    """Same history and state, snapshot for snapshot, ids included (exports keep them)."""
+    graphs_a, graphs_b = compiled(a), compiled(b)
+    for name in GRAPHS:
+        history = a.get_state_history(graphs_a[name], thread(name))
+        assert history == b.get_state_history(graphs_b[name], thread(name)), name
+        assert len(history) >= 3, name
+        state = a.get_state(graphs_a[name], thread(name), subgraphs=True)
+        assert state == b.get_state(graphs_b[name], thread(name), subgraphs=True), name

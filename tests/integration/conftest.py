@@ -1,7 +1,8 @@
 """The ``harness`` fixture: a test taking it runs on every backend x {sync, async} of its
 module's `combinations` (Valkey too for `VALKEY_MODULES`; tests/helpers/harness.py); and
 the single-store fixtures of the backend modules: ``schema`` (a fresh PostgreSQL schema)
-and ``prefix`` (a Redis key prefix, removed afterwards)."""
+and ``prefix`` (a Redis key prefix, removed afterwards); ``marker`` (tests/helpers/crafted.py)
+fails a test in which a crafted store row ran code."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.backends import Space, drop_prefix, fresh_schema, redis_url
+from tests.helpers.crafted import marker  # noqa: F401  (the fixture of the safety tests)
 from tests.helpers.harness import Harness, combination_ids, combinations, open_harness
 
 

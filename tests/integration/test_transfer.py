@@ -39,6 +39,7 @@ from tests.helpers.harness import Harness
 from tests.helpers.transfer import (
     GRAPHS,
     LIMITS,
+    assert_identical_threads,
     compiled,
     copy,
     export_text,
@@ -60,17 +61,6 @@ def continue_threads(h: Harness) -> list[Any]:
             h, g["parallel"], {0: "zero", 2: "two"}), thread("parallel"))),
         h.invoke(g["delta"], {"limit": 11}, {**thread("delta"), **LIMITS}),
     ]
-
-
-def assert_identical_threads(a: Harness, b: Harness) -> None:
-    """Same history and state, snapshot for snapshot, ids included (exports keep them)."""
-    graphs_a, graphs_b = compiled(a), compiled(b)
-    for name in GRAPHS:
-        history = a.get_state_history(graphs_a[name], thread(name))
-        assert history == b.get_state_history(graphs_b[name], thread(name)), name
-        assert len(history) >= 3, name
-        state = a.get_state(graphs_a[name], thread(name), subgraphs=True)
-        assert state == b.get_state(graphs_b[name], thread(name), subgraphs=True), name
 
 
 # --- exact round trips between every pair of kinds --------------------------------------

@@ -7,14 +7,11 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import ormsgpack
 import pytest
 from click.testing import CliRunner
-from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import EXT_CONSTRUCTOR_POS_ARGS, JsonPlusSerializer
 
@@ -23,6 +20,7 @@ from langgraph_persist_kit._core.raw_values import raw_view
 from langgraph_persist_kit.cli import cli
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.sqlite import SqliteSaver
+from tests.helpers.crafted import CraftingSerde, payload, put_crafted_thread
 from tests.helpers.differential import thread
 from tests.helpers.sessions import answer, review_graph
 from tests.helpers.transfer import copy, export_text, import_text, side
@@ -96,33 +94,6 @@ def test_unreadable_files_are_one_line_errors(tmp_path: Path) -> None:
 # --- nothing read runs code ------------------------------------------------------------
 
 
-def payload(marker: Path) -> bytes:
-    """msgpack that LangGraph's default serializer turns into ``os.system("touch marker")``."""
-    call = ormsgpack.packb(["os", "system", [f"touch {marker}"]])
-    return ormsgpack.packb(ormsgpack.Ext(EXT_CONSTRUCTOR_POS_ARGS, call))
-
-
-class CraftingSerde(JsonPlusSerializer):
-    """Writes the string ``"EVIL"`` as `payload`: how an attacker's row looks in a store."""
-
-    def __init__(self, marker: Path) -> None:
-        super().__init__()
-        self.marker = marker
-
-    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
-        return ("msgpack", payload(self.marker)) if obj == "EVIL" else super().dumps_typed(obj)
-
-
-def put_crafted_thread(saver: Any) -> None:
-    """A thread ``t`` whose channel value and pending write are `payload`s."""
-    config: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
-    checkpoint = empty_checkpoint()
-    checkpoint["channel_values"] = {"a": "EVIL", "b": "fine"}
-    checkpoint["channel_versions"] = {"a": 1, "b": 1}
-    stored = saver.put(config, checkpoint, {"source": "input", "step": -1}, {"a": 1, "b": 1})
-    saver.put_writes(stored, [("a", "EVIL")], "task-1", "~a")
-
-
 def crafted_file(marker: Path) -> str:
     """An export file whose values and write are `payload`s (and whose body holds one)."""
     memory = InMemorySaver(serde=CraftingSerde(marker))
@@ -141,16 +112,6 @@ def crafted_file(marker: Path) -> str:
     lines = text.splitlines(keepends=True)
     lines[2] = json.dumps(record, separators=(",", ":")) + "\n"
     return "".join(lines)
-
-
-@pytest.fixture
-def marker(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "pwned"
-    JsonPlusSerializer().loads_typed(("msgpack", payload(path)))  # the payload is live
-    assert path.exists()
-    path.unlink()
-    yield path
-    assert not path.exists(), "a command ran code from what it read"
 
 
 @pytest.fixture
