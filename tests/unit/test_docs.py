@@ -25,6 +25,7 @@ PUBLIC_MODULES = [
     "langgraph_persist_kit.errors",
     "langgraph_persist_kit.strict_serde",
     "langgraph_persist_kit.transfer",
+    "langgraph_persist_kit.server",
 ]
 NOT_DOCUMENTED = {"__version__", "translate_errors"}  # a version string; an internal helper
 
