@@ -5,7 +5,10 @@ backend x mode (issue 16): prune's strategy names, a copy's or fork's metadata
 from __future__ import annotations
 
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, StateGraph
 
+from langgraph_persist_kit import fork_session
 from langgraph_persist_kit.errors import ConfigurationError
 from tests.helpers.chains import put_chain
 from tests.helpers.harness import Harness
@@ -96,3 +99,19 @@ def test_list_before_in_every_shape_langgraph_passes(harness: Harness) -> None:
     assert len(harness.call("list", config, before={})) == 4  # no id: no bound
     with pytest.raises(ConfigurationError, match="before"):
         harness.call("list", config, before=42)
+
+
+def test_a_fork_on_another_saver_names_itself_too() -> None:
+    """`fork_session` on a saver without the fork hook puts each checkpoint again: the
+    same rewrite of ``metadata["thread_id"]`` (`copied_metadata`)."""
+    saver = InMemorySaver()
+    h = Harness("memory", "sync", saver, None)
+    configs = put_chain(h, "src", [{"thread_id": "src"}, {"thread_id": "src", "k": 1}])
+    graph = StateGraph(dict).add_node("n", lambda s: s).add_edge(START, "n").compile(
+        checkpointer=saver)
+    forked = fork_session(graph, configs[-1], new_thread_id="fork")
+    found = h.call("list", {"configurable": {"thread_id": forked}})
+    assert [t.metadata["thread_id"] for t in found] == ["fork", "fork"]
+    assert found[0].metadata["k"] == 1
+    assert [t.metadata["thread_id"] for t in h.call("list", {"configurable": {
+        "thread_id": "src"}})] == ["src", "src"]
