@@ -85,7 +85,8 @@ async def checkpointer() -> AsyncIterator[BaseCheckpointSaver]:
     async with AsyncExitStack() as stack:
         try:
             saver = await stack.enter_async_context(async_saver_from_url(url, **options))
-        except PersistKitError as exc:
-            raise type(exc)(f"{URL_VARIABLE}={redact(url)}: {exc}") from exc
-        logger.info("persist-kit checkpointer: %s at %s", type(saver).__name__, redact(url))
+        except PersistKitError as exc:  # the message names the URL, masked, where it matters
+            raise type(exc)(f"{URL_VARIABLE}: {exc}") from exc
+        logger.info("persist-kit checkpointer: %s at %s, serializer %s.%s", type(saver).__name__,
+                    redact(url), type(saver.serde).__module__, type(saver.serde).__qualname__)
         yield saver

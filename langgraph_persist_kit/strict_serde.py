@@ -2,7 +2,8 @@
 
 Owns: `strict_serde` (the serializer the command line opens every store with),
 `strict_version` (the strict twin of a saver's serializer), `allowed_types` (type names
-from an option or ``PERSIST_KIT_ALLOW_TYPES``) and `SAFE_TYPES`.
+from an option or ``PERSIST_KIT_ALLOW_TYPES``), `SAFE_TYPES`, and `refusing_blocked_types`
+(where decoding to plain data would lose a type: a copy into another saver).
 
 LangGraph's default ``JsonPlusSerializer`` rebuilds any ``module.callable(*args)``
 named in a msgpack extension value (it warns that this "will be blocked in a
@@ -16,11 +17,14 @@ imported or called. It never unpickles. See docs/security.md.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from langgraph.checkpoint.serde._msgpack import SAFE_MSGPACK_TYPES
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+from langgraph.checkpoint.serde.event_hooks import SerdeEvent, register_serde_event_listener
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from langgraph_persist_kit.errors import ConfigurationError
@@ -30,6 +34,7 @@ __all__ = [
     "SAFE_TYPES",
     "TypeName",
     "allowed_types",
+    "refusing_blocked_types",
     "strict_serde",
     "strict_version",
 ]
@@ -121,3 +126,40 @@ def strict_version(
     if isinstance(serde, EncryptedSerializer) and isinstance(serde.serde, JsonPlusSerializer):
         return EncryptedSerializer(serde.cipher, strict_serde(allow_types))
     return serde
+
+
+@contextmanager
+def refusing_blocked_types(what: str) -> Iterator[None]:
+    """Fail where a strict serializer, inside the block and on this thread, met a type it
+    does not rebuild (it decodes one to plain data: a copy would store a dict where the
+    source held a typed object).
+
+    Listens to LangGraph's serde events (``msgpack_blocked``), so it sees the
+    decoding of any strict serializer, ours or a saver's.
+
+    Args:
+        what: What was being decoded, for the message (e.g. ``"thread 't-1'"``).
+
+    Raises:
+        ConfigurationError: After the block, naming the types and how to allow them.
+    """
+    me = threading.get_ident()
+    blocked: dict[str, None] = {}
+
+    def listen(event: SerdeEvent) -> None:
+        if event["kind"].endswith("_blocked") and threading.get_ident() == me:
+            blocked[f"{event['module']}.{event['name']}"] = None
+
+    unregister = register_serde_event_listener(listen)
+    try:
+        yield
+    finally:
+        unregister()
+    if blocked:
+        raise ConfigurationError(
+            f"{what} holds values of types the strict decoding does not rebuild "
+            f"({', '.join(blocked)}): they would be written as plain data, so nothing was "
+            "written. Allow a type only if you know it and trust the store: --allow-type "
+            f"module.Class (allow_types=[...] in Python, or {ALLOW_TYPES_ENV})"
+        )
+

@@ -38,9 +38,11 @@ __all__ = ["RawSerde", "RawValue", "keeps_values_apart", "plain", "raw_view", "t
 S = TypeVar("S", bound=BaseCheckpointSaver)
 
 _PLAIN_KINDS = frozenset({"null", "bytes", "bytearray", "json", "msgpack"})
-_VALUES_APART = ("langgraph_persist_kit.", "langgraph.checkpoint.memory")
-"""Modules of savers that serialise each channel value and pending write on its own."""
 """The types ``JsonPlusSerializer`` reads (``pickle`` only with ``pickle_fallback``)."""
+
+_VALUES_APART = ("langgraph_persist_kit.", "langgraph.checkpoint.memory",
+                 "langgraph.checkpoint.postgres")
+"""Modules of savers that serialise each channel value and pending write on its own."""
 
 
 class RawValue(Mapping[str, Any]):
@@ -170,10 +172,10 @@ def raw_view(saver: S, allow_types: Iterable[TypeName] = ()) -> S:
 
 def keeps_values_apart(saver: BaseCheckpointSaver) -> bool:
     """Whether ``saver`` serialises each channel value and pending write on its own, so
-    raw values pass through it (this package's savers, ``InMemorySaver``). The official
-    SQLite saver serialises a whole checkpoint at once and plainredis a write with its
-    task id: they need values as objects."""
-    return type(saver).__module__.startswith(_VALUES_APART)
+    raw values pass through it: this package's savers, ``InMemorySaver`` and the official
+    PostgreSQL savers, or a subclass of one. The official SQLite saver serialises a whole
+    checkpoint at once and plainredis a write with its task id: they need objects."""
+    return any(cls.__module__.startswith(_VALUES_APART) for cls in type(saver).__mro__)
 
 
 def transfer_view(saver: S, allow_types: Iterable[TypeName] = ()) -> S:
@@ -191,4 +193,3 @@ def transfer_view(saver: S, allow_types: Iterable[TypeName] = ()) -> S:
 def plain(value: Any) -> Any:
     """A `RawValue` decoded (strictly), for a saver that needs objects; else ``value``."""
     return value.decoded() if isinstance(value, RawValue) else value
-

@@ -235,10 +235,16 @@ class SaverMethods(PersistSaverBase):
         self._forget(thread_id)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delete the checkpoints (and their writes) whose metadata ``run_id`` is in ``run_ids``.
+        """Delete the checkpoints (and their writes) that the runs ``run_ids`` wrote.
 
-        Conformance capability ``delete_for_runs``. Channel values nothing
-        refers to any more are removed too; one transaction.
+        Conformance capability ``delete_for_runs``. A checkpoint belongs to the
+        run of its metadata ``run_id`` when it was put; the copies that
+        `copy_thread` and forks make keep that ``run_id`` in their metadata but not
+        as their run, so deleting the source's runs leaves them whole (as the
+        LangGraph Agent Server, which deletes runs one thread at a time, expects).
+        A thread moved into another store by ``copy_threads`` or an import is put
+        again, so there its checkpoints belong to their metadata's runs. Channel
+        values nothing refers to any more are removed too; one transaction.
         """
         self._run(partial(self.plans.delete_for_runs, run_ids), transaction=True)
 
@@ -247,6 +253,8 @@ class SaverMethods(PersistSaverBase):
 
         Conformance capability ``copy_thread``; done inside the store, and the
         whole parent chain is copied, so DeltaChannel values rebuild on the target.
+        A metadata ``"thread_id"`` is set to the target (`copied_metadata`); the
+        source's runs do not own the copies (see `delete_for_runs`).
         """
         plan = partial(self.plans.copy_thread, source_thread_id, target_thread_id)
         self._run(plan, transaction=True)

@@ -44,7 +44,13 @@ def check_schema(schema: object) -> str:
     return schema
 
 
-URL_OPTIONS = ("schema", *APPEND_OPTIONS)
+POOL_DEFAULTS: dict[str, Any] = {
+    "pool_min_size": 1, "pool_max_size": 10, "pool_timeout": 30.0, "pgbouncer": False,
+}
+"""The pool options of ``from_conn_string``, in a URL's query or as keywords, and their
+defaults."""
+
+URL_OPTIONS = ("schema", *POOL_DEFAULTS, *APPEND_OPTIONS)
 """A PostgreSQL URL's query parameters that are ours, taken out before psycopg sees it."""
 
 
@@ -114,16 +120,16 @@ KEYWORDS = ("serde", "schema", "pool_min_size", "pool_max_size", "pool_timeout",
 def pool_settings(
     conn: str,
     schema: str | None,
-    min_size: int,
-    max_size: int,
-    timeout: float,
-    pgbouncer: bool,
+    min_size: int | None,
+    max_size: int | None,
+    timeout: float | None,
+    pgbouncer: bool | None,
     unknown: dict[str, Any],
     append_deltas: bool | None = None,
     append_cache_bytes: int | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
     """What ``from_conn_string`` opens: ``(url, schema, options)``; a keyword that is not
-    ``None`` wins over the URL's option.
+    ``None`` wins over the URL's option, which wins over `POOL_DEFAULTS`.
 
     ``options`` holds ``kwargs`` (every connection's settings),
     ``connect_timeout`` (whole seconds, for the first connection), ``pool``
@@ -136,6 +142,10 @@ def pool_settings(
     """
     refuse_unknown(unknown, KEYWORDS, "PostgreSQL keyword")
     url, from_url = check_conninfo(conn)
+    min_size, max_size, timeout, pgbouncer = (
+        _pool_option(name, keyword, from_url)
+        for name, keyword in zip(POOL_DEFAULTS, (min_size, max_size, timeout, pgbouncer),
+                                 strict=True))
     kwargs = connection_kwargs(pgbouncer)
     pool = {"min_size": min_size, "max_size": max_size, "timeout": timeout, "kwargs": kwargs,
             "open": False}
@@ -143,6 +153,30 @@ def pool_settings(
                "saver": append_options(from_url, append_deltas, append_cache_bytes)}
     chosen = schema if schema is not None else from_url.get("schema")
     return url, check_schema(DEFAULT_SCHEMA if chosen is None else chosen), options
+
+
+def _pool_option(name: str, keyword: Any, from_url: dict[str, str]) -> Any:
+    """One pool option: the keyword, else the URL's (``?pool_max_size=20``), else the
+    default.
+
+    Raises:
+        ConfigurationError: For a URL value of the wrong type, naming the option.
+    """
+    if keyword is not None:
+        return keyword
+    if name not in from_url:
+        return POOL_DEFAULTS[name]
+    text = from_url[name]
+    try:
+        if name == "pgbouncer":
+            return {"true": True, "1": True, "yes": True,
+                    "false": False, "0": False, "no": False}[text.strip().lower()]
+        return float(text) if name == "pool_timeout" else int(text)
+    except (KeyError, ValueError):
+        kind = {"pgbouncer": "true or false", "pool_timeout": "seconds"}
+        raise ConfigurationError(
+            f"{name} in the URL must be {kind.get(name, 'a whole number')}, not {text!r}"
+        ) from None
 
 
 def returns_rows(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:

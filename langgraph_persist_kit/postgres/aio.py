@@ -64,9 +64,10 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
     @classmethod
     @asynccontextmanager
     async def from_conn_string(cls, conn: str, *, serde: SerializerProtocol | None = None,
-                               schema: str | None = None, pool_min_size: int = 1,
-                               pool_max_size: int = 10, pool_timeout: float = 30.0,
-                               pgbouncer: bool = False, append_deltas: bool | None = None,
+                               schema: str | None = None, pool_min_size: int | None = None,
+                               pool_max_size: int | None = None,
+                               pool_timeout: float | None = None,
+                               pgbouncer: bool | None = None, append_deltas: bool | None = None,
                                append_cache_bytes: int | None = None,
                                **unknown: Any) -> AsyncIterator[AsyncPostgresSaver]:
         """Open a pool, set the schema up, yield a saver, close the pool.
@@ -83,7 +84,7 @@ class AsyncPostgresSaver(AsyncOnly, AsyncSaverMethods):
             )
             await first.close()
             pool = AsyncConnectionPool(url, **options["pool"])
-            await pool.open(wait=True, timeout=pool_timeout)
+            await pool.open(wait=True, timeout=options["pool"]["timeout"])
         try:
             saver = cls(pool, serde=serde, schema=schema, **options["saver"])
             await saver.setup()

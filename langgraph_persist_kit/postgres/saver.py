@@ -82,23 +82,25 @@ class PostgresSaver(SyncOnly, SaverMethods):
     @classmethod
     @contextmanager
     def from_conn_string(cls, conn: str, *, serde: SerializerProtocol | None = None,
-                         schema: str | None = None, pool_min_size: int = 1, pool_max_size: int = 10,
-                         pool_timeout: float = 30.0, pgbouncer: bool = False,
+                         schema: str | None = None, pool_min_size: int | None = None,
+                         pool_max_size: int | None = None, pool_timeout: float | None = None,
+                         pgbouncer: bool | None = None,
                          append_deltas: bool | None = None, append_cache_bytes: int | None = None,
                          **unknown: Any) -> Iterator[PostgresSaver]:
         """Open a connection pool, set the schema up, yield a saver, close the pool.
 
         Args:
-            conn: A ``postgresql://`` URL; ``?schema=NAME`` in it picks the schema,
-                ``?append_deltas=false`` and ``?append_cache_bytes=N`` set those options.
+            conn: A ``postgresql://`` URL; ``?schema=NAME`` in it picks the schema, and
+                every option below may be in its query too (``?pool_max_size=20``,
+                ``?pgbouncer=true``, ``?append_deltas=false``); a keyword wins.
             serde: See the class.
             schema: See the class; overrides the URL's ``schema``; default ``"public"``.
-            pool_min_size: Connections kept open.
-            pool_max_size: The most connections open at once.
+            pool_min_size: Connections kept open (default 1).
+            pool_max_size: The most connections open at once (default 10).
             pool_timeout: Seconds a call waits for a free connection (and the
-                pool for its first one) before failing.
+                pool for its first one) before failing (default 30).
             pgbouncer: ``True`` behind PgBouncer in transaction pooling mode:
-                no server-side prepared statements.
+                no server-side prepared statements (default ``False``).
             append_deltas: See the class (default ``True``); overrides the URL's,
                 where it is ``true`` or ``false``.
             append_cache_bytes: See the class; bytes (default 64 MiB); overrides
@@ -120,7 +122,7 @@ class PostgresSaver(SyncOnly, SaverMethods):
             psycopg.connect(url, connect_timeout=options["connect_timeout"],
                             **options["kwargs"]).close()
             pool = ConnectionPool(url, **options["pool"])
-            pool.open(wait=True, timeout=pool_timeout)
+            pool.open(wait=True, timeout=options["pool"]["timeout"])
         try:
             saver = cls(pool, serde=serde, schema=schema, **options["saver"])
             saver.setup()

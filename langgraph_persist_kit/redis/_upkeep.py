@@ -278,4 +278,3 @@ def _copied_header(header: bytes, target: str) -> bytes:
     if copied is not loaded:
         metadata = dump_json(copied)
     return k.pack([parent, refs, "", body_type, versions, metadata])
-

@@ -14,7 +14,8 @@ is `raw_view`, so channel values and pending writes move as their stored bytes
 (checkpoint bodies, ``InMemorySaver`` metadata) is decoded with LangGraph's
 strict msgpack allowlist plus the ``allow_types`` given (docs/security.md). The
 official savers that serialise values together (SQLite, plainredis) are read with
-that strict serializer and written with objects. Their stores open by URL with
+that strict serializer and written with objects; a type it would not rebuild stops
+the copy (`refusing_blocked_types`). Their stores open by URL with
 `official_saver_from_url` (`transfer.official`).
 """
 
@@ -30,7 +31,7 @@ from langgraph_persist_kit._core.calls import aexecute, execute
 from langgraph_persist_kit._core.plan import Plan, arun, run
 from langgraph_persist_kit._core.raw_values import raw_view, transfer_view
 from langgraph_persist_kit.errors import ConfigurationError, PersistKitError
-from langgraph_persist_kit.strict_serde import TypeName
+from langgraph_persist_kit.strict_serde import TypeName, refusing_blocked_types
 from langgraph_persist_kit.transfer._format import (
     end_line,
     header_line,
@@ -200,7 +201,8 @@ def _copy(
     if if_exists == "fail":
         yield from refuse_existing(target, ids)
     for done, thread_id in enumerate(ids, start=1):
-        tuples = yield from read_thread(source, thread_id, required=thread_ids is not None)
+        with refusing_blocked_types(f"thread {thread_id!r}"):  # a strict view loses no type
+            tuples = yield from read_thread(source, thread_id, required=thread_ids is not None)
         written = bool(tuples) and (yield from write_thread(target, thread_id, tuples,
                                                               if_exists))
         if written:
@@ -308,8 +310,9 @@ def copy_threads(source: BaseCheckpointSaver, target: BaseCheckpointSaver, *,
     file; an ``EncryptedSerializer`` on either side decrypts or encrypts them,
     so the two savers may use different keys, or one none. The official SQLite
     saver and plainredis serialise values together, so from and to them values
-    pass as objects, read with the strict twin of the source's serializer
-    (stores by URL: `official_saver_from_url`). With
+    pass as objects, read with the strict twin of the source's serializer; a type
+    it does not rebuild fails that thread before it is written (allow it with
+    ``allow_types``). Stores by URL: `official_saver_from_url`. With
     ``if_exists="fail"`` every thread is checked first: a conflict copies nothing.
 
     Args:
@@ -327,7 +330,8 @@ def copy_threads(source: BaseCheckpointSaver, target: BaseCheckpointSaver, *,
 
     Raises:
         ConfigurationError: When a thread named in ``thread_ids`` has no
-            checkpoints, or the target holds one and ``if_exists="fail"``.
+            checkpoints, the target holds one and ``if_exists="fail"``, or a value
+            that must be decoded is of a type ``allow_types`` does not allow.
         BackendError: When either store fails.
     """
     return run(_copy(source, target, thread_ids, if_exists, on_thread, allow_types), execute)

@@ -19,6 +19,7 @@ from langgraph_persist_kit._core.checks import copied_metadata
 from langgraph_persist_kit._core.plan import Plan
 from langgraph_persist_kit._core.raw_values import RawValue, keeps_values_apart, plain
 from langgraph_persist_kit.errors import BackendError, ConfigurationError
+from langgraph_persist_kit.strict_serde import refusing_blocked_types
 from langgraph_persist_kit.transfer._format import order_checkpoints, with_task_paths, write_groups
 
 __all__ = ["read_thread", "refuse_existing", "thread_ids_of", "write_thread"]
@@ -85,6 +86,10 @@ def write_thread(
             "if_exists='skip' or 'replace' (--if-exists on the command line)"
         )
     groups = [write_groups(t.pending_writes or []) for t in tuples]  # check all, then write
+    if not keeps_values_apart(saver):  # it needs values as objects: decode all, then write
+        with refusing_blocked_types(f"thread {thread_id!r}"):
+            pairs = [_as_objects(t, calls) for t, calls in zip(tuples, groups, strict=True)]
+        tuples, groups = [t for t, _ in pairs], [calls for _, calls in pairs]
     staging = f"{thread_id}.persist-kit-import-{uuid.uuid4().hex}" if existing else thread_id
     yield from _put_all(saver, staging, tuples, groups)
     if existing:
@@ -104,11 +109,8 @@ def _put_all(saver: Any, thread_id: str, tuples: Sequence[CheckpointTuple],
              groups: Sequence[list[tuple[str, str, list[tuple[str, Any]]]]]) -> Plan[None]:
     """``put`` and ``put_writes`` every checkpoint of ``tuples`` under ``thread_id``;
     on a failure, delete what was written (best effort) and raise."""
-    objects = not keeps_values_apart(saver)  # the saver needs values as objects
     try:
         for t, calls in zip(tuples, groups, strict=True):
-            if objects:
-                t, calls = _as_objects(t, calls)
             ns = t.config["configurable"].get("checkpoint_ns", "")
             parent = (t.parent_config or {}).get("configurable", {}).get("checkpoint_id")
             config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns,

@@ -22,7 +22,7 @@ import importlib
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -61,7 +61,9 @@ def official_saver_from_url(url: str, *, serde: SerializerProtocol | None = None
             target); otherwise it is refused, so a typo leaves no empty file.
 
     Yields:
-        The saver, its tables created where the official saver's ``setup()`` does so.
+        The saver. Only a target (``create``) is set up (the official saver's
+        ``setup()``: its tables created if missing); a source is only read, so a
+        read-only role works and a wrong database is not given tables.
 
     Raises:
         ConfigurationError: For an unknown ``langgraph-*`` scheme, a SQLite file that
@@ -79,46 +81,49 @@ def official_saver_from_url(url: str, *, serde: SerializerProtocol | None = None
     inner = f"{target}://{rest}"
     errors = translate_errors(_driver_errors(target), what=f"the official store {redact(url)}",
                               clean=lambda message: scrub(message, url))
-    with errors, _open(target, package, inner, serde, create) as saver:
-        yield saver
-
-
-@contextmanager
-def _open(target: str, package: str, inner: str, serde: SerializerProtocol | None,
-          create: bool) -> Iterator[BaseCheckpointSaver]:
-    if target == "sqlite":
-        with _sqlite(inner, serde, create) as saver:
-            yield saver
-    elif target == "postgresql":
-        saver_class = _load(package, "langgraph.checkpoint.postgres", "PostgresSaver")
-        with saver_class.from_conn_string(inner) as saver:
-            if serde is not None:
-                saver.serde = serde
-            saver.setup()
-            yield saver
-    else:
-        saver_class = _load(package, "langgraph_checkpoint_plainredis", "RedisSaver")
-        inner, prefix = take_query_param(inner, "prefix")
-        saver = saver_class(url=inner, serde=serde, **({"prefix": prefix} if prefix else {}))
-        try:
-            yield saver
-        finally:
-            saver.client.close()
-
-
-@contextmanager
-def _sqlite(url: str, serde: SerializerProtocol | None,
-            create: bool) -> Iterator[BaseCheckpointSaver]:
-    path = sqlite_path(url)
-    if not create and path != ":memory:" and not os.path.exists(path):
-        raise ConfigurationError(f"no SQLite database at {path!r} (from {redact(url)!r})")
-    saver_class = _load("langgraph-checkpoint-sqlite", "langgraph.checkpoint.sqlite",
-                        "SqliteSaver")
-    with saver_class.from_conn_string(path) as saver:
+    with errors, _open(target, package, url, inner, serde, create) as saver:
         if serde is not None:
             saver.serde = serde
-        saver.setup()
+        if create and hasattr(saver, "setup"):  # a copy's target: its tables (not plainredis)
+            saver.setup()
         yield saver
+
+
+def _open(target: str, package: str, url: str, inner: str, serde: SerializerProtocol | None,
+          create: bool) -> AbstractContextManager[Any]:
+    """The official saver's own opener (nothing set up, nothing created)."""
+    if target == "sqlite":
+        path = sqlite_path(inner)
+        if not create and path != ":memory:" and not os.path.exists(path):
+            raise ConfigurationError(f"no SQLite database at {path!r} (from {redact(url)!r})")
+        return _load(package, "langgraph.checkpoint.sqlite", "SqliteSaver").from_conn_string(path)
+    if target == "postgresql":
+        if take_query_param(inner, "schema")[1] is not None:
+            raise ConfigurationError(
+                "the official PostgreSQL saver has no schema option: name the schema in the "
+                "connection's search_path instead, ?options=-csearch_path%3DNAME"
+            )
+        saver_class = _load(package, "langgraph.checkpoint.postgres", "PostgresSaver")
+        return saver_class.from_conn_string(inner)
+    return _plainredis(package, url, inner, serde)
+
+
+@contextmanager
+def _plainredis(package: str, url: str, inner: str,
+                serde: SerializerProtocol | None) -> Iterator[Any]:
+    saver_class = _load(package, "langgraph_checkpoint_plainredis", "RedisSaver")
+    inner, prefix = take_query_param(inner, "prefix")
+    try:
+        saver = saver_class(url=inner, serde=serde, **({"prefix": prefix} if prefix else {}))
+        saver.client.ping()  # it connects lazily: fail here, before a copy opens its target
+    except (ValueError, TypeError) as exc:  # redis-py's reading of the URL
+        raise ConfigurationError(
+            f"not a valid plainredis URL {redact(url)!r}: {scrub(str(exc), url)}"
+        ) from None
+    try:
+        yield saver
+    finally:
+        saver.close()
 
 
 def _driver_errors(target: str) -> tuple[type[BaseException], ...]:

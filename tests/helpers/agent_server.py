@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
@@ -81,9 +82,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class Server(NamedTuple):
+    url: str  # the base URL
+    log: Path  # what the server printed
+
+
 @contextmanager
-def agent_server(project: Path, store_url: str, *, startup: float = 60.0) -> Iterator[str]:
-    """``langgraph dev`` in ``project`` on ``store_url``; yields its base URL."""
+def agent_server(project: Path, store_url: str, *, startup: float = 60.0) -> Iterator[Server]:
+    """``langgraph dev`` in ``project`` on ``store_url``, ready."""
     langgraph = require_tool("langgraph", _venv_tool("langgraph"),
                              purpose="the Agent Server test (pip install 'langgraph-cli[inmem]')")
     port = free_port()
@@ -98,7 +104,7 @@ def agent_server(project: Path, store_url: str, *, startup: float = 60.0) -> Ite
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(process, url, log, startup)
-        yield url
+        yield Server(url, log)
     except BaseException:
         sys.stderr.write(f"--- langgraph dev log ({log}) ---\n{log.read_text()[-6000:]}\n")
         raise

@@ -41,7 +41,9 @@ async def test_the_agent_server_runs_on_our_checkpointer(backend: str, tmp_path:
     project = write_project(tmp_path / "project")
     with store_url(backend, Space(tmp_path, __name__)) as url:
         with agent_server(project, url) as server:
-            client = get_client(url=server)
+            # our saver, with the server's serializer (langgraph.json's serde applies)
+            assert "serializer langgraph_api.serde.Serializer" in server.log.read_text()
+            client = get_client(url=server.url)
             tid = (await client.threads.create(metadata={"owner": "e2e"}))["thread_id"]
 
             # a turn that stops at the approval interrupt, then its answer
@@ -104,7 +106,7 @@ async def test_the_agent_server_runs_on_our_checkpointer(backend: str, tmp_path:
 
         # a restart finds every thread where it was
         with agent_server(project, url) as server:
-            client = get_client(url=server)
+            client = get_client(url=server.url)
             after = await client.threads.get_state(tid)
             assert after["values"] == before_restart["values"]
             assert after["checkpoint"] == before_restart["checkpoint"]

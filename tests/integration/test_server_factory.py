@@ -3,15 +3,17 @@ startup errors (the Agent Server itself: test_agent_server.py)."""
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 
 import pytest
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.base import empty_checkpoint
 
 from langgraph_persist_kit.errors import ConfigurationError
 from langgraph_persist_kit.server import URL_VARIABLE, checkpointer, server_serde
 from langgraph_persist_kit.sqlite import AsyncSqliteSaver
-from tests.helpers.backends import POSTGRES_URL
+from tests.helpers.backends import POSTGRES_URL, fresh_schema, postgres_url
 
 
 async def test_opens_the_async_saver_the_url_names(tmp_path: Path,
@@ -49,7 +51,29 @@ async def test_a_wrong_url_names_the_variable_and_hides_the_password(
             pass
 
 
-def test_the_server_serializer_or_langgraphs_default() -> None:
-    serde = server_serde()  # langgraph_api is a test dependency; outside a server its
-    # settings may not load, and the default serializer is used then
-    assert serde is None or isinstance(serde, JsonPlusSerializer)
+def test_the_server_serializer_outside_a_server(monkeypatch: pytest.MonkeyPatch,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """In a server it is ``langgraph_api.serde.Serializer`` (test_agent_server.py checks the
+    server's log); without langgraph_api, or without the server's settings, ``None``."""
+    monkeypatch.setitem(sys.modules, "langgraph_api.serde", None)  # not installed
+    assert server_serde() is None
+    monkeypatch.delitem(sys.modules, "langgraph_api.serde")
+    monkeypatch.delenv("REDIS_URI", raising=False)  # a setting the server always has
+    with caplog.at_level(logging.WARNING, logger="langgraph_persist_kit.server"):
+        assert server_serde() is None
+    assert "uses LangGraph's default serializer" in caplog.text
+
+
+async def test_postgres_pool_options_in_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = fresh_schema()
+    monkeypatch.setenv(URL_VARIABLE, f"{postgres_url(__name__)}?schema={schema}&pool_min_size=2"
+                                     "&pool_max_size=3&pool_timeout=7.5")
+    async with checkpointer() as saver:
+        assert (saver.conn.min_size, saver.conn.max_size, saver.conn.timeout) == (2, 3, 7.5)
+        await saver.aput({"configurable": {"thread_id": "t", "checkpoint_ns": ""}},
+                         empty_checkpoint(), {}, {})
+        assert len([t async for t in saver.alist(None)]) == 1
+    monkeypatch.setenv(URL_VARIABLE, f"{POSTGRES_URL}?pool_max_size=many")
+    with pytest.raises(ConfigurationError, match="pool_max_size in the URL must be a whole"):
+        async with checkpointer():
+            pass
