@@ -51,7 +51,7 @@ def is_official_url(url: object) -> bool:
 @contextmanager
 def official_saver_from_url(url: str, *, serde: SerializerProtocol | None = None,
                             create: bool = False) -> Iterator[BaseCheckpointSaver]:
-    """The official sync saver of the store ``url`` names, set up, closed afterwards.
+    """The official sync saver of the store ``url`` names, closed afterwards.
 
     Args:
         url: A ``langgraph-*`` URL (see the module's list).
