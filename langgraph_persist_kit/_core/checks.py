@@ -51,6 +51,12 @@ _FLAGS = {"true": True, "1": True, "yes": True, "on": True,
           "false": False, "0": False, "no": False, "off": False}
 
 
+def url_flag(text: str) -> bool | None:
+    """A yes/no option written in a URL (true/false, 1/0, yes/no, on/off, any case);
+    ``None`` for anything else."""
+    return _FLAGS.get(text.strip().lower())
+
+
 def check_append_options(append_deltas: object, append_cache_bytes: object) -> None:
     """Refuse append-delta options of the wrong type or range, by name.
 
@@ -85,7 +91,7 @@ def append_options(url_options: Mapping[str, str], append_deltas: bool | None = 
     """
     if "append_deltas" in url_options:
         text = url_options["append_deltas"]
-        flag = _FLAGS.get(text.strip().lower())
+        flag = url_flag(text)
         if flag is None:
             raise ConfigurationError(
                 f"append_deltas in the URL must be true or false, not {text!r}"
@@ -144,9 +150,9 @@ def before_checkpoint_id(before: Any) -> str | None:
             f"{{'checkpoint_id': ...}} or a checkpoint id, not {type(before).__name__}"
         )
     configurable = before.get("configurable")
-    found = (configurable or {}).get("checkpoint_id") if isinstance(configurable, Mapping) \
-        else None
-    found = found if found is not None else before.get("checkpoint_id")
+    found = configurable.get("checkpoint_id") if isinstance(configurable, Mapping) else None
+    if found is None:
+        found = before.get("checkpoint_id")
     return None if found is None else check_id(found, "checkpoint_id")
 
 

@@ -16,7 +16,12 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import ExecStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
-from langgraph_persist_kit._core.checks import APPEND_OPTIONS, append_options, refuse_unknown
+from langgraph_persist_kit._core.checks import (
+    APPEND_OPTIONS,
+    append_options,
+    refuse_unknown,
+    url_flag,
+)
 from langgraph_persist_kit._core.urls import quote_userinfo, redact, scrub, take_query_param
 from langgraph_persist_kit.errors import (
     BackendUnavailableError,
@@ -168,15 +173,16 @@ def _pool_option(name: str, keyword: Any, from_url: dict[str, str]) -> Any:
         return POOL_DEFAULTS[name]
     text = from_url[name]
     try:
-        if name == "pgbouncer":
-            return {"true": True, "1": True, "yes": True,
-                    "false": False, "0": False, "no": False}[text.strip().lower()]
-        return float(text) if name == "pool_timeout" else int(text)
-    except (KeyError, ValueError):
+        value = url_flag(text) if name == "pgbouncer" else (
+            float(text) if name == "pool_timeout" else int(text))
+    except ValueError:
+        value = None
+    if value is None:
         kind = {"pgbouncer": "true or false", "pool_timeout": "seconds"}
         raise ConfigurationError(
             f"{name} in the URL must be {kind.get(name, 'a whole number')}, not {text!r}"
-        ) from None
+        )
+    return value
 
 
 def returns_rows(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> bool:

@@ -70,14 +70,14 @@ ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO UPDATE SE
     task_path = excluded.task_path, created_at = excluded.created_at
 
 -- copy_thread_registry --
--- The registry row of %(target)s after a copy from %(source)s (its metadata's
--- "thread_id" rewritten as in copy_thread_checkpoints).
+-- The registry row of %(target)s after a copy from %(source)s: the metadata of its
+-- latest root checkpoint as copy_thread_checkpoints stored it.
 INSERT INTO {schema}.threads AS t (thread_id, created_at, updated_at, latest_checkpoint_id, metadata)
-SELECT %(target)s, now(), now(), latest_checkpoint_id,
-       CASE WHEN metadata ? 'thread_id'
-            THEN jsonb_set(metadata, '{thread_id}', to_jsonb(%(target)s::text))
-            ELSE metadata END
-FROM {schema}.threads WHERE thread_id = %(source)s
+SELECT %(target)s, now(), now(), s.latest_checkpoint_id, c.metadata
+FROM {schema}.threads AS s
+LEFT JOIN {schema}.checkpoints AS c
+       ON c.thread_id = %(target)s AND c.checkpoint_ns = '' AND c.checkpoint_id = s.latest_checkpoint_id
+WHERE s.thread_id = %(source)s
 ON CONFLICT (thread_id) DO UPDATE SET
     updated_at = excluded.updated_at,
     metadata = CASE WHEN excluded.latest_checkpoint_id >= coalesce(t.latest_checkpoint_id, '')

@@ -8,11 +8,11 @@ method and its arguments, see `_core.calls`), so export, import and copy behave 
 same in both modes.
 
 Nothing read is rebuilt into arbitrary objects: both savers are used through
-`transfer_view`. Where a saver keeps each value apart (ours, ``InMemorySaver``) that
-is `raw_view`, so channel values and pending writes move as their stored bytes
-(decrypted and encrypted again where a saver encrypts), and what must be decoded
-(checkpoint bodies, ``InMemorySaver`` metadata) is decoded with LangGraph's
-strict msgpack allowlist plus the ``allow_types`` given (docs/security.md). The
+`transfer_view`. Where a saver keeps each value apart (ours, ``InMemorySaver``, the
+official PostgreSQL savers) that is `raw_view`, so channel values and pending writes
+move as their stored bytes (decrypted and encrypted again where a saver encrypts),
+and what must be decoded (checkpoint bodies, ``InMemorySaver`` metadata) is decoded
+with LangGraph's strict msgpack allowlist plus the ``allow_types`` given (docs/security.md). The
 official savers that serialise values together (SQLite, plainredis) are read with
 that strict serializer and written with objects; a type it would not rebuild stops
 the copy (`refusing_blocked_types`). Their stores open by URL with

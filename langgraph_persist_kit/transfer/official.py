@@ -81,7 +81,7 @@ def official_saver_from_url(url: str, *, serde: SerializerProtocol | None = None
     inner = f"{target}://{rest}"
     errors = translate_errors(_driver_errors(target), what=f"the official store {redact(url)}",
                               clean=lambda message: scrub(message, url))
-    with errors, _open(target, package, url, inner, serde, create) as saver:
+    with errors, _open(target, package, url, inner, create) as saver:
         if serde is not None:
             saver.serde = serde
         if create and hasattr(saver, "setup"):  # a copy's target: its tables (not plainredis)
@@ -89,7 +89,7 @@ def official_saver_from_url(url: str, *, serde: SerializerProtocol | None = None
         yield saver
 
 
-def _open(target: str, package: str, url: str, inner: str, serde: SerializerProtocol | None,
+def _open(target: str, package: str, url: str, inner: str,
           create: bool) -> AbstractContextManager[Any]:
     """The official saver's own opener (nothing set up, nothing created)."""
     if target == "sqlite":
@@ -105,16 +105,15 @@ def _open(target: str, package: str, url: str, inner: str, serde: SerializerProt
             )
         saver_class = _load(package, "langgraph.checkpoint.postgres", "PostgresSaver")
         return saver_class.from_conn_string(inner)
-    return _plainredis(package, url, inner, serde)
+    return _plainredis(package, url, inner)
 
 
 @contextmanager
-def _plainredis(package: str, url: str, inner: str,
-                serde: SerializerProtocol | None) -> Iterator[Any]:
+def _plainredis(package: str, url: str, inner: str) -> Iterator[Any]:
     saver_class = _load(package, "langgraph_checkpoint_plainredis", "RedisSaver")
     inner, prefix = take_query_param(inner, "prefix")
     try:
-        saver = saver_class(url=inner, serde=serde, **({"prefix": prefix} if prefix else {}))
+        saver = saver_class(url=inner, **({"prefix": prefix} if prefix else {}))
         saver.client.ping()  # it connects lazily: fail here, before a copy opens its target
     except (ValueError, TypeError) as exc:  # redis-py's reading of the URL
         raise ConfigurationError(
